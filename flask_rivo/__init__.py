@@ -1,0 +1,16 @@
+"""flask_rivo: secure server-side sessions and user accounts for Flask."""
+
+from __future__ import annotations
+
+from .exceptions import ConfigError as ConfigError
+from .exceptions import RivoError as RivoError
+from .exceptions import StoreError as StoreError
+from .exceptions import StoreUnavailable as StoreUnavailable
+from .ids import cuid as cuid
+from .ids import random_id as random_id
+from .interface import RivoSessionInterface as RivoSessionInterface
+from .interface import SessionInfo as SessionInfo
+from .session import RivoSession as RivoSession
+from .sessions import RivoSessions as RivoSessions
+
+__version__ = "0.1.0.dev0"

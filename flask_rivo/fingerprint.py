@@ -1,0 +1,70 @@
+"""Client fingerprints: does a request come from where its session began?
+
+OWASP's Session Management Cheat Sheet suggests binding a session to
+properties of the client so that a stolen cookie is less useful elsewhere.
+The address check compares network prefixes rather than whole addresses,
+because mobile and corporate clients change address within their network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+#: Longest User-Agent kept; longer ones are cut, so a huge header costs
+#: bounded storage.
+MAX_USER_AGENT = 512
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _parse(address: str) -> _Address | None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def same_network(before: str, now: str, ipv4_octets: int, ipv6_bits: int) -> bool:
+    """Tell whether ``now`` lies in the allowed prefix around ``before``.
+
+    The check that applies is the one for the family of ``before``, the
+    address the session began with; with that check off (0), any address
+    passes. A client that moves from IPv4 to IPv6 (or back) while its
+    family's check is on fails it. A session begun with no address (a test
+    request, a Unix socket) is not bound to one; other addresses that do not
+    parse pass only if they are equal.
+
+    :param before: the address the session began with.
+    :param now: the address of the current request.
+    :param ipv4_octets: leading IPv4 octets that must match (0 to 4).
+    :param ipv6_bits: leading IPv6 bits that must match (0 to 128).
+    """
+    if not before or (ipv4_octets == 0 and ipv6_bits == 0):
+        return True
+    old = _parse(before)
+    if old is None:
+        return before == now
+    bits = ipv4_octets * 8 if old.version == 4 else ipv6_bits
+    if bits == 0:
+        return True
+    new = _parse(now)
+    if new is None or old.version != new.version:
+        return False
+    return new in ipaddress.ip_network(f"{old}/{bits}", strict=False)
+
+
+def same_user_agent(before: str, now: str) -> bool:
+    """Tell whether a request's User-Agent is the one the session began with.
+
+    A session begun without a User-Agent header (a test client's
+    ``session_transaction``, some API clients) is not bound to one.
+    """
+    return not before or before == now
+
+
+def user_agent(header: str | None) -> str:
+    """Normalize a User-Agent header for storage and comparison."""
+    return (header or "")[:MAX_USER_AGENT]

@@ -1,0 +1,105 @@
+"""Identifiers: user IDs, random tokens, session IDs and their at-rest form.
+
+Session IDs follow the OWASP Session Management Cheat Sheet: 256 bits from
+:mod:`secrets` (twice its 128-bit minimum), opaque, and never stored as they
+are. The store keys each record by the SHA-256 of the ID, so a leaked copy of
+the store (a backup, a replica, a SQL injection elsewhere) holds no ID that
+could be replayed as a cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+
+#: Base62 in ASCII order, so that fixed-width Base62 numbers sort as text.
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+#: Random bytes in a session ID (256 bits).
+SESSION_ID_BYTES = 32
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+_ROTATION_PERSON = b"rivo-rotation"
+
+
+def random_id(length: int = 22) -> str:
+    """Return a random Base62 string, ``length`` characters long.
+
+    The default of 22 characters carries 130 bits, enough for a token that
+    must not be guessed.
+
+    :param length: how many characters, at least 1.
+    :raises ValueError: if ``length`` is less than 1.
+    """
+    if length < 1:
+        raise ValueError("random_id length must be at least 1")
+    return "".join(secrets.choice(BASE62) for _ in range(length))
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 62)
+        digits.append(BASE62[digit])
+    return "".join(reversed(digits))
+
+
+def cuid() -> str:
+    """Return a compact, unique ID that sorts roughly by creation time.
+
+    25 characters: ``c``, the time in milliseconds as 8 Base62 digits (good
+    until the year 8888), then 16 random Base62 characters (95 bits), so IDs
+    made on many machines at once do not collide and still sort by time,
+    which keeps database indexes on them compact.
+    """
+    return "c" + _base62(time.time_ns() // 1_000_000, 8) + random_id(16)
+
+
+def new_session_id() -> str:
+    """Return a fresh session ID: 256 random bits, URL-safe Base64."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def is_session_id(value: str) -> bool:
+    """Tell whether ``value`` has the shape of a session ID.
+
+    Checked before any store lookup, so a garbage cookie costs nothing.
+    """
+    return _SESSION_ID.fullmatch(value) is not None
+
+
+def session_key(session_id: str) -> str:
+    """Return the store key of ``session_id``: its SHA-256, in hex."""
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+def _rotation_pad(old_id: str) -> bytes:
+    return hashlib.blake2b(
+        old_id.encode("ascii"), digest_size=43, person=_ROTATION_PERSON
+    ).digest()
+
+
+def seal_successor(new_id: str, old_id: str) -> str:
+    """Encrypt ``new_id`` under a key derived from ``old_id``.
+
+    A rotated-out record must lead a client that still holds the old ID to
+    the new one, yet the store must not hold the new ID in the clear. Only
+    the holder of the old ID (which the store never sees) can unseal it. The
+    pad is used once: every old ID is rotated out at most once.
+    """
+    pad = _rotation_pad(old_id)
+    return bytes(a ^ b for a, b in zip(new_id.encode("ascii"), pad)).hex()
+
+
+def unseal_successor(sealed: str, old_id: str) -> str | None:
+    """Undo :func:`seal_successor`; ``None`` if the result is no session ID."""
+    try:
+        raw = bytes.fromhex(sealed)
+    except ValueError:
+        return None
+    pad = _rotation_pad(old_id)
+    candidate = bytes(a ^ b for a, b in zip(raw, pad)).decode("latin-1")
+    return candidate if is_session_id(candidate) else None
+

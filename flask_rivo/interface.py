@@ -1,0 +1,517 @@
+"""The HTTP side of sessions: cookies in, records out, and back again.
+
+:class:`RivoSessionInterface` replaces Flask's signed-cookie interface. The
+cookie carries only a random ID; everything else lives in a
+:class:`~flask_rivo.stores.SessionStore`. All rules about expiry, rotation,
+fingerprints and concurrent writers are here, so stores stay simple.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import typing as t
+from datetime import datetime
+from datetime import timezone
+
+from flask import current_app
+from flask import session as flask_session
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface
+from flask.sessions import session_json_serializer
+
+from . import fingerprint
+from .exceptions import ConfigError
+from .exceptions import StoreError
+from .exceptions import StoreUnavailable
+from .ids import is_session_id
+from .ids import new_session_id
+from .ids import seal_successor
+from .ids import session_key
+from .ids import unseal_successor
+from .session import RivoSession
+from .settings import SESSION_DEFAULTS
+from .settings import SessionSettings
+from .stores.base import Record
+from .stores.base import SessionStore
+from .stores.memory import MemoryStore
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask import Request
+    from flask.sessions import SessionMixin
+    from werkzeug import Response
+
+logger = logging.getLogger("flask_rivo")
+
+#: How often a write is retried after losing a compare-and-swap race.
+MAX_ATTEMPTS = 100
+#: How many rotated-out IDs a request may follow to reach its session.
+MAX_HOPS = 3
+
+_UNCHANGED: t.Final = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    """One active session of a user, as a sessions page shows it."""
+
+    #: The store key: names the session without being usable as a cookie.
+    key: str
+    created_at: datetime
+    accessed_at: datetime
+    user_agent: str
+    address: str
+    #: True for the session of the request that asked.
+    current: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class _Changes:
+    """What one request did to its session, to replay on a newer record."""
+
+    set: t.Mapping[str, str]
+    deleted: frozenset[str]
+    user_id: object  # str | None, or _UNCHANGED
+
+    def apply(self, base: Record, now: float, settings: SessionSettings) -> Record:
+        data = dict(base.data)
+        data.update(self.set)
+        for key in self.deleted:
+            data.pop(key, None)
+        user_id = base.user_id if self.user_id is _UNCHANGED else self.user_id
+        return dataclasses.replace(
+            base,
+            data=data,
+            version=base.version + 1,
+            accessed_at=now,
+            expires_at=settings.expires_at(base.created_at, now),
+            user_id=t.cast("str | None", user_id),
+        )
+
+
+def _timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class RivoSessionInterface(SessionInterface):
+    """Server-side sessions for one Flask application.
+
+    :class:`~flask_rivo.RivoSessions` installs one per application as
+    ``app.session_interface``; it is also ``app.extensions["rivo_sessions"]``.
+    It rereads the ``RIVO_SESSION_*`` keys when they change, as Flask rereads
+    its ``SESSION_COOKIE_*`` keys on every request.
+    """
+
+    #: Serializes each session value; Flask's own, so the same types work.
+    serializer: TaggedJSONSerializer = session_json_serializer
+    session_class = RivoSession
+
+    def __init__(self) -> None:
+        #: Returns the time in seconds since the epoch. Every time this
+        #: interface and its memory store read comes from here, so tests can
+        #: replace it to move time without sleeping.
+        self.clock: t.Callable[[], float] = time.time
+        self._lock = threading.Lock()
+        self._state: tuple[tuple[object, ...], SessionSettings, SessionStore] | None
+        self._state = None
+
+    def now(self) -> float:
+        """The current time, in seconds since the epoch, from :attr:`clock`."""
+        return self.clock()
+
+    # -- configuration -----------------------------------------------------
+
+    def configure(
+        self, config: t.Mapping[str, t.Any]
+    ) -> tuple[SessionSettings, SessionStore]:
+        """Return the settings and store for ``config``, rebuilt if it changed.
+
+        :raises ConfigError: if a ``RIVO_SESSION_*`` key has a bad value.
+        """
+        snapshot = tuple(config.get(key) for key in SESSION_DEFAULTS)
+        state = self._state
+        if state is not None and state[0] == snapshot:
+            return state[1], state[2]
+        with self._lock:
+            settings = SessionSettings.from_config(config)
+            store = self._reuse_store(settings) or self._make_store(settings)
+            self._state = (snapshot, settings, store)
+            return settings, store
+
+    def _reuse_store(self, settings: SessionSettings) -> SessionStore | None:
+        if self._state is None:
+            return None
+        _, old, store = self._state
+        same = (old.store, old.store_url, old.memory_max) == (
+            settings.store,
+            settings.store_url,
+            settings.memory_max,
+        )
+        return store if same else None
+
+    def _make_store(self, settings: SessionSettings) -> SessionStore:
+        if isinstance(settings.store, SessionStore):
+            return settings.store
+        if settings.store == "memory":
+            return MemoryStore(settings.memory_max, clock=self.now)
+        raise ConfigError(
+            "RIVO_SESSION_STORE",
+            f"the {settings.store!r} store is not available in this version",
+        )
+
+    @property
+    def store(self) -> SessionStore:
+        """The store of the current application."""
+        return self.configure(current_app.config)[1]
+
+    # -- loading -----------------------------------------------------------
+
+    def open_session(self, app: Flask, request: Request) -> RivoSession:
+        settings, store = self.configure(app.config)
+        client = (
+            fingerprint.user_agent(request.headers.get("User-Agent")),
+            request.remote_addr or "",
+        )
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if not cookie:
+            return self.session_class(client=client)
+        if not is_session_id(cookie):
+            return self.session_class(client=client, stale_cookie=True)
+        try:
+            found = self._load(store, settings, cookie, client)
+        except StoreError as error:
+            logger.error("Session store unavailable: %s", error, exc_info=error)
+            return self.session_class(client=client, error=error)
+        if found is None:
+            return self.session_class(client=client, stale_cookie=True)
+        session_id, record = found
+        try:
+            data = {k: self.serializer.loads(v) for k, v in record.data.items()}
+        except (ValueError, TypeError, KeyError) as error:
+            logger.error("Dropping unreadable session record: %s", error)
+            store.delete(session_key(session_id))
+            return self.session_class(client=client, stale_cookie=True)
+        return self.session_class(
+            data,
+            session_id=session_id,
+            record=record,
+            client=client,
+            stale_cookie=session_id != cookie,
+        )
+
+    def _load(
+        self,
+        store: SessionStore,
+        settings: SessionSettings,
+        session_id: str,
+        client: tuple[str, str],
+    ) -> tuple[str, Record] | None:
+        now = self.now()
+        for _ in range(MAX_HOPS):
+            key = session_key(session_id)
+            record = store.load(key)
+            if record is None:
+                return None
+            if record.successor is not None:
+                # A rotated-out ID in its grace period leads to its successor.
+                successor = unseal_successor(record.successor, session_id)
+                if record.expires_at <= now or successor is None:
+                    return None
+                session_id = successor
+                continue
+            ends = settings.expires_at(record.created_at, record.accessed_at)
+            if min(ends, record.expires_at) <= now:
+                store.delete(key)
+                return None
+            if not self._same_client(settings, record, client):
+                logger.warning(
+                    "Ending a session used from another client (%s, %r)",
+                    client[1],
+                    client[0],
+                )
+                store.delete(key)
+                return None
+            return session_id, record
+        return None
+
+    @staticmethod
+    def _same_client(
+        settings: SessionSettings, record: Record, client: tuple[str, str]
+    ) -> bool:
+        user_agent, address = client
+        if settings.ua_match and not fingerprint.same_user_agent(
+            record.user_agent, user_agent
+        ):
+            return False
+        return fingerprint.same_network(
+            record.address, address, settings.ip_octets, settings.ipv6_prefix
+        )
+
+    # -- saving ------------------------------------------------------------
+
+    def save_session(
+        self, app: Flask, session: SessionMixin, response: Response
+    ) -> None:
+        if not isinstance(session, RivoSession):
+            return
+        if session.accessed:
+            response.vary.add("Cookie")
+        if session.unavailable:
+            self._refuse(app, response)
+            return
+        accessed = session.accessed
+        try:
+            self._save(app, session, response)
+        except StoreError as error:
+            logger.error("Session store unavailable: %s", error, exc_info=error)
+            self._refuse(app, response)
+        finally:
+            # Reading ``session.permanent`` for the cookie is not the app's
+            # reading; it must not count as access.
+            session.accessed = accessed
+
+    def _save(self, app: Flask, session: RivoSession, response: Response) -> None:
+        settings, store = self.configure(app.config)
+        now = self.now()
+        record = session._record
+        session_id = session._id
+        if not dict.__len__(session) and session._user_id is None:
+            if record is not None and session_id is not None:
+                store.delete(session_key(session_id))
+            if record is not None or session._stale_cookie or session.modified:
+                self._delete_cookie(app, response)
+            return
+
+        if record is None or session_id is None or session._regenerate:
+            data = {k: self.serializer.dumps(v) for k, v in dict.items(session)}
+            new_id = self._create(store, settings, session, data, now)
+            if record is not None and session_id is not None:
+                store.delete(session_key(session_id))
+            self._set_cookie(app, session, response, new_id)
+            return
+
+        changes = self._changes(session, record)
+        rotate = now - record.id_issued_at >= settings.id_lifetime
+        if changes is not None or rotate:
+            committed = self._commit(
+                store,
+                settings,
+                session_id,
+                record,
+                changes or _Changes({}, frozenset(), _UNCHANGED),
+                now,
+                rotate=rotate,
+            )
+            if committed is None:
+                # Ended by another request meanwhile: never revive it.
+                self._delete_cookie(app, response)
+                return
+            session_id = committed
+        elif now - record.accessed_at >= settings.touch_interval:
+            store.touch(
+                session_key(session_id), now, settings.expires_at(record.created_at, now)
+            )
+        if (
+            session_id != session._id
+            or session._stale_cookie
+            or self.should_set_cookie(app, session)
+        ):
+            self._set_cookie(app, session, response, session_id)
+
+    def _changes(self, session: RivoSession, record: Record) -> _Changes | None:
+        """Compare the session with the record it was loaded from."""
+        user_id: object = _UNCHANGED
+        if session._user_id != record.user_id:
+            user_id = session._user_id
+        if not session.modified:
+            return None
+        current = {k: self.serializer.dumps(v) for k, v in dict.items(session)}
+        changed = {k: v for k, v in current.items() if record.data.get(k) != v}
+        deleted = frozenset(record.data.keys() - current.keys())
+        if not changed and not deleted and user_id is _UNCHANGED:
+            return None
+        return _Changes(changed, deleted, user_id)
+
+    def _create(
+        self,
+        store: SessionStore,
+        settings: SessionSettings,
+        session: RivoSession,
+        data: dict[str, str],
+        now: float,
+    ) -> str:
+        user_agent, address = session._client
+        for _ in range(MAX_ATTEMPTS):
+            session_id = new_session_id()
+            record = Record(
+                data=data,
+                version=1,
+                created_at=now,
+                accessed_at=now,
+                id_issued_at=now,
+                expires_at=settings.expires_at(now, now),
+                user_id=session._user_id,
+                user_agent=user_agent,
+                address=address,
+            )
+            if store.save(session_key(session_id), record, None):
+                return session_id
+        raise StoreError("the store refused every new session ID")
+
+    def _commit(
+        self,
+        store: SessionStore,
+        settings: SessionSettings,
+        session_id: str,
+        base: Record,
+        changes: _Changes,
+        now: float,
+        *,
+        rotate: bool,
+    ) -> str | None:
+        """Write ``changes`` with compare-and-swap, rotating the ID if asked.
+
+        On a conflict the latest record is reloaded and only this request's
+        changes are replayed on it, so concurrent requests that change
+        different keys both keep their change. A rotation replaces the old
+        record with a pointer to the new one, valid for the grace period.
+
+        :returns: the session's ID afterwards, or ``None`` if another request
+            ended the session meanwhile.
+        """
+        key = session_key(session_id)
+        for _ in range(MAX_ATTEMPTS):
+            updated = changes.apply(base, now, settings)
+            if not rotate:
+                if store.save(key, updated, base.version):
+                    return session_id
+            else:
+                new_id = new_session_id()
+                new_key = session_key(new_id)
+                fresh = dataclasses.replace(updated, version=1, id_issued_at=now)
+                if store.save(new_key, fresh, None):
+                    pointer = dataclasses.replace(
+                        base,
+                        data={},
+                        version=base.version + 1,
+                        user_id=None,
+                        expires_at=min(now + settings.id_grace, fresh.expires_at),
+                        successor=seal_successor(new_id, session_id),
+                    )
+                    if store.save(key, pointer, base.version):
+                        return new_id
+                    store.delete(new_key)
+            latest = store.load(key)
+            for _hop in range(MAX_HOPS):
+                if latest is None or latest.successor is None:
+                    break
+                # Another request rotated the ID first: follow it there.
+                successor = unseal_successor(latest.successor, session_id)
+                if successor is None:
+                    return None
+                session_id, key, rotate = successor, session_key(successor), False
+                latest = store.load(key)
+            if latest is None or latest.successor is not None or latest.expires_at <= now:
+                return None
+            base = latest
+        raise StoreError(f"gave up writing a session after {MAX_ATTEMPTS} conflicts")
+
+    # -- the response ------------------------------------------------------
+
+    def _set_cookie(
+        self, app: Flask, session: RivoSession, response: Response, value: str
+    ) -> None:
+        response.set_cookie(
+            self.get_cookie_name(app),
+            value,
+            expires=self.get_expiration_time(app, session),
+            httponly=self.get_cookie_httponly(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            partitioned=self.get_cookie_partitioned(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def _delete_cookie(self, app: Flask, response: Response) -> None:
+        response.delete_cookie(
+            self.get_cookie_name(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            partitioned=self.get_cookie_partitioned(app),
+            samesite=self.get_cookie_samesite(app),
+            httponly=self.get_cookie_httponly(app),
+        )
+        response.vary.add("Cookie")
+
+    @staticmethod
+    def _refuse(app: Flask, response: Response) -> None:
+        """Turn ``response`` into the application's 503 page, in place.
+
+        Flask gives ``save_session`` no way to replace the response, and an
+        exception here would become a 500, so the 503 is copied over it.
+        """
+        if response.status_code == StoreUnavailable.code:
+            return
+        error = StoreUnavailable()
+        try:
+            replacement = app.make_response(app.handle_user_exception(error))
+        except Exception:  # the app's own 503 handler failed
+            logger.exception("The 503 handler failed; sending the plain page")
+            replacement = error.get_response()
+        response.status = replacement.status
+        response.headers = replacement.headers
+        response.response = replacement.response
+        response.direct_passthrough = False
+
+    # -- users' sessions ---------------------------------------------------
+
+    def _current_key(self) -> str | None:
+        session = flask_session._get_current_object()
+        if isinstance(session, RivoSession) and session._id is not None:
+            return session_key(session._id)
+        return None
+
+    def user_sessions(self, user_id: str) -> list[SessionInfo]:
+        """List the live sessions of ``user_id``, most recently used first."""
+        current = self._current_key()
+        now = self.now()
+        found = [
+            SessionInfo(
+                key=key,
+                created_at=_timestamp(record.created_at),
+                accessed_at=_timestamp(record.accessed_at),
+                user_agent=record.user_agent,
+                address=record.address,
+                current=key == current,
+            )
+            for key, record in self.store.user_sessions(str(user_id))
+            if record.expires_at > now
+        ]
+        return sorted(found, key=lambda info: info.accessed_at, reverse=True)
+
+    def end_user_sessions(self, user_id: str, *, keep_current: bool = False) -> int:
+        """End every session of ``user_id``, or all but the current one.
+
+        :returns: how many sessions were ended.
+        """
+        keep = self._current_key() if keep_current else None
+        return self.store.delete_user_sessions(str(user_id), keep=keep)
+
+    def end_user_session(self, user_id: str, key: str) -> bool:
+        """End one session of ``user_id``, named by its :attr:`SessionInfo.key`.
+
+        :returns: ``False`` if no such session belongs to that user, so a
+            forged key cannot end somebody else's session.
+        """
+        store = self.store
+        record = store.load(key)
+        if record is None or record.user_id != str(user_id):
+            return False
+        store.delete(key)
+        return True

@@ -1,0 +1,97 @@
+"""The :class:`RivoSessions` extension: server-side sessions for Flask."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app
+from flask.globals import request_ctx
+
+from .interface import RivoSessionInterface
+from .interface import SessionInfo
+from .session import RivoSession
+from .settings import SESSION_DEFAULTS
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+
+def _refuse_when_unavailable() -> None:
+    """Answer 503 when the store could not be reached for this request.
+
+    Runs before every view, so a request whose session could not be loaded
+    never runs its view with an empty session in its place.
+    """
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    # Flask >= 3.1 marks the session accessed when ``ctx.session`` is read,
+    # which would add ``Vary: Cookie`` to responses that never used it.
+    current = getattr(ctx, "_session", None)
+    if current is None:
+        current = ctx.session
+    if isinstance(current, RivoSession):
+        current.raise_unavailable()
+
+
+class RivoSessions:
+    """Replace Flask's cookie session with a server-side one.
+
+    ``RivoSessions(app)``, or ``ext = RivoSessions()`` then
+    ``ext.init_app(app)`` in an application factory. One instance may serve
+    several applications; each keeps its own settings and store, in
+    ``app.extensions["rivo_sessions"]`` (its :class:`RivoSessionInterface`).
+
+    No ``SECRET_KEY`` is needed: the cookie carries a random ID, not data.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The session interface installed on each application; a subclass can
+    #: point this at a subclass of :class:`RivoSessionInterface`, for
+    #: example one that picks the cookie name per request.
+    interface_class: type[RivoSessionInterface] = RivoSessionInterface
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Install server-side sessions on ``app``.
+
+        Missing ``RIVO_SESSION_*`` keys are filled with their defaults. The
+        settings are checked now, and again whenever they change later.
+
+        :raises ConfigError: if a ``RIVO_SESSION_*`` key has a bad value.
+        """
+        for key, value in SESSION_DEFAULTS.items():
+            app.config.setdefault(key, value)
+        interface = self.interface_class()
+        interface.configure(app.config)
+        app.session_interface = interface
+        app.extensions["rivo_sessions"] = interface
+        app.before_request(_refuse_when_unavailable)
+
+    @staticmethod
+    def interface() -> RivoSessionInterface:
+        """The session interface of the current application."""
+        found = current_app.extensions.get("rivo_sessions")
+        if not isinstance(found, RivoSessionInterface):
+            raise RuntimeError(
+                "RivoSessions is not installed on this application;"
+                " call RivoSessions(app) or init_app(app) first"
+            )
+        return found
+
+    def user_sessions(self, user_id: str) -> list[SessionInfo]:
+        """List the active sessions of a user, most recently used first."""
+        return self.interface().user_sessions(user_id)
+
+    def end_user_sessions(self, user_id: str, *, keep_current: bool = False) -> int:
+        """Log a user out everywhere (or everywhere else, with ``keep_current``).
+
+        :returns: how many sessions were ended.
+        """
+        return self.interface().end_user_sessions(user_id, keep_current=keep_current)
+
+    def end_user_session(self, user_id: str, key: str) -> bool:
+        """End one session of a user, named by its :attr:`SessionInfo.key`."""
+        return self.interface().end_user_session(user_id, key)

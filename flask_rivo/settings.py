@@ -1,0 +1,158 @@
+"""``RIVO_SESSION_*`` configuration: defaults, parsing and validation.
+
+The keys are read into one frozen :class:`SessionSettings` per application,
+checked as a whole so a bad value fails loudly in ``init_app`` instead of
+half-way through some later request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing as t
+from datetime import timedelta
+from types import MappingProxyType
+
+from .exceptions import ConfigError
+from .stores.base import SessionStore
+
+#: Every ``RIVO_SESSION_*`` key and its default; the one place defaults live
+#: (``init_app`` copies them into ``app.config`` with ``setdefault``).
+SESSION_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
+    {
+        "RIVO_SESSION_STORE": "memory",
+        "RIVO_SESSION_STORE_URL": None,
+        "RIVO_SESSION_IDLE_TIMEOUT": timedelta(days=14),
+        "RIVO_SESSION_ABSOLUTE_TIMEOUT": timedelta(days=30),
+        "RIVO_SESSION_ID_LIFETIME": timedelta(hours=1),
+        "RIVO_SESSION_ID_GRACE": timedelta(minutes=5),
+        "RIVO_SESSION_TOUCH_INTERVAL": timedelta(seconds=60),
+        "RIVO_SESSION_IP_OCTETS": 0,
+        "RIVO_SESSION_IPV6_PREFIX": 0,
+        "RIVO_SESSION_UA_MATCH": True,
+        "RIVO_SESSION_MEMORY_MAX": 100_000,
+    }
+)
+
+#: The store names ``RIVO_SESSION_STORE`` accepts besides a store instance.
+STORE_NAMES = ("memory", "sqlalchemy", "redis")
+
+
+def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
+    """Read a duration given as seconds (int or float) or a ``timedelta``.
+
+    :raises ConfigError: for any other type, a negative or non-finite value,
+        or zero where zero makes no sense.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(
+            key, f"expected seconds or a timedelta, got {type(value).__name__}"
+        )
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        floor = "zero or more" if allow_zero else "more than zero"
+        raise ConfigError(key, f"must be {floor} seconds, got {value!r}")
+    return seconds
+
+
+def integer(key: str, value: object, low: int, high: int) -> int:
+    """Read a whole number in ``low..high``.
+
+    :raises ConfigError: for a non-integer (booleans included) or one out of
+        range.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(key, f"expected a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(key, f"must be from {low} to {high}, got {value}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionSettings:
+    """The session configuration of one application, validated.
+
+    Durations are in seconds.
+    """
+
+    #: ``"memory"``, ``"sqlalchemy"``, ``"redis"`` or a store instance.
+    store: str | SessionStore
+    #: Where the named store lives (a SQLAlchemy or ``redis://`` URL).
+    store_url: str | None
+    idle_timeout: float
+    #: ``None``: sessions live as long as they are used.
+    absolute_timeout: float | None
+    id_lifetime: float
+    id_grace: float
+    touch_interval: float
+    ip_octets: int
+    ipv6_prefix: int
+    ua_match: bool
+    memory_max: int
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> SessionSettings:
+        """Build the settings from a Flask config, defaults filling gaps.
+
+        :raises ConfigError: naming the first key with a bad value.
+        """
+
+        def get(key: str) -> t.Any:
+            return config.get(key, SESSION_DEFAULTS[key])
+
+        store = get("RIVO_SESSION_STORE")
+        if not isinstance(store, SessionStore) and store not in STORE_NAMES:
+            raise ConfigError(
+                "RIVO_SESSION_STORE",
+                f"expected one of {', '.join(STORE_NAMES)} or a SessionStore"
+                f" instance, got {store!r}",
+            )
+        store_url = get("RIVO_SESSION_STORE_URL")
+        if store_url is not None and not isinstance(store_url, str):
+            raise ConfigError("RIVO_SESSION_STORE_URL", "expected a URL string")
+        absolute = get("RIVO_SESSION_ABSOLUTE_TIMEOUT")
+        ua_match = get("RIVO_SESSION_UA_MATCH")
+        if not isinstance(ua_match, bool):
+            raise ConfigError("RIVO_SESSION_UA_MATCH", f"expected True or False, got {ua_match!r}")
+        settings = cls(
+            store=store,
+            store_url=store_url,
+            idle_timeout=duration("RIVO_SESSION_IDLE_TIMEOUT", get("RIVO_SESSION_IDLE_TIMEOUT")),
+            absolute_timeout=None
+            if absolute is None
+            else duration("RIVO_SESSION_ABSOLUTE_TIMEOUT", absolute),
+            id_lifetime=duration("RIVO_SESSION_ID_LIFETIME", get("RIVO_SESSION_ID_LIFETIME")),
+            id_grace=duration(
+                "RIVO_SESSION_ID_GRACE", get("RIVO_SESSION_ID_GRACE"), allow_zero=True
+            ),
+            touch_interval=duration(
+                "RIVO_SESSION_TOUCH_INTERVAL",
+                get("RIVO_SESSION_TOUCH_INTERVAL"),
+                allow_zero=True,
+            ),
+            ip_octets=integer("RIVO_SESSION_IP_OCTETS", get("RIVO_SESSION_IP_OCTETS"), 0, 4),
+            ipv6_prefix=integer(
+                "RIVO_SESSION_IPV6_PREFIX", get("RIVO_SESSION_IPV6_PREFIX"), 0, 128
+            ),
+            ua_match=ua_match,
+            memory_max=integer(
+                "RIVO_SESSION_MEMORY_MAX", get("RIVO_SESSION_MEMORY_MAX"), 1, 2**62
+            ),
+        )
+        if settings.touch_interval >= settings.idle_timeout:
+            raise ConfigError(
+                "RIVO_SESSION_TOUCH_INTERVAL",
+                "must be shorter than RIVO_SESSION_IDLE_TIMEOUT, or sessions in"
+                " use would expire between two touches",
+            )
+        return settings
+
+    def expires_at(self, created_at: float, accessed_at: float) -> float:
+        """When a session created and last used at these times ends."""
+        idle_end = accessed_at + self.idle_timeout
+        if self.absolute_timeout is None:
+            return idle_end
+        return min(idle_end, created_at + self.absolute_timeout)
