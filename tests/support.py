@@ -1,0 +1,87 @@
+"""Helpers shared by the tests (importable: ``pythonpath = tests``)."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from flask_rivo.exceptions import StoreError
+from flask_rivo.stores import MemoryStore
+from flask_rivo.stores import Record
+
+
+class FakeClock:
+    """A clock the tests move by hand; starts at the real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class CountingStore(MemoryStore):
+    """A real memory store that counts the calls made to it.
+
+    With ``down`` set it fails as a store whose server is unreachable does;
+    the memory store has no server to stop, so this is the only way to cause
+    that fault for it (the network stores are stopped for real).
+    """
+
+    def __init__(self, clock: t.Callable[[], float] = time.time) -> None:
+        super().__init__(maxsize=1000, clock=clock)
+        self.calls: list[str] = []
+        self.down = False
+
+    def _call(self, name: str) -> None:
+        if self.down:
+            raise StoreError("connection refused")
+        self.calls.append(name)
+
+    def reads(self) -> int:
+        return sum(1 for c in self.calls if c in ("load", "user_sessions"))
+
+    def writes(self) -> int:
+        return len(self.calls) - self.reads()
+
+    def load(self, key: str) -> Record | None:
+        self._call("load")
+        return super().load(key)
+
+    def save(self, key: str, record: Record, expected_version: int | None) -> bool:
+        self._call("save")
+        return super().save(key, record, expected_version)
+
+    def touch(self, key: str, accessed_at: float, expires_at: float) -> None:
+        self._call("touch")
+        super().touch(key, accessed_at, expires_at)
+
+    def delete(self, key: str) -> None:
+        self._call("delete")
+        super().delete(key)
+
+    def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
+        self._call("user_sessions")
+        return super().user_sessions(user_id)
+
+    def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
+        self._call("delete_user_sessions")
+        return super().delete_user_sessions(user_id, keep)
+
+    def records(self) -> dict[str, Record]:
+        """What the store holds, expired or not, without counting a call."""
+        return dict(self._records)
+
+
+def cookie_value(response: t.Any, name: str = "session") -> str | None:
+    """The value a response sets for cookie ``name``; '' if it deletes it."""
+    for header in response.headers.getlist("Set-Cookie"):
+        key, _, rest = header.partition("=")
+        if key == name:
+            value = rest.split(";", 1)[0]
+            expired = "Expires=Thu, 01 Jan 1970" in header
+            return "" if expired else value
+    return None

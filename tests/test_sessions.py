@@ -1,0 +1,516 @@
+"""RivoSessions through Flask's test client: the OWASP behaviours, one by one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing as t
+from datetime import timedelta
+
+import flask
+import pytest
+from support import CountingStore
+from support import FakeClock
+from support import cookie_value
+
+from flask_rivo import RivoSessions
+from flask_rivo.ids import session_key
+
+if t.TYPE_CHECKING:
+    from flask.testing import FlaskClient
+
+
+def session_cookie(client: FlaskClient) -> str | None:
+    cookie = client.get_cookie("session")
+    return None if cookie is None else cookie.value
+
+
+def test_visitor_who_stores_nothing_gets_no_cookie_and_no_store_call(
+    client: FlaskClient, store: CountingStore
+) -> None:
+    response = client.get("/get/cart")
+    assert response.text == "None"
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Vary"] == "Cookie"
+    assert client.get("/nothing").headers.get("Vary") is None
+    assert store.calls == []
+
+
+def test_cookie_is_a_random_id_and_the_store_keys_by_its_hash(
+    client: FlaskClient, store: CountingStore
+) -> None:
+    response = client.get("/set/cart/apples")
+    header = response.headers["Set-Cookie"]
+    assert "HttpOnly" in header
+    assert "apples" not in header
+    session_id = session_cookie(client)
+    assert session_id is not None
+    assert len(session_id) == 43  # 32 random bytes, URL-safe Base64
+    keys = list(store.records())
+    assert keys == [hashlib.sha256(session_id.encode()).hexdigest()]
+    assert session_id not in json.dumps([list(r.data.items()) for r in store.records().values()])
+
+
+def test_ids_differ_between_sessions(app: flask.Flask) -> None:
+    ids = set()
+    for _ in range(50):
+        client = app.test_client()
+        client.get("/set/a/1")
+        ids.add(session_cookie(client))
+    assert len(ids) == 50
+
+
+def test_data_survives_between_requests(client: FlaskClient) -> None:
+    client.get("/set/colour/blue")
+    assert client.get("/get/colour").text == "'blue'"
+
+
+def test_cookie_attributes_follow_flask_config(app: flask.Flask, client: FlaskClient) -> None:
+    app.config.update(
+        SESSION_COOKIE_NAME="sid",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_PATH="/shop",
+        SESSION_COOKIE_DOMAIN="example.test",
+        SESSION_COOKIE_PARTITIONED=True,
+    )
+    header = client.get("/set/a/1", base_url="https://example.test").headers["Set-Cookie"]
+    assert header.startswith("sid=")
+    for part in ("Secure", "SameSite=Strict", "Path=/shop", "Domain=example.test", "Partitioned", "HttpOnly"):
+        assert part in header
+
+
+def test_unknown_id_is_never_adopted(client: FlaskClient, store: CountingStore) -> None:
+    planted = "A" * 43
+    client.set_cookie("session", planted)
+    response = client.get("/set/a/1")
+    issued = cookie_value(response)
+    assert issued and issued != planted
+    assert session_key(planted) not in store.records()
+
+
+def test_unknown_id_cookie_is_removed_when_nothing_is_stored(client: FlaskClient) -> None:
+    client.set_cookie("session", "B" * 43)
+    response = client.get("/get/a")
+    assert cookie_value(response) == ""
+    assert session_cookie(client) is None
+
+
+def test_malformed_cookie_costs_no_store_call(client: FlaskClient, store: CountingStore) -> None:
+    client.set_cookie("session", "not-an-id")
+    assert client.get("/get/a").status_code == 200
+    assert store.calls == []
+
+
+def test_idle_timeout_destroys_the_session(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    app.config["RIVO_SESSION_IDLE_TIMEOUT"] = 600
+    client.get("/set/a/1")
+    clock.advance(599)
+    assert client.get("/get/a").text == "'1'"
+    clock.advance(599)  # used 599 s ago: still alive, and touched above
+    assert client.get("/get/a").text == "'1'"
+    clock.advance(601)
+    assert client.get("/get/a").text == "None"
+    assert store.records() == {}
+
+
+def test_absolute_timeout_ends_even_a_busy_session(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    app.config.update(
+        RIVO_SESSION_IDLE_TIMEOUT=timedelta(hours=1),
+        RIVO_SESSION_ABSOLUTE_TIMEOUT=timedelta(hours=3),
+        RIVO_SESSION_ID_LIFETIME=timedelta(days=1),
+    )
+    client.get("/set/a/1")
+    for _ in range(5):
+        clock.advance(50 * 60)
+        assert client.get("/incr/n").status_code == 200
+    assert client.get("/get/a").text == "None"  # 250 min > 3 h
+
+
+def test_expired_session_is_never_revived(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    app.config["RIVO_SESSION_IDLE_TIMEOUT"] = 100
+    client.get("/set/a/1")
+    old = session_cookie(client)
+    clock.advance(101)
+    response = client.get("/set/b/2")
+    assert cookie_value(response) != old
+    client.set_cookie("session", old or "")
+    assert client.get("/get/b").text == "None"
+
+
+def test_no_absolute_timeout(app: flask.Flask, client: FlaskClient, clock: FakeClock) -> None:
+    app.config["RIVO_SESSION_ABSOLUTE_TIMEOUT"] = None
+    app.config["RIVO_SESSION_IDLE_TIMEOUT"] = timedelta(days=1)
+    client.get("/set/a/1")
+    for _ in range(40):
+        clock.advance(timedelta(hours=20).total_seconds())
+        assert client.get("/get/a").text == "'1'"
+
+
+def test_rotation_issues_a_new_id_and_keeps_the_data(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    app.config.update(RIVO_SESSION_ID_LIFETIME=3600, RIVO_SESSION_ID_GRACE=300)
+    client.get("/set/a/1")
+    old = session_cookie(client)
+    clock.advance(3599)
+    assert "Set-Cookie" not in client.get("/get/a").headers
+    clock.advance(2)
+    response = client.get("/get/a")
+    new = cookie_value(response)
+    assert new and new != old
+    assert response.text == "'1'"
+    assert client.get("/get/a").text == "'1'"
+
+
+def test_old_id_leads_to_the_new_session_during_the_grace_period(
+    app: flask.Flask, clock: FakeClock
+) -> None:
+    app.config.update(RIVO_SESSION_ID_LIFETIME=3600, RIVO_SESSION_ID_GRACE=300)
+    browser = app.test_client()
+    browser.get("/set/a/1")
+    old = session_cookie(browser)
+    clock.advance(3601)
+    browser.get("/get/a")  # rotates
+    new = session_cookie(browser)
+    # A request that left with the old ID before the rotation answered:
+    late = app.test_client()
+    late.set_cookie("session", old or "")
+    response = late.get("/set/b/2")
+    assert response.text == "ok"
+    assert cookie_value(response) == new  # it learns the new ID, never the old
+    assert browser.get("/get/b").text == "'2'"  # and its write landed there
+    clock.advance(301)
+    stale = app.test_client()
+    stale.set_cookie("session", old or "")
+    assert stale.get("/get/a").text == "None"
+    assert browser.get("/get/a").text == "'1'"
+
+
+def test_rotated_out_pointer_holds_no_usable_id(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    client.get("/set/a/1")
+    clock.advance(3601)
+    client.get("/get/a")
+    new = session_cookie(client)
+    dump = repr(store.records())
+    assert new is not None
+    assert new not in dump
+
+
+def test_regenerate_kills_the_old_id_at_once(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/set/cart/apples")
+    before = session_cookie(client)
+    response = client.get("/login/7")
+    after = cookie_value(response)
+    assert after and after != before
+    assert client.get("/get/cart").text == "'apples'"
+    assert session_key(before or "") not in store.records()
+    attacker = app.test_client()
+    attacker.set_cookie("session", before or "")
+    assert attacker.get("/get/user").text == "None"
+
+
+def test_session_fixation_planted_id_never_leads_into_the_logged_in_session(
+    app: flask.Flask,
+) -> None:
+    attacker = app.test_client()
+    attacker.get("/set/lang/en")  # the attacker gets a real, valid session ID
+    planted = session_cookie(attacker) or ""
+    victim = app.test_client()
+    victim.set_cookie("session", planted)  # ... and plants it on the victim
+    victim.get("/login/42")
+    assert session_cookie(victim) != planted
+    assert attacker.get("/get/user").text == "None"
+    assert victim.get("/get/user").text == "'42'"
+
+
+def test_destroy_ends_the_session_and_expires_the_cookie(
+    client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/set/a/1")
+    response = client.get("/destroy")
+    assert cookie_value(response) == ""
+    assert store.records() == {}
+
+
+def test_writing_after_destroy_starts_a_new_session(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    @app.get("/logout")
+    def logout() -> str:
+        flask.session.destroy()
+        flask.flash("Logged out")
+        return "out"
+
+    client.get("/login/1")
+    old = session_cookie(client)
+    response = client.get("/logout")
+    new = cookie_value(response)
+    assert new and new != old
+    assert session_key(old or "") not in store.records()
+    [record] = store.records().values()
+    assert record.user_id is None
+    assert set(record.data) == {"_flashes"}
+
+
+def test_changed_user_agent_ends_the_session_for_good(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/set/a/1", headers={"User-Agent": "Firefox"})
+    assert client.get("/get/a", headers={"User-Agent": "Firefox"}).text == "'1'"
+    assert client.get("/get/a", headers={"User-Agent": "curl"}).text == "None"
+    assert client.get("/get/a", headers={"User-Agent": "Firefox"}).text == "None"
+    assert store.records() == {}
+
+
+def test_user_agent_check_can_be_turned_off(app: flask.Flask, client: FlaskClient) -> None:
+    app.config["RIVO_SESSION_UA_MATCH"] = False
+    client.get("/set/a/1", headers={"User-Agent": "Firefox"})
+    assert client.get("/get/a", headers={"User-Agent": "curl"}).text == "'1'"
+
+
+@pytest.mark.parametrize(
+    ("octets", "first", "second", "kept"),
+    [
+        (0, "10.0.0.1", "192.168.9.9", True),
+        (3, "10.0.0.1", "10.0.0.200", True),
+        (3, "10.0.0.1", "10.0.1.1", False),
+        (4, "10.0.0.1", "10.0.0.2", False),
+        (4, "10.0.0.1", "10.0.0.1", True),
+    ],
+)
+def test_ipv4_prefix_check(
+    app: flask.Flask, client: FlaskClient, octets: int, first: str, second: str, kept: bool
+) -> None:
+    app.config["RIVO_SESSION_IP_OCTETS"] = octets
+    client.get("/set/a/1", environ_overrides={"REMOTE_ADDR": first})
+    text = client.get("/get/a", environ_overrides={"REMOTE_ADDR": second}).text
+    assert text == ("'1'" if kept else "None")
+
+
+@pytest.mark.parametrize(
+    ("bits", "second", "kept"),
+    [(0, "2001:db8:ffff::1", True), (64, "2001:db8:0:0:ffff::9", True), (64, "2001:db8:0:1::1", False)],
+)
+def test_ipv6_prefix_check(
+    app: flask.Flask, client: FlaskClient, bits: int, second: str, kept: bool
+) -> None:
+    app.config["RIVO_SESSION_IPV6_PREFIX"] = bits
+    client.get("/set/a/1", environ_overrides={"REMOTE_ADDR": "2001:db8::1"})
+    text = client.get("/get/a", environ_overrides={"REMOTE_ADDR": second}).text
+    assert text == ("'1'" if kept else "None")
+
+
+def test_forwarded_for_header_counts_only_behind_proxyfix(app: flask.Flask) -> None:
+    app.config["RIVO_SESSION_IP_OCTETS"] = 4
+    client = app.test_client()
+    client.get("/set/a/1", environ_overrides={"REMOTE_ADDR": "10.0.0.1"})
+    spoofed = {"X-Forwarded-For": "10.0.0.1"}
+    text = client.get("/get/a", headers=spoofed, environ_overrides={"REMOTE_ADDR": "10.9.9.9"}).text
+    assert text == "None"
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    client = app.test_client()
+    client.get("/set/a/1", headers={"X-Forwarded-For": "203.0.113.5"})
+    text = client.get("/get/a", headers={"X-Forwarded-For": "203.0.113.5"}).text
+    assert text == "'1'"
+    text = client.get("/get/a", headers={"X-Forwarded-For": "198.51.100.7"}).text
+    assert text == "None"
+
+
+def test_read_only_requests_write_only_one_touch_per_interval(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    app.config["RIVO_SESSION_TOUCH_INTERVAL"] = 60
+    client.get("/set/a/1")
+    store.calls.clear()
+    for _ in range(5):
+        clock.advance(10)
+        client.get("/get/a")
+    assert store.calls == ["load"] * 5
+    clock.advance(11)  # 61 s since the last write
+    client.get("/get/a")
+    assert store.calls[-2:] == ["load", "touch"]
+    store.calls.clear()
+    client.get("/get/a")
+    assert store.calls == ["load"]
+
+
+def test_touch_keeps_a_read_only_session_alive(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    app.config.update(RIVO_SESSION_IDLE_TIMEOUT=300, RIVO_SESSION_TOUCH_INTERVAL=60)
+    client.get("/set/a/1")
+    for _ in range(10):
+        clock.advance(200)
+        assert client.get("/get/a").text == "'1'"
+
+
+def test_modifying_request_costs_one_read_and_one_write(
+    client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/set/a/1")
+    store.calls.clear()
+    client.get("/set/a/2")
+    assert store.calls == ["load", "save"]
+    store.calls.clear()
+    client.get("/set/a/2")  # same value: nothing to write
+    assert store.calls == ["load"]
+
+
+def _open(app: flask.Flask, cookie: str) -> t.Any:
+    """Open the session as a request from the test client would."""
+    environ = app.test_client().environ_base
+    headers = {"Cookie": f"session={cookie}"}
+    with app.test_request_context(headers=headers, environ_base=environ):
+        return app.session_interface.open_session(app, flask.request)
+
+
+def _save(app: flask.Flask, session: t.Any) -> flask.Response:
+    response = app.response_class()
+    with app.test_request_context():
+        app.session_interface.save_session(app, session, response)
+    return response
+
+
+def test_concurrent_writes_to_different_keys_both_land(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    client.get("/set/a/0")
+    cookie = session_cookie(client) or ""
+    first, second = _open(app, cookie), _open(app, cookie)
+    first["x"] = 1
+    second["y"] = 2
+    del second["a"]
+    _save(app, first)
+    _save(app, second)
+    assert client.get("/get/x").text == "1"
+    assert client.get("/get/y").text == "2"
+    assert client.get("/get/a").text == "None"
+
+
+def test_concurrent_writes_to_the_same_key_last_writer_wins(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    client.get("/set/a/0")
+    cookie = session_cookie(client) or ""
+    first, second = _open(app, cookie), _open(app, cookie)
+    first["a"] = "first"
+    second["a"] = "second"
+    _save(app, first)
+    _save(app, second)
+    assert client.get("/get/a").text == "'second'"
+
+
+def test_in_place_change_is_saved_when_marked_modified(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    @app.get("/append")
+    def append() -> str:
+        flask.session.setdefault("items", []).append(len(flask.session["items"]))
+        flask.session.modified = True
+        return "ok"
+
+    client.get("/append")
+    client.get("/append")
+    assert client.get("/get/items").text == "[0, 1]"
+
+
+def test_write_during_a_parallel_rotation_follows_the_new_id(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    client.get("/set/a/0")
+    cookie = session_cookie(client) or ""
+    clock.advance(3601)
+    rotating, parallel = _open(app, cookie), _open(app, cookie)
+    rotating["r"] = 1
+    parallel["p"] = 2
+    first = cookie_value(_save(app, rotating))
+    second = cookie_value(_save(app, parallel))
+    assert first and first == second and first != cookie
+    assert client.get("/get/r").text == "1"
+    assert client.get("/get/p").text == "2"
+
+
+def test_write_after_a_parallel_destroy_does_not_revive(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/login/5")
+    cookie = session_cookie(client) or ""
+    ending, writing = _open(app, cookie), _open(app, cookie)
+    ending.destroy()
+    writing["cart"] = "pears"
+    _save(app, ending)
+    response = _save(app, writing)
+    assert cookie_value(response) == ""
+    assert store.records() == {}
+
+
+def test_user_index_lists_and_ends_sessions(app: flask.Flask) -> None:
+    ext = RivoSessions()
+    phones = [app.test_client() for _ in range(3)]
+    for phone in phones:
+        phone.environ_base["HTTP_USER_AGENT"] = "Phone"
+        phone.get("/login/alice")
+    bob = app.test_client()
+    bob.get("/login/bob")
+    with app.test_request_context():
+        infos = ext.user_sessions("alice")
+        assert len(infos) == 3
+        assert {i.user_agent for i in infos} == {"Phone"}
+        assert not any(i.current for i in infos)
+        assert ext.end_user_session("bob", infos[0].key) is False  # not bob's
+    assert phones[0].get("/get/user").text == "'alice'"
+
+    @app.get("/others-out")
+    def others_out() -> str:
+        return str(ext.end_user_sessions("alice", keep_current=True))
+
+    @app.get("/mine")
+    def mine() -> str:
+        return json.dumps([i.current for i in ext.user_sessions("alice")])
+
+    assert phones[0].get("/mine").json.count(True) == 1
+    assert phones[0].get("/others-out").text == "2"
+    assert phones[0].get("/get/user").text == "'alice'"
+    assert phones[1].get("/get/user").text == "None"
+    assert bob.get("/get/user").text == "'bob'"
+    with app.test_request_context():
+        [info] = ext.user_sessions("alice")
+        assert ext.end_user_session("alice", info.key) is True
+        assert ext.end_user_sessions("alice") == 0
+    assert phones[0].get("/get/user").text == "None"
+
+
+def test_logout_everywhere_ends_the_current_session_too(app: flask.Flask) -> None:
+    ext = RivoSessions()
+
+    @app.get("/everywhere")
+    def everywhere() -> str:
+        return str(ext.end_user_sessions(flask.session["user"]))
+
+    client = app.test_client()
+    client.get("/login/carol")
+    other = app.test_client()
+    other.get("/login/carol")
+    assert client.get("/everywhere").text == "2"
+    assert client.get("/get/user").text == "None"
+    assert other.get("/get/user").text == "None"
+
+
+def test_extension_methods_need_an_installed_app() -> None:
+    app = flask.Flask(__name__)
+    with app.test_request_context(), pytest.raises(RuntimeError, match="not installed"):
+        RivoSessions().user_sessions("x")
