@@ -137,7 +137,9 @@ class RivoSessionInterface(SessionInterface):
             return state[1], state[2]
         with self._lock:
             settings = SessionSettings.from_config(config)
-            store = self._reuse_store(settings) or self._make_store(settings)
+            store = self._reuse_store(settings)
+            if store is None:  # not falsy: an empty store has len() == 0
+                store = self._make_store(settings)
             self._state = (snapshot, settings, store)
             return settings, store
 

@@ -1,0 +1,33 @@
+"""Sphinx configuration for the flask_rivo documentation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Document the source tree next to this folder, not whatever copy is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import flask_rivo  # noqa: E402
+
+project = "flask_rivo"
+copyright = "2026, The flask_rivo developers"  # noqa: A001
+author = "The flask_rivo developers"
+release = flask_rivo.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.viewcode",
+]
+
+# No intersphinx: the docs build without network access.
+autodoc_typehints = "description"
+autodoc_member_order = "bysource"
+# Show defaults as written in the source (``time.time``, not a repr).
+autodoc_preserve_defaults = True
+
+exclude_patterns = ["_build"]
+
+html_theme = "alabaster"
+html_title = f"flask_rivo {release}"

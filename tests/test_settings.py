@@ -1,0 +1,97 @@
+"""RIVO_SESSION_* keys: defaults, parsing and clear errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import flask
+import pytest
+
+from flask_rivo import ConfigError
+from flask_rivo import RivoSessions
+from flask_rivo.settings import SESSION_DEFAULTS
+from flask_rivo.settings import SessionSettings
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = SessionSettings.from_config({})
+    assert settings.store == "memory"
+    assert settings.store_url is None
+    assert settings.idle_timeout == 14 * 86400
+    assert settings.absolute_timeout == 30 * 86400
+    assert settings.id_lifetime == 3600
+    assert settings.id_grace == 300
+    assert settings.touch_interval == 60
+    assert (settings.ip_octets, settings.ipv6_prefix) == (0, 0)
+    assert settings.ua_match is True
+    assert settings.memory_max == 100_000
+
+
+def test_init_app_fills_in_the_defaults() -> None:
+    app = flask.Flask(__name__)
+    app.config["RIVO_SESSION_IP_OCTETS"] = 3
+    RivoSessions(app)
+    for key, value in SESSION_DEFAULTS.items():
+        assert app.config[key] == (3 if key == "RIVO_SESSION_IP_OCTETS" else value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RIVO_SESSION_STORE", "mongo", "expected one of memory, sqlalchemy, redis"),
+        ("RIVO_SESSION_STORE", 42, "expected one of"),
+        ("RIVO_SESSION_STORE_URL", 5432, "expected a URL"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", "14 days", "expected seconds or a timedelta, got str"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", 0, "more than zero"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", -5, "more than zero"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", float("nan"), "more than zero"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", float("inf"), "more than zero"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", True, "got bool"),
+        ("RIVO_SESSION_ABSOLUTE_TIMEOUT", timedelta(seconds=-1), "more than zero"),
+        ("RIVO_SESSION_ID_LIFETIME", None, "got NoneType"),
+        ("RIVO_SESSION_ID_GRACE", -1, "zero or more"),
+        ("RIVO_SESSION_TOUCH_INTERVAL", timedelta(days=15), "shorter than RIVO_SESSION_IDLE_TIMEOUT"),
+        ("RIVO_SESSION_IP_OCTETS", 5, "from 0 to 4"),
+        ("RIVO_SESSION_IP_OCTETS", "3", "whole number"),
+        ("RIVO_SESSION_IPV6_PREFIX", 129, "from 0 to 128"),
+        ("RIVO_SESSION_IPV6_PREFIX", 6.4, "whole number"),
+        ("RIVO_SESSION_UA_MATCH", "yes", "True or False"),
+        ("RIVO_SESSION_MEMORY_MAX", 0, "from 1"),
+    ],
+)
+def test_bad_values_fail_in_init_app(key: str, value: object, message: str) -> None:
+    app = flask.Flask(__name__)
+    app.config[key] = value
+    with pytest.raises(ConfigError, match=message) as caught:
+        RivoSessions(app)
+    assert caught.value.key == key
+    assert str(caught.value).startswith(key)
+
+
+def test_zero_grace_and_touch_are_allowed() -> None:
+    settings = SessionSettings.from_config(
+        {"RIVO_SESSION_ID_GRACE": 0, "RIVO_SESSION_TOUCH_INTERVAL": 0}
+    )
+    assert (settings.id_grace, settings.touch_interval) == (0, 0)
+
+
+def test_named_stores_of_later_releases_say_so() -> None:
+    app = flask.Flask(__name__)
+    app.config["RIVO_SESSION_STORE"] = "redis"
+    with pytest.raises(ConfigError, match="not available in this version"):
+        RivoSessions(app)
+
+
+def test_memory_store_is_rebuilt_only_when_its_settings_change() -> None:
+    app = flask.Flask(__name__)
+    RivoSessions(app)
+    interface = app.extensions["rivo_sessions"]
+    _, first = interface.configure(app.config)
+    app.config["RIVO_SESSION_IDLE_TIMEOUT"] = 3600
+    settings, second = interface.configure(app.config)
+    assert second is first
+    assert settings.idle_timeout == 3600
+    app.config["RIVO_SESSION_MEMORY_MAX"] = 10
+    _, third = interface.configure(app.config)
+    assert third is not first
+    assert third.maxsize == 10  # type: ignore[attr-defined]
