@@ -1,0 +1,173 @@
+"""What every SessionStore must do, written once and run against each store."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+from flask_rivo.ids import new_session_id
+from flask_rivo.ids import session_key
+from flask_rivo.stores import Record
+from flask_rivo.stores import SessionStore
+
+
+def key() -> str:
+    return session_key(new_session_id())
+
+
+def record(user_id: str | None = None, ttl: float = 3600, **data: str) -> Record:
+    now = time.time()
+    return Record(
+        data=data or {"a": '"1"'},
+        version=1,
+        created_at=now,
+        accessed_at=now,
+        id_issued_at=now,
+        expires_at=now + ttl,
+        user_id=user_id,
+        user_agent="Mozilla/5.0 (X11; Linux) Grüße",
+        address="2001:db8::1",
+    )
+
+
+def test_save_then_load_returns_every_field(any_store: SessionStore) -> None:
+    k, r = key(), record(user_id="u1", cart='["apples", {" t": "tag-like"}]', n="1")
+    assert any_store.save(k, r, None) is True
+    loaded = any_store.load(k)
+    assert loaded is not None
+    assert dict(loaded.data) == dict(r.data)
+    for field in dataclasses.fields(Record):
+        got, want = getattr(loaded, field.name), getattr(r, field.name)
+        if isinstance(want, float):  # a store may keep times to the millisecond
+            assert abs(got - want) < 0.001, field.name
+        elif field.name != "data":
+            assert got == want, field.name
+
+
+def test_unicode_keys_and_values_round_trip(any_store: SessionStore) -> None:
+    k = key()
+    data = {"ключ": '"значение"', "emoji 🎉": '"✓"', "": '""', "x" * 200: '"long"'}
+    any_store.save(k, dataclasses.replace(record(), data=data), None)
+    loaded = any_store.load(k)
+    assert loaded is not None and dict(loaded.data) == data
+
+
+def test_load_of_a_missing_key_is_none(any_store: SessionStore) -> None:
+    assert any_store.load(key()) is None
+
+
+def test_create_only_save_refuses_an_existing_key(any_store: SessionStore) -> None:
+    k = key()
+    assert any_store.save(k, record(a='"first"'), None) is True
+    assert any_store.save(k, record(a='"second"'), None) is False
+    loaded = any_store.load(k)
+    assert loaded is not None and loaded.data["a"] == '"first"'
+
+
+def test_compare_and_swap_on_the_version(any_store: SessionStore) -> None:
+    k, r = key(), record()
+    any_store.save(k, r, None)
+    v2 = dataclasses.replace(r, version=2, data={"a": '"2"'})
+    assert any_store.save(k, v2, 1) is True
+    stale = dataclasses.replace(r, version=2, data={"a": '"lost"'})
+    assert any_store.save(k, stale, 1) is False
+    assert any_store.save(key(), stale, 1) is False  # nothing there to swap
+    loaded = any_store.load(k)
+    assert loaded is not None and (loaded.version, loaded.data["a"]) == (2, '"2"')
+
+
+def test_compare_and_swap_is_atomic_under_threads(any_store: SessionStore) -> None:
+    k, r = key(), record()
+    any_store.save(k, r, None)
+    wins: list[int] = []
+
+    def contender(n: int) -> None:
+        if any_store.save(k, dataclasses.replace(r, version=2, data={"w": str(n)}), 1):
+            wins.append(n)
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(wins) == 1
+    loaded = any_store.load(k)
+    assert loaded is not None and loaded.data == {"w": str(wins[0])}
+
+
+def test_touch_moves_the_times_but_not_the_version(any_store: SessionStore) -> None:
+    k, r = key(), record()
+    any_store.save(k, r, None)
+    any_store.touch(k, r.accessed_at + 30, r.expires_at + 30)
+    loaded = any_store.load(k)
+    assert loaded is not None
+    assert loaded.version == 1
+    assert abs(loaded.accessed_at - (r.accessed_at + 30)) < 0.01
+    assert abs(loaded.expires_at - (r.expires_at + 30)) < 0.01
+    any_store.touch(key(), 1.0, 2.0)  # a missing key: no error, nothing made
+
+
+def test_delete(any_store: SessionStore) -> None:
+    k = key()
+    any_store.save(k, record(), None)
+    any_store.delete(k)
+    assert any_store.load(k) is None
+    any_store.delete(k)  # twice is fine
+
+
+def test_expired_records_are_not_served_as_live(any_store: SessionStore) -> None:
+    k = key()
+    any_store.save(k, record(ttl=-1), None)
+    loaded = any_store.load(k)
+    assert loaded is None or loaded.expires_at <= time.time()
+    assert any_store.save(k, record(), None) is True  # an expired key may be reused
+
+
+def test_user_index(any_store: SessionStore) -> None:
+    mine = [key() for _ in range(3)]
+    theirs = key()
+    for k in mine:
+        any_store.save(k, record(user_id="alice"), None)
+    any_store.save(theirs, record(user_id="bob"), None)
+    any_store.save(key(), record(), None)  # anonymous
+    assert sorted(k for k, _ in any_store.user_sessions("alice")) == sorted(mine)
+    assert all(r.user_id == "alice" for _, r in any_store.user_sessions("alice"))
+    assert any_store.user_sessions("nobody") == []
+    assert any_store.delete_user_sessions("alice", keep=mine[0]) == 2
+    assert [k for k, _ in any_store.user_sessions("alice")] == [mine[0]]
+    assert any_store.load(theirs) is not None
+    assert any_store.delete_user_sessions("alice") == 1
+    assert any_store.user_sessions("alice") == []
+
+
+def test_user_index_follows_changes_of_user(any_store: SessionStore) -> None:
+    k, r = key(), record()
+    any_store.save(k, r, None)
+    assert any_store.save(k, dataclasses.replace(r, version=2, user_id="carol"), 1)
+    assert [x for x, _ in any_store.user_sessions("carol")] == [k]
+    assert any_store.save(k, dataclasses.replace(r, version=3, user_id=None), 2)
+    assert any_store.user_sessions("carol") == []
+    any_store.save(k2 := key(), record(user_id="carol"), None)
+    any_store.delete(k2)
+    assert any_store.user_sessions("carol") == []
+
+
+def test_expired_sessions_are_not_listed_for_a_user(any_store: SessionStore) -> None:
+    any_store.save(key(), record(user_id="dave", ttl=-1), None)
+    live = key()
+    any_store.save(live, record(user_id="dave"), None)
+    assert [k for k, r in any_store.user_sessions("dave") if r.expires_at > time.time()] == [live]
+
+
+def test_purge_expired(any_store: SessionStore) -> None:
+    dead = [key() for _ in range(5)]
+    for k in dead:
+        any_store.save(k, record(ttl=-10, user_id="erin"), None)
+    live = key()
+    any_store.save(live, record(user_id="erin"), None)
+    removed = any_store.purge_expired(time.time())
+    assert removed in (0, 5)  # 0 for stores that expire records themselves
+    assert any_store.load(live) is not None
+    for k in dead:
+        assert any_store.load(k) is None
