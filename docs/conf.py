@@ -8,10 +8,10 @@ from pathlib import Path
 # Document the source tree next to this folder, not whatever copy is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flask_rivo  # noqa: E402
+import flask_rivo
 
 project = "flask_rivo"
-copyright = "2026, The flask_rivo developers"  # noqa: A001
+copyright = "2026, The flask_rivo developers"
 author = "The flask_rivo developers"
 release = flask_rivo.__version__
 version = ".".join(release.split(".")[:2])

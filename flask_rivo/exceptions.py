@@ -38,7 +38,7 @@ class StoreError(RivoError):
     """
 
 
-class StoreUnavailable(RivoError, ServiceUnavailable):
+class StoreUnavailable(RivoError, ServiceUnavailable):  # noqa: N818 (contract name)
     """HTTP 503: the session store cannot be reached.
 
     The request is refused rather than served with an empty session, which

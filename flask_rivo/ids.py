@@ -90,7 +90,7 @@ def seal_successor(new_id: str, old_id: str) -> str:
     pad is used once: every old ID is rotated out at most once.
     """
     pad = _rotation_pad(old_id)
-    return bytes(a ^ b for a, b in zip(new_id.encode("ascii"), pad)).hex()
+    return bytes(a ^ b for a, b in zip(new_id.encode("ascii"), pad, strict=True)).hex()
 
 
 def unseal_successor(sealed: str, old_id: str) -> str | None:
@@ -100,6 +100,7 @@ def unseal_successor(sealed: str, old_id: str) -> str | None:
     except ValueError:
         return None
     pad = _rotation_pad(old_id)
-    candidate = bytes(a ^ b for a, b in zip(raw, pad)).decode("latin-1")
+    if len(raw) != len(pad):
+        return None
+    candidate = bytes(a ^ b for a, b in zip(raw, pad, strict=True)).decode("latin-1")
     return candidate if is_session_id(candidate) else None
-

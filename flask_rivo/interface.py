@@ -17,8 +17,6 @@ from datetime import datetime
 from datetime import timezone
 
 from flask import current_app
-from flask import session as flask_session
-from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface
 from flask.sessions import session_json_serializer
 
@@ -32,6 +30,7 @@ from .ids import seal_successor
 from .ids import session_key
 from .ids import unseal_successor
 from .session import RivoSession
+from .session import current_session
 from .settings import SESSION_DEFAULTS
 from .settings import SessionSettings
 from .stores.base import Record
@@ -41,6 +40,7 @@ from .stores.memory import MemoryStore
 if t.TYPE_CHECKING:
     from flask import Flask
     from flask import Request
+    from flask.json.tag import TaggedJSONSerializer
     from flask.sessions import SessionMixin
     from werkzeug import Response
 
@@ -314,7 +314,9 @@ class RivoSessionInterface(SessionInterface):
             session_id = committed
         elif now - record.accessed_at >= settings.touch_interval:
             store.touch(
-                session_key(session_id), now, settings.expires_at(record.created_at, now)
+                session_key(session_id),
+                now,
+                settings.expires_at(record.created_at, now),
             )
         if (
             session_id != session._id
@@ -416,7 +418,11 @@ class RivoSessionInterface(SessionInterface):
                     return None
                 session_id, key, rotate = successor, session_key(successor), False
                 latest = store.load(key)
-            if latest is None or latest.successor is not None or latest.expires_at <= now:
+            if (
+                latest is None
+                or latest.successor is not None
+                or latest.expires_at <= now
+            ):
                 return None
             base = latest
         raise StoreError(f"gave up writing a session after {MAX_ATTEMPTS} conflicts")
@@ -461,6 +467,7 @@ class RivoSessionInterface(SessionInterface):
         if response.status_code == StoreUnavailable.code:
             return
         error = StoreUnavailable()
+        replacement: Response
         try:
             replacement = app.make_response(app.handle_user_exception(error))
         except Exception:  # the app's own 503 handler failed
@@ -474,8 +481,8 @@ class RivoSessionInterface(SessionInterface):
     # -- users' sessions ---------------------------------------------------
 
     def _current_key(self) -> str | None:
-        session = flask_session._get_current_object()
-        if isinstance(session, RivoSession) and session._id is not None:
+        session = current_session()
+        if session is not None and session._id is not None:
             return session_key(session._id)
         return None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+from flask import has_request_context
+from flask.globals import request_ctx
 from flask.sessions import SessionMixin
 from werkzeug.datastructures import CallbackDict
 
@@ -141,3 +143,19 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
     def unavailable(self) -> bool:
         """True if the store could not be reached when the request began."""
         return self._error is not None
+
+
+def current_session() -> RivoSession | None:
+    """The current request's session, if it is a :class:`RivoSession`.
+
+    Unlike the :data:`flask.session` proxy, this does not count as a read:
+    Flask >= 3.1 marks the session accessed whenever ``ctx.session`` is read,
+    which would add ``Vary: Cookie`` to responses that never used it.
+    """
+    if not has_request_context():
+        return None
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    found = getattr(ctx, "_session", None)
+    if found is None:
+        found = getattr(ctx, "session", None)
+    return found if isinstance(found, RivoSession) else None

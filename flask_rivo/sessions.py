@@ -5,11 +5,10 @@ from __future__ import annotations
 import typing as t
 
 from flask import current_app
-from flask.globals import request_ctx
 
 from .interface import RivoSessionInterface
 from .interface import SessionInfo
-from .session import RivoSession
+from .session import current_session
 from .settings import SESSION_DEFAULTS
 
 if t.TYPE_CHECKING:
@@ -22,14 +21,9 @@ def _refuse_when_unavailable() -> None:
     Runs before every view, so a request whose session could not be loaded
     never runs its view with an empty session in its place.
     """
-    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
-    # Flask >= 3.1 marks the session accessed when ``ctx.session`` is read,
-    # which would add ``Vary: Cookie`` to responses that never used it.
-    current = getattr(ctx, "_session", None)
-    if current is None:
-        current = ctx.session
-    if isinstance(current, RivoSession):
-        current.raise_unavailable()
+    session = current_session()
+    if session is not None:
+        session.raise_unavailable()
 
 
 class RivoSessions:

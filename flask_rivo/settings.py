@@ -116,15 +116,21 @@ class SessionSettings:
         absolute = get("RIVO_SESSION_ABSOLUTE_TIMEOUT")
         ua_match = get("RIVO_SESSION_UA_MATCH")
         if not isinstance(ua_match, bool):
-            raise ConfigError("RIVO_SESSION_UA_MATCH", f"expected True or False, got {ua_match!r}")
+            raise ConfigError(
+                "RIVO_SESSION_UA_MATCH", f"expected True or False, got {ua_match!r}"
+            )
         settings = cls(
             store=store,
             store_url=store_url,
-            idle_timeout=duration("RIVO_SESSION_IDLE_TIMEOUT", get("RIVO_SESSION_IDLE_TIMEOUT")),
+            idle_timeout=duration(
+                "RIVO_SESSION_IDLE_TIMEOUT", get("RIVO_SESSION_IDLE_TIMEOUT")
+            ),
             absolute_timeout=None
             if absolute is None
             else duration("RIVO_SESSION_ABSOLUTE_TIMEOUT", absolute),
-            id_lifetime=duration("RIVO_SESSION_ID_LIFETIME", get("RIVO_SESSION_ID_LIFETIME")),
+            id_lifetime=duration(
+                "RIVO_SESSION_ID_LIFETIME", get("RIVO_SESSION_ID_LIFETIME")
+            ),
             id_grace=duration(
                 "RIVO_SESSION_ID_GRACE", get("RIVO_SESSION_ID_GRACE"), allow_zero=True
             ),
@@ -133,7 +139,9 @@ class SessionSettings:
                 get("RIVO_SESSION_TOUCH_INTERVAL"),
                 allow_zero=True,
             ),
-            ip_octets=integer("RIVO_SESSION_IP_OCTETS", get("RIVO_SESSION_IP_OCTETS"), 0, 4),
+            ip_octets=integer(
+                "RIVO_SESSION_IP_OCTETS", get("RIVO_SESSION_IP_OCTETS"), 0, 4
+            ),
             ipv6_prefix=integer(
                 "RIVO_SESSION_IPV6_PREFIX", get("RIVO_SESSION_IPV6_PREFIX"), 0, 128
             ),

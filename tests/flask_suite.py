@@ -30,14 +30,14 @@ EXCLUDED = {
 SELECTION = "session or flash"
 
 #: Newer pytest dropped a private name that Flask's conftest imports.
-SHIM = '''
+SHIM = """
 import _pytest.monkeypatch
 
 if not hasattr(_pytest.monkeypatch, "notset"):
     _pytest.monkeypatch.notset = _pytest.monkeypatch.NOTSET
-'''
+"""
 
-PLUGIN = '''
+PLUGIN = """
 import flask
 from flask.sessions import SecureCookieSessionInterface
 from flask_rivo import RivoSessions
@@ -51,20 +51,26 @@ def _init_with_rivo(self, *args, **kwargs):
         RivoSessions(self)
 
 flask.Flask.__init__ = _init_with_rivo
-'''
+"""
 
 
 def run(tests: Path, plugin: bool, report: Path) -> dict[str, bool]:
     """Run the selection; map each test's id to whether it passed."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     command += ["-p", "pytest_shim"]
-    command += ["--continue-on-collection-errors", "-k", SELECTION, f"--junitxml={report}", str(tests)]
+    command += [
+        "--continue-on-collection-errors",
+        "-k",
+        SELECTION,
+        f"--junitxml={report}",
+        str(tests),
+    ]
     if plugin:
         command[3:3] = ["-p", "rivo_everywhere"]
     env = {"PYTHONPATH": str(report.parent)}
     subprocess.run(command, cwd=tests.parent, env=env, check=False)  # noqa: S603
     results = {}
-    for case in ET.parse(report).iter("testcase"):
+    for case in ET.parse(report).iter("testcase"):  # noqa: S314 (our own report)
         name = f"{case.get('classname')}::{case.get('name')}"
         failed = any(c.tag in ("failure", "error") for c in case)
         skipped = any(c.tag == "skipped" for c in case)
@@ -77,8 +83,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="flask-suite-"))
     flask_version = version("flask")
     subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-         "--no-binary", ":all:", f"flask=={flask_version}", "-d", str(work)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"flask=={flask_version}",
+            "-d",
+            str(work),
+        ],
         check=True,
     )
     with tarfile.open(next(work.glob("flask-*.tar.gz"))) as archive:
@@ -89,13 +106,16 @@ def main() -> int:
     baseline = run(tests, plugin=False, report=work / "baseline.xml")
     with_rivo = run(tests, plugin=True, report=work / "rivo.xml")
     considered = {
-        name: passed for name, passed in baseline.items()
+        name: passed
+        for name, passed in baseline.items()
         if passed and name.rsplit("::", 1)[-1].split("[")[0] not in EXCLUDED
     }
     broken = sorted(name for name in considered if not with_rivo.get(name, False))
-    print(f"Flask {flask_version}: {len(considered)} session and flashing tests"
-          f" pass with Flask's cookie session; {len(considered) - len(broken)}"
-          " of them pass with RivoSessions.")
+    print(
+        f"Flask {flask_version}: {len(considered)} session and flashing tests"
+        f" pass with Flask's cookie session; {len(considered) - len(broken)}"
+        " of them pass with RivoSessions."
+    )
     for name in broken:
         print(f"  broken by RivoSessions: {name}")
     return 1 if broken or not considered else 0

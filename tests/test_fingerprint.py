@@ -34,7 +34,9 @@ from flask_rivo.fingerprint import user_agent
         ("192.0.2.1", "garbage", 4, 0, False),
     ],
 )
-def test_same_network(before: str, now: str, octets: int, bits: int, expected: bool) -> None:
+def test_same_network(
+    before: str, now: str, octets: int, bits: int, expected: bool
+) -> None:
     assert same_network(before, now, octets, bits) is expected
 
 

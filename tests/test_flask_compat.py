@@ -22,7 +22,9 @@ if t.TYPE_CHECKING:
     from flask.testing import FlaskClient
 
 
-def test_tagged_types_survive_the_store(app: flask.Flask, client: FlaskClient, store: CountingStore) -> None:
+def test_tagged_types_survive_the_store(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
     now = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
     ident = uuid.uuid4()
     values = {
@@ -110,7 +112,9 @@ def test_plain_session_cookie_ends_with_the_browser(client: FlaskClient) -> None
     assert "Set-Cookie" not in client.get("/get/a").headers
 
 
-def test_vary_cookie_whenever_the_session_is_read(app: flask.Flask, client: FlaskClient) -> None:
+def test_vary_cookie_whenever_the_session_is_read(
+    app: flask.Flask, client: FlaskClient
+) -> None:
     @app.get("/has")
     def has() -> str:
         return str("a" in flask.session)
@@ -217,4 +221,6 @@ def test_durations_accept_numbers_and_timedeltas(seconds: object) -> None:
     app.config["RIVO_SESSION_ID_GRACE"] = seconds
     RivoSessions(app)
     settings, _ = app.extensions["rivo_sessions"].configure(app.config)
-    assert settings.id_grace == pytest.approx(float(getattr(seconds, "total_seconds", lambda: seconds)()))
+    assert settings.id_grace == pytest.approx(
+        float(getattr(seconds, "total_seconds", lambda: seconds)())
+    )

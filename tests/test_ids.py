@@ -46,10 +46,15 @@ def test_session_ids_are_256_bits_and_well_formed() -> None:
     ids = {new_session_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(is_session_id(i) for i in ids)
-    assert session_key(next(iter(ids))) == hashlib.sha256(next(iter(ids)).encode()).hexdigest()
+    assert (
+        session_key(next(iter(ids)))
+        == hashlib.sha256(next(iter(ids)).encode()).hexdigest()
+    )
 
 
-@pytest.mark.parametrize("value", ["", "a" * 42, "a" * 44, "a" * 42 + "=", "a" * 42 + "é", "a" * 42 + "\n"])
+@pytest.mark.parametrize(
+    "value", ["", "a" * 42, "a" * 44, "a" * 42 + "=", "a" * 42 + "é", "a" * 42 + "\n"]
+)
 def test_malformed_session_ids_are_refused(value: str) -> None:
     assert not is_session_id(value)
 

@@ -48,7 +48,9 @@ def test_cookie_is_a_random_id_and_the_store_keys_by_its_hash(
     assert len(session_id) == 43  # 32 random bytes, URL-safe Base64
     keys = list(store.records())
     assert keys == [hashlib.sha256(session_id.encode()).hexdigest()]
-    assert session_id not in json.dumps([list(r.data.items()) for r in store.records().values()])
+    assert session_id not in json.dumps(
+        [list(r.data.items()) for r in store.records().values()]
+    )
 
 
 def test_ids_differ_between_sessions(app: flask.Flask) -> None:
@@ -65,7 +67,9 @@ def test_data_survives_between_requests(client: FlaskClient) -> None:
     assert client.get("/get/colour").text == "'blue'"
 
 
-def test_cookie_attributes_follow_flask_config(app: flask.Flask, client: FlaskClient) -> None:
+def test_cookie_attributes_follow_flask_config(
+    app: flask.Flask, client: FlaskClient
+) -> None:
     app.config.update(
         SESSION_COOKIE_NAME="sid",
         SESSION_COOKIE_SECURE=True,
@@ -74,9 +78,18 @@ def test_cookie_attributes_follow_flask_config(app: flask.Flask, client: FlaskCl
         SESSION_COOKIE_DOMAIN="example.test",
         SESSION_COOKIE_PARTITIONED=True,
     )
-    header = client.get("/set/a/1", base_url="https://example.test").headers["Set-Cookie"]
+    header = client.get("/set/a/1", base_url="https://example.test").headers[
+        "Set-Cookie"
+    ]
     assert header.startswith("sid=")
-    for part in ("Secure", "SameSite=Strict", "Path=/shop", "Domain=example.test", "Partitioned", "HttpOnly"):
+    for part in (
+        "Secure",
+        "SameSite=Strict",
+        "Path=/shop",
+        "Domain=example.test",
+        "Partitioned",
+        "HttpOnly",
+    ):
         assert part in header
 
 
@@ -89,14 +102,18 @@ def test_unknown_id_is_never_adopted(client: FlaskClient, store: CountingStore) 
     assert session_key(planted) not in store.records()
 
 
-def test_unknown_id_cookie_is_removed_when_nothing_is_stored(client: FlaskClient) -> None:
+def test_unknown_id_cookie_is_removed_when_nothing_is_stored(
+    client: FlaskClient,
+) -> None:
     client.set_cookie("session", "B" * 43)
     response = client.get("/get/a")
     assert cookie_value(response) == ""
     assert session_cookie(client) is None
 
 
-def test_malformed_cookie_costs_no_store_call(client: FlaskClient, store: CountingStore) -> None:
+def test_malformed_cookie_costs_no_store_call(
+    client: FlaskClient, store: CountingStore
+) -> None:
     client.set_cookie("session", "not-an-id")
     assert client.get("/get/a").status_code == 200
     assert store.calls == []
@@ -144,7 +161,9 @@ def test_expired_session_is_never_revived(
     assert client.get("/get/b").text == "None"
 
 
-def test_no_absolute_timeout(app: flask.Flask, client: FlaskClient, clock: FakeClock) -> None:
+def test_no_absolute_timeout(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
     app.config["RIVO_SESSION_ABSOLUTE_TIMEOUT"] = None
     app.config["RIVO_SESSION_IDLE_TIMEOUT"] = timedelta(days=1)
     client.get("/set/a/1")
@@ -273,7 +292,9 @@ def test_changed_user_agent_ends_the_session_for_good(
     assert store.records() == {}
 
 
-def test_user_agent_check_can_be_turned_off(app: flask.Flask, client: FlaskClient) -> None:
+def test_user_agent_check_can_be_turned_off(
+    app: flask.Flask, client: FlaskClient
+) -> None:
     app.config["RIVO_SESSION_UA_MATCH"] = False
     client.get("/set/a/1", headers={"User-Agent": "Firefox"})
     assert client.get("/get/a", headers={"User-Agent": "curl"}).text == "'1'"
@@ -290,7 +311,12 @@ def test_user_agent_check_can_be_turned_off(app: flask.Flask, client: FlaskClien
     ],
 )
 def test_ipv4_prefix_check(
-    app: flask.Flask, client: FlaskClient, octets: int, first: str, second: str, kept: bool
+    app: flask.Flask,
+    client: FlaskClient,
+    octets: int,
+    first: str,
+    second: str,
+    kept: bool,
 ) -> None:
     app.config["RIVO_SESSION_IP_OCTETS"] = octets
     client.get("/set/a/1", environ_overrides={"REMOTE_ADDR": first})
@@ -300,7 +326,11 @@ def test_ipv4_prefix_check(
 
 @pytest.mark.parametrize(
     ("bits", "second", "kept"),
-    [(0, "2001:db8:ffff::1", True), (64, "2001:db8:0:0:ffff::9", True), (64, "2001:db8:0:1::1", False)],
+    [
+        (0, "2001:db8:ffff::1", True),
+        (64, "2001:db8:0:0:ffff::9", True),
+        (64, "2001:db8:0:1::1", False),
+    ],
 )
 def test_ipv6_prefix_check(
     app: flask.Flask, client: FlaskClient, bits: int, second: str, kept: bool
@@ -316,7 +346,9 @@ def test_forwarded_for_header_counts_only_behind_proxyfix(app: flask.Flask) -> N
     client = app.test_client()
     client.get("/set/a/1", environ_overrides={"REMOTE_ADDR": "10.0.0.1"})
     spoofed = {"X-Forwarded-For": "10.0.0.1"}
-    text = client.get("/get/a", headers=spoofed, environ_overrides={"REMOTE_ADDR": "10.9.9.9"}).text
+    text = client.get(
+        "/get/a", headers=spoofed, environ_overrides={"REMOTE_ADDR": "10.9.9.9"}
+    ).text
     assert text == "None"
 
     from werkzeug.middleware.proxy_fix import ProxyFix

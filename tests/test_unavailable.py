@@ -17,7 +17,10 @@ if t.TYPE_CHECKING:
 
 
 def test_load_failure_answers_503_and_runs_no_view(
-    app: flask.Flask, client: FlaskClient, store: CountingStore, caplog: pytest.LogCaptureFixture
+    app: flask.Flask,
+    client: FlaskClient,
+    store: CountingStore,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client.get("/set/cart/apples")
     store.down = True
@@ -51,7 +54,9 @@ def test_save_failure_answers_503_and_loses_nothing(
     assert client.get("/get/cart").text == "'apples'"
 
 
-def test_first_visit_with_the_store_down(client: FlaskClient, store: CountingStore) -> None:
+def test_first_visit_with_the_store_down(
+    client: FlaskClient, store: CountingStore
+) -> None:
     store.down = True
     assert client.get("/nothing").status_code == 200  # no cookie, no store call
     response = client.get("/set/a/1")
@@ -59,7 +64,9 @@ def test_first_visit_with_the_store_down(client: FlaskClient, store: CountingSto
     assert "Set-Cookie" not in response.headers
 
 
-def test_apps_own_503_page_is_used(app: flask.Flask, client: FlaskClient, store: CountingStore) -> None:
+def test_apps_own_503_page_is_used(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
     @app.errorhandler(StoreUnavailable)
     def unavailable(error: StoreUnavailable) -> tuple[str, int, dict[str, str]]:
         # The page may read the session: it is empty, and never saved.

@@ -157,7 +157,9 @@ def test_expired_sessions_are_not_listed_for_a_user(any_store: SessionStore) -> 
     any_store.save(key(), record(user_id="dave", ttl=-1), None)
     live = key()
     any_store.save(live, record(user_id="dave"), None)
-    assert [k for k, r in any_store.user_sessions("dave") if r.expires_at > time.time()] == [live]
+    assert [
+        k for k, r in any_store.user_sessions("dave") if r.expires_at > time.time()
+    ] == [live]
 
 
 def test_purge_expired(any_store: SessionStore) -> None:
