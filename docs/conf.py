@@ -23,6 +23,8 @@ extensions = [
 
 # No intersphinx: the docs build without network access.
 autodoc_typehints = "description"
+# Types of the documented parameters only: no bare lists of internal ones.
+autodoc_typehints_description_target = "documented_params"
 autodoc_member_order = "bysource"
 # Show defaults as written in the source (``time.time``, not a repr).
 autodoc_preserve_defaults = True

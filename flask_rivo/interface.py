@@ -60,9 +60,13 @@ class SessionInfo:
 
     #: The store key: names the session without being usable as a cookie.
     key: str
+    #: When the session began (UTC).
     created_at: datetime
+    #: When the session was last used (UTC), to within the touch interval.
     accessed_at: datetime
+    #: The User-Agent header the session began with.
     user_agent: str
+    #: The client address the session began with.
     address: str
     #: True for the session of the request that asked.
     current: bool

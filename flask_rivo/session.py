@@ -19,6 +19,8 @@ if t.TYPE_CHECKING:
 class RivoSession(CallbackDict[str, t.Any], SessionMixin):
     """A server-side session: a dict, plus what the server needs to keep it.
 
+    The session interface makes these; the keyword arguments are internal.
+
     It behaves as Flask's own session does: :attr:`accessed` is set when the
     response depends on it (so ``Vary: Cookie`` is sent), :attr:`modified`
     when it changed. Unlike Flask's, membership tests and iteration count as
@@ -102,6 +104,15 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
     def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
         self._read()
         return super().items()
+
+    def clear(self) -> None:
+        """Empty the session, and detach it from its user.
+
+        Flask applications log out with ``session.clear()``; that must not
+        leave the session filed under the user who left.
+        """
+        super().clear()
+        self._user_id = None
 
     @property
     def user_id(self) -> str | None:

@@ -546,3 +546,90 @@ def test_extension_methods_need_an_installed_app() -> None:
     app = flask.Flask(__name__)
     with app.test_request_context(), pytest.raises(RuntimeError, match="not installed"):
         RivoSessions().user_sessions("x")
+
+
+def test_clear_logs_the_user_out_of_the_session(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    @app.get("/clear")
+    def clear() -> str:
+        flask.session.clear()
+        return "cleared"
+
+    client.get("/login/9")
+    assert len(store.user_sessions("9")) == 1
+    response = client.get("/clear")
+    assert cookie_value(response) == ""
+    assert store.records() == {}
+
+
+def test_views_of_the_session_count_as_reads(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    @app.get("/views")
+    def views() -> str:
+        s = flask.session
+        parts = (sorted(s.keys()), list(s.values()), sorted(s.items()), len(s), list(s))
+        return " ".join(map(str, parts))
+
+    client.get("/set/a/1")
+    response = client.get("/views")
+    assert response.text == "['a'] ['1'] [('a', '1')] 1 ['a']"
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_user_id_may_be_set_without_other_data(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    @app.get("/only-user")
+    def only_user() -> str:
+        flask.session.user_id = 77  # type: ignore[assignment]
+        return repr(flask.session.user_id)
+
+    assert client.get("/only-user").text == "'77'"
+    [(key, record)] = store.user_sessions("77")
+    assert dict(record.data) == {}
+    with app.test_request_context():
+        assert [i.key for i in RivoSessions().user_sessions("77")] == [key]
+
+
+def test_shorter_idle_timeout_applies_to_existing_sessions(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    client.get("/set/a/1")
+    clock.advance(120)
+    app.config["RIVO_SESSION_IDLE_TIMEOUT"] = 100
+    assert client.get("/get/a").text == "None"
+    assert store.records() == {}
+
+
+def test_unreadable_record_is_dropped_not_a_500(
+    client: FlaskClient, store: CountingStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    import dataclasses
+
+    client.get("/set/a/1")
+    [(key, record)] = store.records().items()
+    store.save(key, dataclasses.replace(record, version=2, data={"a": "{not json"}), 1)
+    response = client.get("/get/a")
+    assert (response.status_code, response.text) == (200, "None")
+    assert "Dropping unreadable session record" in caplog.text
+    assert store.records() == {}
+
+
+def test_setting_user_id_files_an_existing_session(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    @app.get("/claim/<user_id>")
+    def claim(user_id: str) -> str:
+        flask.session.user_id = user_id
+        return "ok"
+
+    client.get("/set/a/1")
+    before = session_cookie(client)
+    assert "Set-Cookie" in client.get("/claim/dora").headers
+    assert session_cookie(client) == before  # no regenerate asked for
+    assert [r.data["a"] for _, r in store.user_sessions("dora")] == ['"1"']
+    client.get("/claim/erik")
+    assert store.user_sessions("dora") == []
+    assert len(store.user_sessions("erik")) == 1

@@ -123,3 +123,21 @@ def test_extension_that_reads_the_session_first_still_gets_503(
     store.down = True
     response = client.post("/buy", data={"csrf_token": token})
     assert response.status_code == 503
+
+
+def test_failing_503_handler_falls_back_to_the_plain_page(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    @app.errorhandler(503)
+    def broken(error: Exception) -> str:
+        raise RuntimeError("the error page itself is broken")
+
+    @app.get("/fail-mid-request")
+    def fail_mid_request() -> str:
+        flask.session["cart"] = "pears"
+        store.down = True
+        return "ok"
+
+    response = client.get("/fail-mid-request")
+    assert response.status_code == 503
+    assert "session store cannot be reached" in response.text
