@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet ".[test,redis,docs,dev]"
+	$(BIN)/python -m pip install --quiet ".[test,redis,docs,dev,bench]"
 	touch $(STAMP)
 
 # Reinstall the package itself (not an editable link), so the tests run
