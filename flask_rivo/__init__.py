@@ -12,5 +12,13 @@ from .interface import RivoSessionInterface as RivoSessionInterface
 from .interface import SessionInfo as SessionInfo
 from .session import RivoSession as RivoSession
 from .sessions import RivoSessions as RivoSessions
+from .users import PasswordProblem as PasswordProblem
+from .users import RivoUsers as RivoUsers
+from .users import UserMixin as UserMixin
+from .users import current_user as current_user
+from .users import login_required as login_required
+from .users import login_user as login_user
+from .users import logout_user as logout_user
+from .users import reasonable_password as reasonable_password
 
 __version__ = "0.1.0.dev0"

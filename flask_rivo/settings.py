@@ -164,3 +164,116 @@ class SessionSettings:
         if self.absolute_timeout is None:
             return idle_end
         return min(idle_end, created_at + self.absolute_timeout)
+
+
+#: Every ``RIVO_*`` key of :class:`~flask_rivo.RivoUsers` and its default.
+USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
+    {
+        "RIVO_USERS_URL_PREFIX": "",
+        "RIVO_LOGIN_REDIRECT": "/",
+        "RIVO_LOGOUT_REDIRECT": None,
+        "RIVO_EXTERNAL_URL": None,
+        "RIVO_SITE_NAME": "Flask-Rivo",
+        "RIVO_VERIFICATION_TTL": timedelta(days=3),
+        "RIVO_RESET_TTL": timedelta(hours=24),
+        "RIVO_PASSWORD_NAMES": [],
+        "RIVO_BCRYPT_ROUNDS": 12,
+        "RIVO_UNVERIFIED_TTL": timedelta(days=7),
+        "RIVO_LOGIN_FREE_ATTEMPTS": 5,
+        "RIVO_LOGIN_ADDRESS_FREE_ATTEMPTS": 20,
+        "RIVO_LOGIN_MAX_DELAY": timedelta(minutes=15),
+    }
+)
+
+
+def _text(config: t.Mapping[str, t.Any], key: str, *, optional: bool) -> str | None:
+    value = config.get(key, USERS_DEFAULTS[key])
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class UsersSettings:
+    """The user-account configuration of one application, validated.
+
+    Durations are in seconds.
+    """
+
+    url_prefix: str
+    login_redirect: str
+    #: ``None``: the log-in page.
+    logout_redirect: str | None
+    #: Scheme and host for links in emails, without a trailing slash.
+    external_url: str | None
+    site_name: str
+    verification_ttl: float
+    reset_ttl: float
+    password_names: tuple[str, ...]
+    bcrypt_rounds: int
+    unverified_ttl: float
+    #: Failed log-ins per account before each further one must wait.
+    login_free_attempts: int
+    #: Failed log-ins per client address before each further one must wait.
+    login_address_free_attempts: int
+    #: The longest wait between two log-in attempts.
+    login_max_delay: float
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
+        """Build the settings from a Flask config, defaults filling gaps.
+
+        :raises ConfigError: naming the first key with a bad value.
+        """
+
+        def get(key: str) -> t.Any:
+            return config.get(key, USERS_DEFAULTS[key])
+
+        prefix = _text(config, "RIVO_USERS_URL_PREFIX", optional=False) or ""
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ConfigError(
+                "RIVO_USERS_URL_PREFIX", "must start with '/' and not end with it"
+            )
+        external = _text(config, "RIVO_EXTERNAL_URL", optional=True)
+        if external is not None:
+            if not external.startswith(("http://", "https://")):
+                raise ConfigError(
+                    "RIVO_EXTERNAL_URL",
+                    f"expected a URL such as https://example.com, got {external!r}",
+                )
+            external = external.rstrip("/")
+        names = get("RIVO_PASSWORD_NAMES")
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ConfigError("RIVO_PASSWORD_NAMES", "expected a list of strings")
+        return cls(
+            url_prefix=prefix,
+            login_redirect=t.cast(
+                "str", _text(config, "RIVO_LOGIN_REDIRECT", optional=False)
+            ),
+            logout_redirect=_text(config, "RIVO_LOGOUT_REDIRECT", optional=True),
+            external_url=external,
+            site_name=t.cast("str", _text(config, "RIVO_SITE_NAME", optional=False)),
+            verification_ttl=duration(
+                "RIVO_VERIFICATION_TTL", get("RIVO_VERIFICATION_TTL")
+            ),
+            reset_ttl=duration("RIVO_RESET_TTL", get("RIVO_RESET_TTL")),
+            password_names=tuple(names),
+            bcrypt_rounds=integer(
+                "RIVO_BCRYPT_ROUNDS", get("RIVO_BCRYPT_ROUNDS"), 4, 31
+            ),
+            unverified_ttl=duration("RIVO_UNVERIFIED_TTL", get("RIVO_UNVERIFIED_TTL")),
+            login_free_attempts=integer(
+                "RIVO_LOGIN_FREE_ATTEMPTS", get("RIVO_LOGIN_FREE_ATTEMPTS"), 1, 1000
+            ),
+            login_address_free_attempts=integer(
+                "RIVO_LOGIN_ADDRESS_FREE_ATTEMPTS",
+                get("RIVO_LOGIN_ADDRESS_FREE_ATTEMPTS"),
+                1,
+                100_000,
+            ),
+            login_max_delay=duration(
+                "RIVO_LOGIN_MAX_DELAY", get("RIVO_LOGIN_MAX_DELAY")
+            ),
+        )

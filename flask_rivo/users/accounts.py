@@ -1,0 +1,188 @@
+"""The account workflows, apart from HTTP: sign up, verify, log in.
+
+Views stay thin; each step here follows rivo/users' rules, above all that
+no answer, email, status code or timing tells whether an address has an
+account.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing as t
+from datetime import datetime
+from datetime import timezone
+
+from flask import current_app
+from flask import request
+
+from ..sessions import RivoSessions
+from .auth import login_user
+from .auth import users_state
+from .mail import external_url
+from .mail import send_email
+from .models import User
+from .models import UserState
+from .passwords import check_password
+from .passwords import dummy_check
+from .passwords import hash_password
+from .passwords import needs_rehash
+from .signals import user_login_failed
+from .signals import user_signed_up
+from .signals import user_verified
+from .throttle import Throttle
+from .tokens import is_fresh
+from .tokens import is_token
+from .tokens import new_token
+from .tokens import token_hash
+
+
+def now() -> float:
+    """The time, from the one clock hook tests can move."""
+    return RivoSessions.interface().now()
+
+
+def _moment() -> datetime:
+    return datetime.fromtimestamp(now(), tz=timezone.utc)
+
+
+def _app() -> t.Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def _send_verification(user: User) -> None:
+    raw, hashed = new_token()
+    user.verification_token_hash = hashed
+    user.verification_created_at = _moment()
+    send_email(
+        "verify",
+        user.pending_email or user.email,
+        f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
+        link=external_url("rivo_users.verify", token=raw),
+        ttl_hours=round(users_state().settings().verification_ttl / 3600),
+    )
+
+
+def sign_up(email: str, password: str) -> None:
+    """Create an account, or do what rivo does for a known address.
+
+    * new address: a ``created`` account and a verification link;
+    * ``created`` (never verified) account: the new password replaces the
+      old one and a fresh link is sent, so whoever pre-registered somebody
+      else's address gains nothing;
+    * any other account: it stays as it was; its owner gets a notice.
+
+    Every branch hashes one password and sends one email, so they take the
+    same time. The caller commits; a :class:`~.mail.MailError` means nothing
+    should be.
+    """
+    state = users_state()
+    password_hash = hash_password(password, state.settings().bcrypt_rounds)
+    user = state.store.by_email(email)
+    if user is None:
+        user = state.store.create(email, password_hash)
+        _send_verification(user)
+        user_signed_up.send(_app(), user=user)
+    elif user.state is UserState.CREATED:
+        user.password_hash = password_hash
+        _send_verification(user)
+    else:
+        send_email(
+            "signup_notice",
+            user.email,
+            f"Someone tried to sign up to {current_app.config['RIVO_SITE_NAME']}"
+            " with your address",
+            login_link=external_url("rivo_users.login"),
+        )
+
+
+def user_for_token(token: str | None) -> User | None:
+    """The user a verification link belongs to, if the link still works."""
+    if not is_token(token):
+        return None
+    state = users_state()
+    user = state.store.by_token(
+        "verification_token_hash", token_hash(t.cast("str", token))
+    )
+    if user is None:
+        return None
+    if not is_fresh(
+        user.verification_created_at, state.settings().verification_ttl, now()
+    ):
+        return None
+    return user
+
+
+def verify(token: str | None) -> User | None:
+    """Use a verification token: the account's address is verified.
+
+    :returns: the user, or ``None`` for an unknown, used or expired token.
+    """
+    user = user_for_token(token)
+    if user is None:
+        return None
+    user.verification_token_hash = None
+    user.verification_created_at = None
+    if user.pending_email:
+        user.email, user.pending_email = user.pending_email, None
+    if user.state is UserState.CREATED:
+        user.state = UserState.VERIFIED
+    user.verified_at = _moment()
+    user_verified.send(_app(), user=user)
+    return user
+
+
+class LoginOutcome(enum.Enum):
+    """How a log-in attempt ended."""
+
+    OK = "ok"
+    #: Wrong password, or no such account: the user is not told which.
+    WRONG = "wrong"
+    #: The right password, for an account whose address is not verified.
+    UNVERIFIED = "unverified"
+    #: The right password, for an account the site has closed.
+    INACTIVE = "inactive"
+    #: Too many failures: wait before trying again.
+    THROTTLED = "throttled"
+
+
+def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, float]:
+    """Check a log-in attempt and, if it is right, log the user in.
+
+    :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
+    """
+    state = users_state()
+    settings = state.settings()
+    throttle = Throttle(
+        RivoSessions.interface().store,
+        now(),
+        settings.login_free_attempts,
+        settings.login_address_free_attempts,
+        settings.login_max_delay,
+    )
+    address = request.remote_addr or ""
+    wait = throttle.wait(email, address)
+    if wait > 0:
+        user_login_failed.send(_app(), email=email, reason="throttled")
+        return LoginOutcome.THROTTLED, wait
+    user = state.store.by_email(email)
+    if user is None:
+        dummy_check(password, settings.bcrypt_rounds)  # the same cost as a real check
+        right = False
+    else:
+        right = check_password(password, user.password_hash)
+    if not right or user is None:
+        throttle.failed(email, address)
+        user_login_failed.send(_app(), email=email, reason="password")
+        return LoginOutcome.WRONG, 0.0
+    throttle.succeeded(email)
+    if user.state is UserState.CREATED:
+        user_login_failed.send(_app(), email=email, reason="unverified")
+        return LoginOutcome.UNVERIFIED, 0.0
+    if user.state is not UserState.VERIFIED:
+        user_login_failed.send(_app(), email=email, reason="inactive")
+        return LoginOutcome.INACTIVE, 0.0
+    if needs_rehash(user.password_hash, settings.bcrypt_rounds):
+        user.password_hash = hash_password(password, settings.bcrypt_rounds)
+    login_user(user, remember=remember)
+    state.store.commit()
+    return LoginOutcome.OK, 0.0

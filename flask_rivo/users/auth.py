@@ -1,0 +1,162 @@
+"""Who is logged in: current_user, login_user, logout_user, login_required."""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask import g
+from flask import jsonify
+from flask import make_response
+from flask import redirect
+from flask import request
+from flask import session
+from flask import url_for
+from werkzeug.local import LocalProxy
+
+from ..session import RivoSession
+from .models import AnonymousUser
+from .models import User
+from .models import utcnow
+from .signals import user_logged_in
+from .signals import user_logged_out
+
+if t.TYPE_CHECKING:
+    from werkzeug import Response
+
+    from .extension import UsersState
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+_ANONYMOUS = AnonymousUser()
+
+
+def users_state() -> UsersState:
+    """The :class:`RivoUsers` state of the current application."""
+    state = current_app.extensions.get("rivo_users")
+    if state is None:
+        raise RuntimeError(
+            "RivoUsers is not installed on this application; call RivoUsers(app)"
+        )
+    return t.cast("UsersState", state)
+
+
+def _rivo_session() -> RivoSession:
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, RivoSession):
+        raise RuntimeError("RivoUsers needs RivoSessions as the session interface")
+    return current
+
+
+def _load_user() -> User | AnonymousUser:
+    if "rivo_user" not in g:
+        user: User | AnonymousUser = _ANONYMOUS
+        user_id = _rivo_session().user_id
+        if user_id is not None:
+            loaded = users_state().user_loader(user_id)
+            if loaded is not None and getattr(loaded, "is_active", False):
+                user = loaded
+        g.rivo_user = user
+    return t.cast("User | AnonymousUser", g.rivo_user)
+
+
+#: The logged-in user, or an anonymous user whose ``is_authenticated`` is
+#: ``False``. Reading it reads the session, so the response varies by cookie.
+current_user: User | AnonymousUser = t.cast(
+    "User | AnonymousUser", LocalProxy(_load_user)
+)
+
+
+def login_user(user: User, *, remember: bool = False) -> None:
+    """Log ``user`` in to the current session.
+
+    The session gets a new ID (the old one dies at once: no session
+    fixation) and is filed under the user, so it can be listed and ended
+    with the user's other sessions. With ``remember`` the cookie outlives
+    the browser (``PERMANENT_SESSION_LIFETIME``). The caller commits the
+    user's ``last_login_at``.
+    """
+    current = _rivo_session()
+    current.regenerate()
+    current.user_id = user.get_id()
+    current.permanent = remember
+    user.last_login_at = utcnow()
+    g.rivo_user = user
+    user_logged_in.send(current_app._get_current_object(), user=user, remember=remember)  # type: ignore[attr-defined]
+
+
+def logout_user() -> None:
+    """End the current session on the server and expire its cookie."""
+    user = _load_user()
+    _rivo_session().destroy()
+    g.rivo_user = _ANONYMOUS
+    if user.is_authenticated:
+        user_logged_out.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return ``target`` if it is a path on this site, else ``None``.
+
+    Refuses anything a browser could read as another host: ``//host``,
+    backslashes (``/\\host``), schemes (``javascript:``), control characters
+    (browsers drop tabs and newlines, so ``/\\t/host`` is ``//host``), and
+    the same hidden under percent-encoding.
+    """
+    if not target or len(target) > 2048:
+        return None
+    candidate = target
+    for _ in range(4):
+        if "\\" in candidate or any(ord(c) < 0x20 or ord(c) == 0x7F for c in candidate):
+            return None
+        if not candidate.startswith("/") or candidate.startswith("//"):
+            return None
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return None
+        decoded = unquote(candidate)
+        if decoded == candidate:
+            return target
+        candidate = decoded
+    return None
+
+
+def _wants_json() -> bool:
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _here() -> str:
+    path = request.script_root + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def login_required(view: F) -> F:
+    """Let only logged-in users into ``view``.
+
+    Others are sent to the log-in page with ``next`` set to come back here;
+    JSON requests get a 401 instead. Responses are sent with
+    ``Cache-Control: no-store``, so no cache keeps a logged-in page.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> Response:
+        response: Response
+        if not current_user.is_authenticated:
+            if _wants_json():
+                response = jsonify(error="authentication required")
+                response.status_code = 401
+            else:
+                response = redirect(url_for("rivo_users.login", next=_here()))
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return t.cast("F", wrapper)

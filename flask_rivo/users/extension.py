@@ -1,0 +1,115 @@
+"""The :class:`RivoUsers` extension: account workflows as a blueprint."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+from flask import current_app
+from flask_wtf.csrf import generate_csrf
+
+from ..exceptions import ConfigError
+from ..interface import RivoSessionInterface
+from ..sessions import RivoSessions
+from ..settings import USERS_DEFAULTS
+from ..settings import UsersSettings
+from .auth import current_user
+from .mail import check_site_url
+from .models import SQLAlchemyUserStore
+from .models import User
+from .models import UserStore
+from .views import bp
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+
+class UsersState:
+    """The per-application state of :class:`RivoUsers`.
+
+    Lives in ``app.extensions["rivo_users"]``.
+    """
+
+    def __init__(
+        self, store: UserStore, user_loader: t.Callable[[str], User | None]
+    ) -> None:
+        #: Where users live.
+        self.store = store
+        #: Turns the user ID a session holds into a user, or ``None``.
+        self.user_loader = user_loader
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple[object, ...], UsersSettings] | None = None
+
+    def settings(self, config: t.Mapping[str, t.Any] | None = None) -> UsersSettings:
+        """The settings for ``config`` (the current app's), rebuilt if changed."""
+        config = current_app.config if config is None else config
+        snapshot = tuple(config.get(key) for key in USERS_DEFAULTS)
+        cached = self._cached
+        if cached is not None and cached[0] == snapshot:
+            return cached[1]
+        with self._lock:
+            settings = UsersSettings.from_config(config)
+            self._cached = (snapshot, settings)
+            return settings
+
+
+class RivoUsers:
+    """Sign-up, log-in and log-out pages, and who is logged in.
+
+    ``RivoUsers(app, user_model=User, db_session=db.session)`` registers the
+    ``rivo_users`` blueprint. It stands on :class:`~flask_rivo.RivoSessions`
+    and installs it when the application has not.
+
+    :param user_model: a SQLAlchemy model with :class:`UserMixin`.
+    :param db_session: the SQLAlchemy session (``scoped_session``) to use.
+    :param user_loader: ``user_loader(user_id)`` returns the user or ``None``;
+        by default ``db_session.get(user_model, user_id)``.
+    :param user_store: instead of the two above, any :class:`UserStore`.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        user_model: type[t.Any] | None = None,
+        db_session: t.Any = None,
+        user_loader: t.Callable[[str], User | None] | None = None,
+        user_store: UserStore | None = None,
+    ) -> None:
+        if user_store is None:
+            if user_model is None or db_session is None:
+                raise TypeError(
+                    "RivoUsers needs user_model and db_session, or a user_store"
+                )
+            user_store = SQLAlchemyUserStore(user_model, db_session)
+        self.user_store = user_store
+        self.user_loader = user_loader or user_store.get
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Install the account pages on ``app``.
+
+        :raises ConfigError: for a bad ``RIVO_*`` value, or when links in
+            emails would have no address to point at (outside debug mode,
+            neither ``RIVO_EXTERNAL_URL`` nor ``SERVER_NAME`` is set).
+        """
+        for key, value in USERS_DEFAULTS.items():
+            app.config.setdefault(key, value)
+        if not isinstance(app.session_interface, RivoSessionInterface):
+            RivoSessions(app)
+        state = UsersState(self.user_store, self.user_loader)
+        settings = state.settings(app.config)
+        check_site_url(app)
+        if "rivo_users" in app.blueprints:
+            raise ConfigError("RIVO_USERS_URL_PREFIX", "RivoUsers is already installed")
+        app.extensions["rivo_users"] = state
+        app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+        app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
+        app.context_processor(_template_context)
+
+
+def _template_context() -> dict[str, t.Any]:
+    return {"current_user": current_user}

@@ -1,0 +1,114 @@
+"""The forms of the account pages (Flask-WTF: every POST carries a CSRF token)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from email_validator import EmailNotValidError
+from email_validator import validate_email
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import EmailField
+from wtforms import HiddenField
+from wtforms import PasswordField
+from wtforms.validators import EqualTo
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+from wtforms.validators import ValidationError
+
+from .passwords import MAX_LENGTH
+from .passwords import reasonable_password
+
+if t.TYPE_CHECKING:
+    from wtforms import Field
+
+
+def normalize_email(address: str) -> str:
+    """The canonical form of an email address: checked, then lower-cased.
+
+    Letter case is dropped from the whole address, so ``Ann@Example.com``
+    and ``ann@example.com`` are one account (and one throttle counter).
+
+    :raises ValueError: with a message for the user if it is no address.
+    """
+    try:
+        checked = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from error
+    return checked.normalized.lower()
+
+
+class _Email:
+    """Validate an address and keep its normalized form on the field."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        try:
+            field.normalized = normalize_email(field.data or "")  # type: ignore[attr-defined]
+        except ValueError as error:
+            raise ValidationError(f"Enter a valid email address. {error}") from error
+
+
+def _email_field(autocomplete: str) -> EmailField:
+    return EmailField(
+        "Email address",
+        validators=[InputRequired(), Length(max=254), _Email()],
+        render_kw={"autocomplete": autocomplete, "spellcheck": "false"},
+    )
+
+
+class _NewPassword:
+    """Check a new password against NIST SP 800-63B (``reasonable_password``)."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        names = list(current_app.config["RIVO_PASSWORD_NAMES"])
+        names.append(current_app.config["RIVO_SITE_NAME"])
+        email = getattr(form, "email", None)
+        if email is not None and email.data:
+            names.append(str(email.data))
+        problem = reasonable_password(field.data or "", names)
+        if problem is not None:
+            raise ValidationError(problem.message)
+
+
+def _new_password_fields() -> tuple[PasswordField, PasswordField]:
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), _NewPassword()],
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
+        description="At least 8 characters. A few unusual words make a strong one.",
+    )
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[
+            InputRequired(),
+            EqualTo("password", message="The two passwords are not the same."),
+        ],
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
+    )
+    return password, confirm
+
+
+class SignupForm(FlaskForm):
+    email = _email_field("email")
+    password, password_confirm = _new_password_fields()
+
+
+class LoginForm(FlaskForm):
+    email = _email_field("username")
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    remember = BooleanField("Stay logged in on this device")
+
+
+class TokenForm(FlaskForm):
+    """The confirm button of an emailed link: the POST that uses the token."""
+
+    token = HiddenField()
+
+
+class LogoutForm(FlaskForm):
+    """No fields: only the CSRF token, so no other site can log a user out."""

@@ -1,0 +1,108 @@
+"""Emails: render the templates, build links, send through Flask-Mail.
+
+Links are built from ``RIVO_EXTERNAL_URL`` (or ``SERVER_NAME``), never from
+the request's Host header: an attacker who sends a request with a forged
+Host would otherwise get the victim's reset link pointing at the attacker's
+site (password-reset poisoning).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import typing as t
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask import render_template
+from flask import url_for
+from flask_mail import Mail
+from flask_mail import Message
+
+from ..exceptions import ConfigError
+from ..exceptions import RivoError
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+#: Where links point in development when neither ``RIVO_EXTERNAL_URL`` nor
+#: ``SERVER_NAME`` is set: ``flask run``'s own address.
+DEBUG_URL = "http://127.0.0.1:5000"
+
+
+#: Marks a Flask-Mail state that flask_rivo made (the app installed none).
+OWN_MAIL = "rivo_users_mail"
+
+
+class MailError(RivoError):
+    """An email could not be handed to the mail server."""
+
+
+def site_url(app: Flask) -> str | None:
+    """Scheme and host for links in emails, or ``None`` if not configured."""
+    external = app.config.get("RIVO_EXTERNAL_URL")
+    if external:
+        return str(external).rstrip("/")
+    server_name = app.config.get("SERVER_NAME")
+    if server_name:
+        return f"{app.config['PREFERRED_URL_SCHEME']}://{server_name}"
+    return DEBUG_URL if app.debug else None
+
+
+def check_site_url(app: Flask) -> None:
+    """Refuse to start without a configured site URL, except in debug.
+
+    :raises ConfigError: when links in emails would have nowhere to point.
+    """
+    if site_url(app) is None:
+        raise ConfigError(
+            "RIVO_EXTERNAL_URL",
+            "set it (or SERVER_NAME) to your site's address, such as"
+            " https://example.com, so that links in emails point at it",
+        )
+
+
+def external_url(endpoint: str, **values: t.Any) -> str:
+    """An absolute link to ``endpoint`` for an email."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    base = site_url(app)
+    if base is None:
+        check_site_url(app)
+    parts = urlsplit(url_for(endpoint, **values))
+    return f"{base}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def send_email(template: str, to: str, subject: str, **context: t.Any) -> None:
+    """Render ``rivo/email/<template>.txt`` and ``.html`` and send them to ``to``.
+
+    In debug mode with no ``MAIL_SERVER`` configured, the email is written to
+    the log instead, so a newcomer can follow its links.
+
+    :raises MailError: if the mail server refused or could not be reached.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    context.setdefault("site_name", app.config["RIVO_SITE_NAME"])
+    text = render_template(f"rivo/email/{template}.txt", **context)
+    html = render_template(f"rivo/email/{template}.html", **context)
+    if app.debug and not app.config.get("MAIL_SERVER"):
+        app.logger.warning(
+            "No MAIL_SERVER is set; this email to %s was not sent:\nSubject: %s\n\n%s",
+            to,
+            subject,
+            text,
+        )
+        return
+    sender = app.config.get("MAIL_DEFAULT_SENDER") or (
+        app.config["RIVO_SITE_NAME"],
+        f"noreply@{urlsplit(site_url(app) or DEBUG_URL).hostname}",
+    )
+    message = Message(subject, recipients=[to], body=text, html=html, sender=sender)
+    if app.extensions.get(OWN_MAIL) or "mail" not in app.extensions:
+        # Flask-Mail reads MAIL_* once; reread them, as config may come late.
+        app.extensions[OWN_MAIL] = True
+        app.extensions["mail"] = Mail().init_mail(app.config, app.debug, app.testing)
+    mail = app.extensions["mail"]
+    try:
+        mail.send(message)
+    except (smtplib.SMTPException, OSError) as error:
+        app.logger.error("Could not send email to %s: %s", to, error)
+        raise MailError(str(error)) from error

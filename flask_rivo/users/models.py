@@ -1,0 +1,207 @@
+"""The user model mixin, the account states, and the seam to where users live."""
+
+from __future__ import annotations
+
+import enum
+import typing as t
+from datetime import datetime
+from datetime import timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UserState(str, enum.Enum):
+    """The one state every account is in (rivo/users' life cycle)."""
+
+    #: Signed up, address not yet verified: cannot log in.
+    CREATED = "created"
+    #: Address verified: a working account.
+    VERIFIED = "verified"
+    #: Closed or locked by the site: cannot log in.
+    EXPIRED = "expired"
+
+
+class UserMixin:
+    """Columns and behaviour the account workflows need, for a SQLAlchemy model.
+
+    Mix it into a Flask-SQLAlchemy ``db.Model`` or a plain SQLAlchemy 2.0
+    ``DeclarativeBase`` subclass; the primary key stays the application's::
+
+        class User(UserMixin, db.Model):
+            id: Mapped[str] = mapped_column(String(25), primary_key=True, default=cuid)
+
+    Tokens are stored only as SHA-256 hashes, so a copy of the table holds no
+    link that would verify an address or reset a password.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The normalized address (see :func:`~flask_rivo.users.normalize_email`).
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True, index=True)
+    #: A ``$rivo1$`` bcrypt hash; never the password.
+    password_hash: Mapped[str] = mapped_column(sa.String(128))
+    state: Mapped[UserState] = mapped_column(
+        sa.Enum(
+            UserState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda states: [s.value for s in states],
+            validate_strings=True,
+        ),
+        default=UserState.CREATED,
+    )
+    verification_token_hash: Mapped[str | None] = mapped_column(
+        sa.String(64), index=True, default=None
+    )
+    verification_created_at: Mapped[datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), default=None
+    )
+    reset_token_hash: Mapped[str | None] = mapped_column(
+        sa.String(64), index=True, default=None
+    )
+    reset_created_at: Mapped[datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), default=None
+    )
+    #: A new address waiting for verification; the old one stays in use.
+    pending_email: Mapped[str | None] = mapped_column(sa.String(254), default=None)
+    created_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow
+    )
+    verified_at: Mapped[datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), default=None
+    )
+    last_login_at: Mapped[datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), default=None
+    )
+
+    #: Always true for a real user; :class:`AnonymousUser` has it false.
+    is_authenticated: t.ClassVar[bool] = True
+    is_anonymous: t.ClassVar[bool] = False
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the account may log in: its address is verified."""
+        return self.state is UserState.VERIFIED
+
+    def get_id(self) -> str:
+        """The primary key, as the string the session keeps."""
+        identity = sa.inspect(self).identity
+        if identity is None:
+            raise ValueError("the user has no primary key yet; flush it first")
+        return str(identity[0])
+
+
+class AnonymousUser:
+    """What :data:`~flask_rivo.current_user` is when nobody is logged in."""
+
+    is_authenticated: t.ClassVar[bool] = False
+    is_anonymous: t.ClassVar[bool] = True
+    is_active: t.ClassVar[bool] = False
+    email: t.ClassVar[None] = None
+
+    def get_id(self) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class User(t.Protocol):
+    """What the workflows need of a user object (``UserMixin`` provides it)."""
+
+    email: str
+    password_hash: str
+    state: UserState
+    verification_token_hash: str | None
+    verification_created_at: datetime | None
+    reset_token_hash: str | None
+    reset_created_at: datetime | None
+    pending_email: str | None
+    created_at: datetime
+    verified_at: datetime | None
+    last_login_at: datetime | None
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+    def get_id(self) -> str: ...
+
+
+class UserStore(t.Protocol):
+    """Where users live. The seam for users that are not in SQLAlchemy.
+
+    :class:`SQLAlchemyUserStore` is the default; pass another object with
+    these methods as ``RivoUsers(app, user_store=...)`` to keep users
+    anywhere else.
+    """
+
+    def get(self, user_id: str) -> User | None:
+        """The user with this ID, or ``None``."""
+
+    def by_email(self, email: str) -> User | None:
+        """The user with this normalized address, or ``None``."""
+
+    def by_token(self, column: str, token_hash: str) -> User | None:
+        """The user whose ``verification_token_hash`` or ``reset_token_hash``
+        (named by ``column``) is ``token_hash``, or ``None``."""
+
+    def create(self, email: str, password_hash: str) -> User:
+        """Make and add a new user in the ``created`` state (not yet saved)."""
+
+    def delete(self, user: User) -> None:
+        """Remove a user (at the next :meth:`commit`)."""
+
+    def commit(self) -> None:
+        """Save every change made to users in this request."""
+
+    def rollback(self) -> None:
+        """Drop the changes not yet committed."""
+
+
+class SQLAlchemyUserStore:
+    """Users as rows of a SQLAlchemy model that has :class:`UserMixin`.
+
+    :param model: the user class.
+    :param session: a SQLAlchemy session or ``scoped_session`` (such as
+        Flask-SQLAlchemy's ``db.session``).
+    """
+
+    def __init__(self, model: type[t.Any], session: t.Any) -> None:
+        self.model = model
+        self.session = session
+
+    def get(self, user_id: str) -> User | None:
+        return t.cast("User | None", self.session.get(self.model, user_id))
+
+    def by_email(self, email: str) -> User | None:
+        query = sa.select(self.model).where(self.model.email == email)
+        return t.cast("User | None", self.session.scalars(query).first())
+
+    def by_token(self, column: str, token_hash: str) -> User | None:
+        if column not in ("verification_token_hash", "reset_token_hash"):
+            raise ValueError(f"not a token column: {column!r}")
+        query = sa.select(self.model).where(getattr(self.model, column) == token_hash)
+        return t.cast("User | None", self.session.scalars(query).first())
+
+    def create(self, email: str, password_hash: str) -> User:
+        user = self.model(
+            email=email, password_hash=password_hash, state=UserState.CREATED
+        )
+        self.session.add(user)
+        return t.cast("User", user)
+
+    def delete(self, user: User) -> None:
+        self.session.delete(user)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

@@ -1,0 +1,27 @@
+"""Signals of the account workflows, sent with the application as sender.
+
+Connect to them as to Flask's own signals::
+
+    from flask_rivo.users.signals import user_logged_in
+
+    @user_logged_in.connect_via(app)
+    def audit(app, user, **extra): ...
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: A new account was created (``user``); its address is not verified yet.
+user_signed_up = _signals.signal("rivo-user-signed-up")
+#: An account's address was verified (``user``).
+user_verified = _signals.signal("rivo-user-verified")
+#: A user logged in (``user``, ``remember``).
+user_logged_in = _signals.signal("rivo-user-logged-in")
+#: A user logged out (``user``).
+user_logged_out = _signals.signal("rivo-user-logged-out")
+#: A log-in failed (``email`` as typed, normalized; ``reason``: "password",
+#: "unverified", "inactive" or "throttled").
+user_login_failed = _signals.signal("rivo-user-login-failed")

@@ -1,0 +1,134 @@
+"""The ``rivo_users`` blueprint: one thin view per step of each workflow."""
+
+from __future__ import annotations
+
+import math
+import typing as t
+
+from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from . import accounts
+from .auth import current_user
+from .auth import logout_user
+from .auth import safe_next
+from .auth import users_state
+from .forms import LoginForm
+from .forms import LogoutForm
+from .forms import SignupForm
+from .forms import TokenForm
+from .mail import MailError
+
+if t.TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+bp = Blueprint(
+    "rivo_users",
+    __name__,
+    template_folder="../templates",
+    static_folder="../static",
+    static_url_path="/rivo-static",
+)
+
+#: Shown when an email could not be sent: the request changed nothing.
+MAIL_DOWN = (
+    "We could not send you an email just now. Please try again in a few minutes."
+)
+
+
+def _form_status() -> int:
+    """200 for showing a form, 400 for a submitted one with errors."""
+    return 400 if request.method == "POST" else 200
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> ResponseReturnValue:
+    form = SignupForm()
+    if form.validate_on_submit():
+        email = form.email.normalized  # type: ignore[attr-defined]
+        try:
+            accounts.sign_up(email, form.password.data or "")
+        except MailError:
+            users_state().store.rollback()
+            abort(503, description=MAIL_DOWN)
+        users_state().store.commit()
+        return render_template("rivo/signup_done.html", email=email)
+    return render_template("rivo/signup.html", form=form), _form_status()
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify() -> ResponseReturnValue:
+    form = TokenForm()
+    if request.method == "GET":
+        token = request.args.get("token")
+        if accounts.user_for_token(token) is None:
+            return render_template("rivo/link_invalid.html"), 400
+        form.token.data = token
+        return render_template("rivo/verify.html", form=form)
+    if not form.validate_on_submit():
+        abort(400, description="The form expired. Open the link from your email again.")
+    user = accounts.verify(form.token.data)
+    if user is None:
+        return render_template("rivo/link_invalid.html"), 400
+    users_state().store.commit()
+    flash("Your email address is confirmed. You can log in now.", "success")
+    return redirect(url_for("rivo_users.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    next_url = safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        outcome, wait = accounts.log_in(
+            form.email.normalized,  # type: ignore[attr-defined]
+            form.password.data or "",
+            remember=bool(form.remember.data),
+        )
+        if outcome is accounts.LoginOutcome.OK:
+            return redirect(next_url or users_state().settings().login_redirect)
+        error, status, headers = _login_error(outcome, wait)
+        form.form_errors.append(error)
+        page = render_template("rivo/login.html", form=form, next=next_url)
+        return page, status, headers
+    page = render_template("rivo/login.html", form=form, next=next_url)
+    return page, _form_status()
+
+
+def _login_error(
+    outcome: accounts.LoginOutcome, wait: float
+) -> tuple[str, int, dict[str, str]]:
+    if outcome is accounts.LoginOutcome.THROTTLED:
+        seconds = math.ceil(wait)
+        return (
+            f"Too many failed attempts. Try again in {seconds} seconds.",
+            429,
+            {"Retry-After": str(seconds)},
+        )
+    if outcome is accounts.LoginOutcome.UNVERIFIED:
+        return (
+            "Your email address is not confirmed yet. Follow the link in the"
+            " email we sent you, or sign up again to get a new one.",
+            400,
+            {},
+        )
+    if outcome is accounts.LoginOutcome.INACTIVE:
+        return "This account is closed.", 400, {}
+    return "The email address or the password is wrong.", 400, {}
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> ResponseReturnValue:
+    if not LogoutForm().validate_on_submit():
+        abort(400, description="The log-out form expired. Please try again.")
+    was_logged_in = current_user.is_authenticated
+    logout_user()
+    if was_logged_in:
+        flash("You are logged out.", "success")
+    target = users_state().settings().logout_redirect
+    return redirect(target or url_for("rivo_users.login"))
