@@ -1,0 +1,124 @@
+"""Helpers for the account tests: the user model, the mailbox of the SMTP
+server, and a browser-like client that reads CSRF tokens from the forms."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import threading
+import typing as t
+from email.message import EmailMessage
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from flask_rivo import UserMixin
+from flask_rivo import cuid
+
+if t.TYPE_CHECKING:
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
+
+SITE = "https://rivo.test"
+PASSWORD = "zebra violin cactus"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+
+class Mailbox:
+    """What the SMTP server on loopback received, as parsed messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: t.Any, session: t.Any, envelope: t.Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(
+            envelope.content, policy=email.policy.default
+        )
+        with self._lock:
+            self.messages.append(t.cast("EmailMessage", message))
+        return "250 OK"
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        part = message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return t.cast("str", part.get_content())
+
+    @staticmethod
+    def html(message: EmailMessage) -> str:
+        part = message.get_body(preferencelist=("html",))
+        assert part is not None
+        return t.cast("str", part.get_content())
+
+    def links(self, message: EmailMessage) -> list[str]:
+        return re.findall(r"https?://\S+", self.text(message))
+
+    def last_link(self, address: str) -> str:
+        """The path of the link in the newest email to ``address``."""
+        [*_, message] = self.to(address)
+        [link] = self.links(message)
+        assert link.startswith(SITE)
+        return link[len(SITE) :]
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_TOKEN = re.compile(r'name="token" type="hidden" value="([^"]+)"')
+
+
+class Browser:
+    """A test client used as a person would: read the form, then submit it."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(self, path: str, **kwargs: t.Any) -> TestResponse:
+        return self.client.get(path, **kwargs)
+
+    def submit(self, path: str, data: dict[str, str], **kwargs: t.Any) -> TestResponse:
+        """GET ``path``, take the CSRF token (and hidden token) from its form, POST."""
+        page = self.client.get(path)
+        fields = dict(data)
+        found = _CSRF.search(page.text)
+        assert found is not None, f"no CSRF token on {path}: {page.status_code}"
+        fields.setdefault("csrf_token", found.group(1))
+        token = _TOKEN.search(page.text)
+        if token is not None:
+            fields.setdefault("token", token.group(1))
+        return self.client.post(path, data=fields, **kwargs)
+
+    def sign_up(self, address: str, password: str = PASSWORD) -> TestResponse:
+        return self.submit(
+            "/signup",
+            {"email": address, "password": password, "password_confirm": password},
+        )
+
+    def log_in(
+        self, address: str, password: str = PASSWORD, **extra: str
+    ) -> TestResponse:
+        path = "/login" + (f"?next={extra.pop('next')}" if "next" in extra else "")
+        return self.submit(path, {"email": address, "password": password, **extra})
+
+    def log_out(self) -> TestResponse:
+        page = self.client.get("/signup")
+        found = _CSRF.search(page.text)
+        assert found is not None
+        return self.client.post("/logout", data={"csrf_token": found.group(1)})
