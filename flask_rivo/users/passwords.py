@@ -210,8 +210,9 @@ def reasonable_password(
     """Return what is wrong with ``password``, or ``None`` if it will do.
 
     The order of the checks gives the most useful advice first: length, then
-    the context names, then a single word or pattern that makes up all but
-    :data:`MAX_EXTRA` characters, and last the estimated guesses overall.
+    context names making up half the password or more, then a single word or
+    pattern making up all but :data:`MAX_EXTRA` characters, and last the
+    estimated guesses overall (fewer than :data:`MIN_GUESSES`).
 
     :param password: as the user typed it; compared after NFKC, so full-width
         and other compatibility forms count as the characters they stand for.

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from zxcvbn import matching  # type: ignore[import-untyped]
+from zxcvbn import scoring
 
 from flask_rivo.users import passwords
 from flask_rivo.users.passwords import MESSAGES
@@ -59,6 +61,7 @@ def random_password(length: int) -> str:
         ("aaaaaaaa", "repetitive"),
         ("abcabcabc", "repetitive"),
         ("xK9#xK9#xK9#", "repetitive"),
+        ("aabaabaabaab", "repetitive"),
         ("12345678", "sequence"),
         ("98765432", "sequence"),
         ("abcdefgh", "sequence"),
@@ -123,6 +126,21 @@ def test_long_password_is_quick() -> None:
         start = time.perf_counter()
         reasonable_password(password)
         assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["aabaabaabaab", "P@ssw0rd1990", "correct horse battery staple", "abcabc xyz"],
+)
+def test_matching_agrees_with_zxcvbn(password: str) -> None:
+    # Where no bound applies, the bounded matching finds what zxcvbn finds.
+    ours = passwords._omnimatch(password, dict(matching.RANKED_DICTIONARIES))
+    theirs = matching.omnimatch(password, dict(matching.RANKED_DICTIONARIES))
+    assert (
+        scoring.most_guessable_match_sequence(password, ours)["guesses"]
+        == (scoring.most_guessable_match_sequence(password, theirs)["guesses"])
+    )
+    assert len(ours) == len(theirs)
 
 
 def test_email_address_name() -> None:
