@@ -1,0 +1,133 @@
+"""Small parts of the account workflows: settings, tokens, throttle delays."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+
+import flask
+import pytest
+from users_support import User
+
+from flask_rivo import ConfigError
+from flask_rivo import RivoUsers
+from flask_rivo.settings import USERS_DEFAULTS
+from flask_rivo.settings import UsersSettings
+from flask_rivo.users import normalize_email
+from flask_rivo.users.throttle import delay
+from flask_rivo.users.tokens import TOKEN_LENGTH
+from flask_rivo.users.tokens import is_fresh
+from flask_rivo.users.tokens import is_token
+from flask_rivo.users.tokens import new_token
+from flask_rivo.users.tokens import token_hash
+
+
+def test_users_defaults_match_the_contract() -> None:
+    settings = UsersSettings.from_config({})
+    assert settings.url_prefix == ""
+    assert settings.login_redirect == "/"
+    assert settings.logout_redirect is None
+    assert settings.external_url is None
+    assert settings.site_name == "Flask-Rivo"
+    assert settings.verification_ttl == 3 * 86400
+    assert settings.reset_ttl == 86400
+    assert settings.password_names == ()
+    assert settings.bcrypt_rounds == 12
+    assert settings.unverified_ttl == 7 * 86400
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RIVO_USERS_URL_PREFIX", "account", "must start with '/'"),
+        ("RIVO_USERS_URL_PREFIX", "/account/", "must start with '/'"),
+        ("RIVO_EXTERNAL_URL", "shop.example.com", "expected a URL"),
+        ("RIVO_EXTERNAL_URL", 42, "expected a string"),
+        ("RIVO_SITE_NAME", None, "expected a string"),
+        ("RIVO_VERIFICATION_TTL", "3 days", "seconds or a timedelta"),
+        ("RIVO_PASSWORD_NAMES", "shop", "list of strings"),
+        ("RIVO_PASSWORD_NAMES", ["shop", 3], "list of strings"),
+        ("RIVO_BCRYPT_ROUNDS", 3, "from 4 to 31"),
+        ("RIVO_BCRYPT_ROUNDS", 32, "from 4 to 31"),
+        ("RIVO_LOGIN_FREE_ATTEMPTS", 0, "from 1"),
+        ("RIVO_LOGIN_MAX_DELAY", -1, "more than zero"),
+    ],
+)
+def test_bad_users_values_fail_in_init_app(
+    key: str, value: object, message: str
+) -> None:
+    app = flask.Flask(__name__)
+    app.config.update({"RIVO_EXTERNAL_URL": "https://rivo.test", key: value})
+    with pytest.raises(ConfigError, match=message) as caught:
+        RivoUsers(app, user_model=User, db_session=object())
+    assert caught.value.key == key
+
+
+def test_init_app_fills_in_the_users_defaults() -> None:
+    app = flask.Flask(__name__)
+    app.config["RIVO_EXTERNAL_URL"] = "https://rivo.test/"
+    RivoUsers(app, user_model=User, db_session=object())
+    for key, value in USERS_DEFAULTS.items():
+        if key != "RIVO_EXTERNAL_URL":
+            assert app.config[key] == value
+    with app.app_context():
+        settings = app.extensions["rivo_users"].settings()
+    assert settings.external_url == "https://rivo.test"  # trailing slash dropped
+
+
+def test_tokens_are_random_and_stored_as_hashes() -> None:
+    tokens = {new_token() for _ in range(200)}
+    assert len(tokens) == 200
+    raw, hashed = next(iter(tokens))
+    assert is_token(raw)
+    assert len(raw) == TOKEN_LENGTH
+    assert hashed == hashlib.sha256(raw.encode()).hexdigest() == token_hash(raw)
+    assert raw not in hashed
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "short", "x" * 31 + "!", "x" * 33, "ä" * 32]
+)
+def test_malformed_tokens_are_refused(value: str | None) -> None:
+    assert not is_token(value)
+
+
+def test_token_freshness() -> None:
+    issued = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = issued.timestamp()
+    assert is_fresh(issued, 3600, start + 3599)
+    assert not is_fresh(issued, 3600, start + 3600)
+    assert not is_fresh(issued, 3600, start - 1)  # issued in the future
+    assert not is_fresh(None, 3600, start)
+    naive = issued.replace(tzinfo=None)  # as SQLite hands it back
+    assert is_fresh(naive, 3600, start + 10)
+
+
+def test_throttle_delays_grow_and_stop_at_the_cap() -> None:
+    cap = timedelta(minutes=15).total_seconds()
+    assert [delay(n, 5, cap) for n in range(5)] == [0.0] * 5
+    assert [delay(n, 5, cap) for n in range(5, 10)] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert delay(20, 5, cap) == cap
+    assert delay(10**6, 5, cap) == cap  # no overflow
+
+
+@pytest.mark.parametrize(
+    ("typed", "normal"),
+    [
+        ("Ann@Example.COM", "ann@example.com"),
+        ("  bob@example.com ", "bob@example.com"),
+        ("Grüße@bücher.example", "grüße@bücher.example"),
+    ],
+)
+def test_normalize_email(typed: str, normal: str) -> None:
+    assert normalize_email(typed) == normal
+
+
+@pytest.mark.parametrize(
+    "typed", ["", "ann", "ann@", "@example.com", "a b@example.com", "ann@@example.com"]
+)
+def test_normalize_email_refuses_non_addresses(typed: str) -> None:
+    with pytest.raises(ValueError, match=r"\w"):
+        normalize_email(typed)
