@@ -1,17 +1,25 @@
-"""The example application: a tiny shop whose cart lives in the session.
+"""The example application: a tiny shop with user accounts.
 
-It shows what :class:`flask_rivo.RivoSessions` changes for an application:
-nothing. The views use :data:`flask.session` and :func:`flask.flash` as they
-would with Flask's cookie session, yet the browser only ever holds a random
-session ID; the cart itself stays on the server.
+It shows what flask_rivo changes for an application. The cart lives in
+:data:`flask.session` and messages go through :func:`flask.flash`, exactly as
+with Flask's cookie session, yet the browser only ever holds a random
+session ID (:class:`flask_rivo.RivoSessions`). :class:`flask_rivo.RivoUsers`
+adds sign-up with email verification, log-in and log-out; the shop itself
+only adds a user model, a page behind :func:`flask_rivo.login_required`, and
+its own ``templates/rivo/base.html``, which replaces flask_rivo's layout so
+that the shop and the account pages look alike.
 
-Run it with no setup at all::
+Run it with no setup at all (``make demo`` does the same)::
 
     flask --app example.app run --debug
 
-Settings come from the environment (``RIVO_*``, ``SECRET_KEY``, and for later
-releases ``DATABASE_URL``, ``REDIS_URL``, ``MAIL_SERVER``, ``MAIL_PORT``),
-then from the ``config`` given to :func:`create_app`, which wins.
+Users go into the SQLite file ``instance/example.sqlite3``. With no
+``MAIL_SERVER`` in debug mode, emails are written to the terminal instead of
+sent: open the link from there to confirm a new account.
+
+Settings come from the environment (``RIVO_*``, ``SECRET_KEY``,
+``DATABASE_URL``, ``REDIS_URL``, ``MAIL_SERVER``, ``MAIL_PORT``), then from
+the ``config`` given to :func:`create_app`, which wins.
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ import math
 import os
 import secrets
 import typing as t
+from datetime import datetime
+from datetime import timezone
 from types import MappingProxyType
 
+import sqlalchemy as sa
 from flask import Flask
 from flask import abort
 from flask import flash
@@ -31,8 +42,18 @@ from flask import request
 from flask import session
 from flask import url_for
 from flask_wtf import CSRFProtect
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import scoped_session
+from sqlalchemy.orm import sessionmaker
 
 from flask_rivo import RivoSessions
+from flask_rivo import RivoUsers
+from flask_rivo import UserMixin
+from flask_rivo import cuid
+from flask_rivo import current_user
+from flask_rivo import login_required
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,8 +61,13 @@ if t.TYPE_CHECKING:
     from werkzeug import Response
 
 #: Environment variables copied into the config under the same name when set.
-#: Later releases use them; this one only passes them through.
+#: ``REDIS_URL`` is only passed through: this release of the example keeps
+#: sessions in flask_rivo's memory store.
 PASSTHROUGH_ENV = ("DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "MAIL_PORT")
+
+#: The SQLite file in the instance folder that holds the users when
+#: ``DATABASE_URL`` is not set.
+DEFAULT_DATABASE = "example.sqlite3"
 
 #: How many of one product a cart may hold, so a script that posts the
 #: "Add to cart" form in a loop cannot grow the session record without bound.
@@ -65,6 +91,28 @@ PRODUCTS: Mapping[str, Product] = MappingProxyType(
         "biscuits": Product("Oat biscuits", 325),
     }
 )
+
+
+class Base(DeclarativeBase):
+    """The base of the shop's models (plain SQLAlchemy, no Flask-SQLAlchemy)."""
+
+
+class User(UserMixin, Base):
+    """A customer. :class:`~flask_rivo.UserMixin` brings the columns the
+    account pages need (email, password hash, state, tokens, timestamps);
+    the primary key is ours: a CUID, which reveals nothing about how many
+    customers the shop has, unlike 1, 2, 3."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+
+class Database(t.NamedTuple):
+    """The app's database: kept in ``app.extensions["example_db"]``."""
+
+    engine: sa.Engine
+    session: scoped_session[t.Any]
 
 
 def env_value(text: str) -> bool | int | float | str | None:
@@ -132,11 +180,38 @@ def cart_lines(cart: Mapping[str, int]) -> list[tuple[str, Product, int]]:
     ]
 
 
+def when(moment: datetime | None) -> str:
+    """Format a stored time for display, e.g. ``3 May 2025, 14:05 UTC``.
+
+    SQLite hands back times without their time zone; flask_rivo stores them
+    in UTC, so a naive time is read as UTC.
+    """
+    if moment is None:
+        return "never"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def open_database(url: str) -> Database:
+    """An engine for ``url`` and a request-scoped SQLAlchemy session on it.
+
+    Connecting waits until the first query, so a bad configuration found
+    later in :func:`create_app` leaves no database file behind.
+    """
+    engine = sa.create_engine(url)
+    return Database(engine, scoped_session(sessionmaker(engine)))
+
+
 def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
     """Build the example application.
 
     :param config: settings applied last, over the defaults and the
         environment; tests pass ``{"TESTING": True}`` and the like here.
+    :raises flask_rivo.ConfigError: for a bad ``RIVO_*`` value; and outside
+        debug mode, when neither ``RIVO_EXTERNAL_URL`` nor ``SERVER_NAME``
+        says where links in emails should point.
     """
     app = Flask(__name__)
     # Defaults that make ``flask run`` work with no environment at all. The
@@ -146,17 +221,43 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
     # demo; set SECRET_KEY when running more than one process.
     app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["RIVO_SITE_NAME"] = "Rivo Shop"
+    # RIVO_EXTERNAL_URL is not set here. In debug mode (``flask run
+    # --debug``) links in emails point at http://127.0.0.1:5000 by
+    # themselves. Anywhere else RivoUsers refuses to start without
+    # RIVO_EXTERNAL_URL or SERVER_NAME and says so (ConfigError): a guessed
+    # address would send customers' verification and reset links astray.
     app.config.update(config_from_env(os.environ))
     if config is not None:
         app.config.update(config)
+    default_database = "DATABASE_URL" not in app.config
+    if default_database:
+        path = os.path.join(app.instance_path, DEFAULT_DATABASE)
+        app.config["DATABASE_URL"] = f"sqlite:///{path}"
+
+    database = open_database(app.config["DATABASE_URL"])
+    app.extensions["example_db"] = database
+
+    @app.teardown_appcontext
+    def remove_db_session(error: BaseException | None) -> None:
+        """End the request's SQLAlchemy session, committed or not."""
+        database.session.remove()
 
     CSRFProtect(app)
     RivoSessions(app)
+    RivoUsers(app, user_model=User, db_session=database.session)
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["when"] = when
+
+    # Creating the tables at start is fine for a demo. A real site changes
+    # its schema with migrations (such as Alembic) instead.
+    if default_database:
+        os.makedirs(app.instance_path, exist_ok=True)
+    Base.metadata.create_all(database.engine)
 
     @app.get("/")
     def index() -> str:
-        """The catalogue, each product with its own "Add to cart" form, and the cart."""
+        """Who is logged in, the catalogue with an "Add to cart" form for
+        each product, and the cart."""
         lines = cart_lines(session.get("cart", {}))
         total = sum(product.price * quantity for _, product, quantity in lines)
         return render_template(
@@ -166,6 +267,12 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
             total=total,
             max_quantity=MAX_QUANTITY,
         )
+
+    @app.get("/account")
+    @login_required
+    def account() -> str:
+        """The logged-in customer's own page; others go to the log-in page."""
+        return render_template("account.html", user=current_user)
 
     @app.post("/cart/add")
     def cart_add() -> Response:

@@ -2,21 +2,36 @@
 
 CSRF protection stays on: every POST carries the token read from the form on
 the page, so these tests also show that Flask-WTF and flask_rivo's sessions
-work together.
+work together. Emails go to a real SMTP server on loopback, and every app
+keeps its users in a SQLite file under ``tmp_path``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib
+import logging
 import os
 import re
+import socket
+import sqlite3
 import typing as t
+from datetime import datetime
+from datetime import timezone
 from pathlib import Path
 
+import flask
 import pytest
+from aiosmtpd.controller import Controller
+from users_support import PASSWORD
+from users_support import SITE
+from users_support import Browser
+from users_support import Mailbox
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from flask import Flask
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
@@ -37,26 +52,95 @@ _CART_ROW = re.compile(
 )
 _TOTAL = re.compile(r'<td class="number" id="cart-total">([^<]*)</td>')
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+_WHO = re.compile(r'<p class="shop-who" id="who">(.*?)</p>', re.DOTALL)
+_ACCOUNT = re.compile(r'<dd id="account-(?P<name>[\w-]+)">(?P<value>[^<]*)</dd>')
+_LOGGED_LINK = re.compile(r"http://127\.0\.0\.1:5000(/verify\?token=\S+)")
+
+CreateApp = t.Callable[..., "Flask"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def smtp_server() -> Iterator[tuple[int, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for this module's tests."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller.port, mailbox
+    controller.stop()
 
 
 @pytest.fixture
-def create_app(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., Flask]:
+def mailbox(smtp_server: tuple[int, Mailbox]) -> Mailbox:
+    smtp_server[1].clear()
+    return smtp_server[1]
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp_server: tuple[int, Mailbox]) -> dict[str, t.Any]:
+    """The config the tests pass: a SQLite file in ``tmp_path``, mail to the
+    loopback server, links to :data:`SITE`, and cheap password hashes."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": sqlite_url(tmp_path / "shop.sqlite3"),
+        "RIVO_EXTERNAL_URL": SITE,
+        "RIVO_BCRYPT_ROUNDS": 4,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server[0],
+        "MAIL_SUPPRESS_SEND": False,
+    }
+
+
+@pytest.fixture
+def instance_path(tmp_path: Path) -> Path:
+    """Where the apps of a test keep their instance folder (never the real one)."""
+    return tmp_path / "instance"
+
+
+@pytest.fixture
+def create_app(
+    monkeypatch: pytest.MonkeyPatch, instance_path: Path
+) -> Iterator[CreateApp]:
     """The example's ``create_app``, in a clean environment.
 
     The example is not an installed package, so its directory is put on
-    ``sys.path`` for the test (``monkeypatch`` takes it off again).
+    ``sys.path`` for the test (``monkeypatch`` takes it off again). Its
+    instance folder moves to ``tmp_path``, so even an app given no
+    ``DATABASE_URL`` leaves the repository alone, and the database engines
+    of the apps made are closed at the end.
     """
     for name in list(os.environ):
         if name.startswith(ENV_PREFIX) or name in ENV_NAMES:
             monkeypatch.delenv(name)
     monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setattr(
+        flask.Flask, "auto_find_instance_path", lambda self: str(instance_path)
+    )
     module = importlib.import_module("example.app")
-    return t.cast("t.Callable[..., Flask]", module.create_app)
+    made: list[Flask] = []
+
+    def create(config: dict[str, t.Any] | None = None) -> Flask:
+        app = t.cast("Flask", module.create_app(config))
+        made.append(app)
+        return app
+
+    yield create
+    for app in made:
+        app.extensions["example_db"].engine.dispose()
 
 
 @pytest.fixture
-def app(create_app: t.Callable[..., Flask]) -> Flask:
-    return create_app({"TESTING": True})
+def app(create_app: CreateApp, settings: dict[str, t.Any]) -> Flask:
+    return create_app(settings)
 
 
 @pytest.fixture
@@ -94,7 +178,7 @@ def add(client: FlaskClient, product: str, token: str) -> TestResponse:
 def test_index_lists_products_and_an_empty_cart(client: FlaskClient) -> None:
     page = page_text(client.get("/"))
     assert '<html lang="en">' in page
-    assert "<main>" in page
+    assert '<main class="rivo-main">' in page
     assert "Rivo Shop" in page
     assert "Green tea, 100 g" in page
     assert "$4.50" in page
@@ -251,16 +335,22 @@ def test_page_without_forms_sets_no_cookie(client: FlaskClient) -> None:
 
 
 def test_environment_values_are_converted(
-    create_app: t.Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    create_app: CreateApp,
+    settings: dict[str, t.Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    database = sqlite_url(tmp_path / "from-env.sqlite3")
     monkeypatch.setenv("RIVO_SESSION_IDLE_TIMEOUT", "120")
     monkeypatch.setenv("RIVO_SESSION_ID_GRACE", "2.5")
     monkeypatch.setenv("RIVO_SESSION_UA_MATCH", "False")
     monkeypatch.setenv("RIVO_SESSION_ABSOLUTE_TIMEOUT", "none")
     monkeypatch.setenv("RIVO_SITE_NAME", "Tea & Co")
+    monkeypatch.setenv("RIVO_EXTERNAL_URL", "https://tea.example.org")
     monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
     monkeypatch.setenv("MAIL_PORT", "2525")
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///shop.db")
+    monkeypatch.setenv("DATABASE_URL", database)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("SECRET_KEY", "from the environment")
     app = create_app({"TESTING": True})
 
@@ -271,57 +361,87 @@ def test_environment_values_are_converted(
     assert app.config["RIVO_SESSION_UA_MATCH"] is False
     assert app.config["RIVO_SESSION_ABSOLUTE_TIMEOUT"] is None
     assert app.config["RIVO_SITE_NAME"] == "Tea & Co"
+    assert app.config["RIVO_EXTERNAL_URL"] == "https://tea.example.org"
     assert app.config["MAIL_SERVER"] == "smtp.example.org"
     assert app.config["MAIL_PORT"] == 2525
-    assert app.config["DATABASE_URL"] == "sqlite:///shop.db"
+    assert app.config["DATABASE_URL"] == database
+    assert app.config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert app.config["SECRET_KEY"] == "from the environment"
 
     # flask_rivo took the converted values, and the page escapes the name.
     with app.app_context():
-        settings = app.extensions["rivo_sessions"].configure(app.config)[0]
-    assert settings.idle_timeout == 120
-    assert settings.absolute_timeout is None
-    assert settings.ua_match is False
+        session_settings = app.extensions["rivo_sessions"].configure(app.config)[0]
+    assert session_settings.idle_timeout == 120
+    assert session_settings.absolute_timeout is None
+    assert session_settings.ua_match is False
     page = page_text(app.test_client().get("/"))
     assert "Tea &amp; Co" in page
     assert "Tea & Co" not in page
 
 
 def test_config_overrides_environment(
-    create_app: t.Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    create_app: CreateApp, settings: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RIVO_SESSION_IDLE_TIMEOUT", "120")
     monkeypatch.setenv("RIVO_SITE_NAME", "From the environment")
-    app = create_app({"TESTING": True, "RIVO_SESSION_IDLE_TIMEOUT": 600})
+    monkeypatch.setenv("RIVO_EXTERNAL_URL", "https://env.example.org")
+    app = create_app({**settings, "RIVO_SESSION_IDLE_TIMEOUT": 600})
     assert app.config["RIVO_SESSION_IDLE_TIMEOUT"] == 600
+    assert app.config["RIVO_EXTERNAL_URL"] == SITE
     assert app.config["RIVO_SITE_NAME"] == "From the environment"
 
 
-def test_defaults_need_no_environment(create_app: t.Callable[..., Flask]) -> None:
-    first, second = create_app(), create_app()
+def test_defaults_need_no_environment(
+    create_app: CreateApp, instance_path: Path
+) -> None:
+    first = create_app({"TESTING": True, "RIVO_EXTERNAL_URL": SITE})
+    second = create_app({"TESTING": True, "RIVO_EXTERNAL_URL": SITE})
     assert first.config["RIVO_SITE_NAME"] == "Rivo Shop"
     # A key is made up at start, different for every app, when none is set.
     assert len(first.config["SECRET_KEY"]) == 64
     assert first.config["SECRET_KEY"] != second.config["SECRET_KEY"]
-    for name in ("DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "MAIL_PORT"):
+    for name in ("REDIS_URL", "MAIL_SERVER", "MAIL_PORT"):
         assert name not in first.config
+    # Users go to a SQLite file in the instance folder, made if need be.
+    database = instance_path / "example.sqlite3"
+    assert first.config["DATABASE_URL"] == sqlite_url(database)
+    assert tables(database) == {"users"}
+
+
+def test_without_site_address_outside_debug_fails_at_start(
+    create_app: CreateApp, tmp_path: Path
+) -> None:
+    """Links in emails need the site's address: guessing it from requests
+    would let a forged Host header point them elsewhere."""
+    from flask_rivo import ConfigError
+
+    database = tmp_path / "never.sqlite3"
+    with pytest.raises(ConfigError, match="RIVO_EXTERNAL_URL"):
+        create_app({"DATABASE_URL": sqlite_url(database)})
+    # The configuration is checked before the database is touched.
+    assert not database.exists()
+
+    # SERVER_NAME is enough, and debug mode needs neither.
+    create_app({"DATABASE_URL": sqlite_url(database), "SERVER_NAME": "shop.test"})
+    create_app({"DATABASE_URL": sqlite_url(database), "DEBUG": True})
 
 
 def test_bad_environment_value_fails_at_start(
-    create_app: t.Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    create_app: CreateApp, monkeypatch: pytest.MonkeyPatch, instance_path: Path
 ) -> None:
     from flask_rivo import ConfigError
 
     monkeypatch.setenv("RIVO_SESSION_IDLE_TIMEOUT", "two weeks")
     with pytest.raises(ConfigError, match="RIVO_SESSION_IDLE_TIMEOUT"):
         create_app()
+    assert not instance_path.exists()
 
 
 def test_session_expires_after_idle_timeout(
-    create_app: t.Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    create_app: CreateApp, settings: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RIVO_SESSION_IDLE_TIMEOUT", "120")
-    app = create_app({"TESTING": True})
+    app = create_app(settings)
     interface = app.extensions["rivo_sessions"]
     now = [1_000_000.0]
     interface.clock = lambda: now[0]
@@ -337,10 +457,10 @@ def test_session_expires_after_idle_timeout(
 
 
 def test_cart_and_form_survive_id_rotation(
-    create_app: t.Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    create_app: CreateApp, settings: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RIVO_SESSION_ID_LIFETIME", "60")
-    app = create_app({"TESTING": True})
+    app = create_app(settings)
     now = [1_000_000.0]
     app.extensions["rivo_sessions"].clock = lambda: now[0]
     client = app.test_client()
@@ -358,3 +478,243 @@ def test_cart_and_form_survive_id_rotation(
     # The form the visitor loaded before the rotation still works.
     assert add(client, "mug", token).status_code == 302
     assert cart(page_text(client.get("/"))) == {"mug": 2}
+
+
+# Accounts: flask_rivo's pages inside the shop.
+
+
+def tables(database: Path) -> set[str]:
+    """The names of the tables in a SQLite file."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return {name for (name,) in rows}
+
+
+def user_rows(database: Path) -> list[tuple[str, str, str]]:
+    """(id, email, state) of every user in a SQLite file."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return list(connection.execute("SELECT id, email, state FROM users"))
+
+
+def who(page: str) -> str:
+    """The text of the "who is logged in" paragraph of the shop page."""
+    found = _WHO.search(page)
+    assert found is not None, "the shop page does not say who is logged in"
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).split())
+
+
+def account(page: str) -> dict[str, str]:
+    return {m["name"]: html.unescape(m["value"]) for m in _ACCOUNT.finditer(page)}
+
+
+@pytest.fixture
+def customer(client: FlaskClient, mailbox: Mailbox) -> str:
+    """The address of a confirmed account (password ``PASSWORD``), not logged in."""
+    address = "cleo@example.com"
+    browser = Browser(client)
+    assert browser.sign_up(address).status_code == 200
+    assert browser.submit(mailbox.last_link(address), {}).status_code == 302
+    mailbox.clear()
+    return address
+
+
+def log_in(client: FlaskClient, address: str, path: str = "/login") -> TestResponse:
+    return Browser(client).submit(path, {"email": address, "password": PASSWORD})
+
+
+def test_newcomer_signs_up_confirms_and_sees_the_account(
+    client: FlaskClient, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    address = "newcomer@example.com"
+    # The shop page offers an account to whoever is not logged in.
+    page = page_text(client.get("/"))
+    assert who(page).startswith("You are not logged in.")
+    assert 'href="/signup"' in page
+    assert 'href="/login"' in page
+
+    # Sign up: flask_rivo's page, in the shop's layout.
+    response = Browser(client).sign_up(address)
+    assert response.status_code == 200
+    assert "Check your email" in response.text
+    assert "shop-footer" in response.text
+    [(user_id, email, state)] = user_rows(tmp_path / "shop.sqlite3")
+    assert (email, state) == (address, "created")
+    assert len(user_id) > 20  # a CUID, not 1
+
+    # The verification email, through the SMTP server.
+    [message] = mailbox.to(address)
+    assert message["Subject"] == "Confirm your email address for Rivo Shop"
+    assert "Rivo Shop" in str(message["From"])
+    [link] = mailbox.links(message)
+    assert link.startswith(f"{SITE}/verify?token=")
+
+    # Opening the link shows a form; only its POST confirms the address.
+    path = mailbox.last_link(address)
+    page = page_text(client.get(path))
+    assert "Confirm your email address" in page
+    assert user_rows(tmp_path / "shop.sqlite3")[0][2] == "created"
+    response = Browser(client).submit(path, {})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert user_rows(tmp_path / "shop.sqlite3")[0][2] == "verified"
+    assert "Your email address is confirmed" in page_text(client.get("/login"))
+
+    # Log in, land on the shop page, which says who is logged in.
+    response = log_in(client, address)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    page = page_text(client.get("/"))
+    assert who(page) == f"Logged in as {address}. Your account"
+
+    # The account page shows the address and when the account was made.
+    response = client.get("/account")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    shown = account(response.text)
+    assert shown["email"] == address
+    signed_up = datetime.strptime(shown["created"], "%d %B %Y, %H:%M UTC")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert abs((now - signed_up).total_seconds()) < 120
+    assert shown["verified"] != "never"
+    assert "<title>Your account · Rivo Shop</title>" in response.text
+
+
+def test_account_page_sends_strangers_to_log_in(
+    client: FlaskClient, customer: str
+) -> None:
+    response = client.get("/account")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/account"
+    assert response.headers["Cache-Control"] == "no-store"
+
+    # Logging in from there leads back to the account page.
+    response = log_in(client, customer, response.headers["Location"])
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+    assert account(page_text(client.get("/account")))["email"] == customer
+
+
+def test_shop_page_shows_who_is_logged_in(client: FlaskClient, customer: str) -> None:
+    log_in(client, customer)
+    page = page_text(client.get("/"))
+    assert who(page) == f"Logged in as {customer}. Your account"
+    # The nav of the shared layout too, with its log-out form.
+    assert f'<a class="rivo-who" href="/account">{customer}</a>' in page
+    assert 'action="/logout"' in page
+    assert 'href="/signup"' not in page
+
+
+def test_log_out_from_the_shop_page(client: FlaskClient, customer: str) -> None:
+    log_in(client, customer)
+    # The first form on the page is the nav's log-out form.
+    response = client.post("/logout", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert "You are logged out." in page_text(client.get("/login"))
+    assert who(page_text(client.get("/"))).startswith("You are not logged in.")
+    assert client.get("/account").status_code == 302
+
+
+def test_cart_is_kept_when_logging_in(client: FlaskClient, customer: str) -> None:
+    add(client, "honey", csrf_token(client))
+    before = client.get_cookie("session")
+    assert before is not None
+    log_in(client, customer)
+    after = client.get_cookie("session")
+    assert after is not None
+    # A new session ID at log-in (no session fixation), the same cart.
+    assert after.value != before.value
+    assert cart(page_text(client.get("/"))) == {"honey": 1}
+
+
+def test_database_url_from_environment(
+    create_app: CreateApp,
+    settings: dict[str, t.Any],
+    mailbox: Mailbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    instance_path: Path,
+) -> None:
+    database = tmp_path / "from-env.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(database))
+    config = {k: v for k, v in settings.items() if k != "DATABASE_URL"}
+    app = create_app(config)
+    assert Browser(app.test_client()).sign_up("env@example.com").status_code == 200
+    [(_, email, state)] = user_rows(database)
+    assert (email, state) == ("env@example.com", "created")
+    assert not (tmp_path / "shop.sqlite3").exists()
+    assert not instance_path.exists()
+
+
+def test_database_url_of_config_overrides_environment(
+    create_app: CreateApp,
+    settings: dict[str, t.Any],
+    mailbox: Mailbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from_env = tmp_path / "from-env.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(from_env))
+    app = create_app(settings)
+    assert Browser(app.test_client()).sign_up("cfg@example.com").status_code == 200
+    assert [row[1] for row in user_rows(tmp_path / "shop.sqlite3")] == [
+        "cfg@example.com"
+    ]
+    assert not from_env.exists()
+
+
+def test_debug_mode_writes_the_email_to_the_log(
+    create_app: CreateApp,
+    tmp_path: Path,
+    mailbox: Mailbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What ``make demo`` gives a newcomer: no mail server, no site address,
+    and yet a link to follow, in the terminal."""
+    app = create_app(
+        {
+            "DEBUG": True,
+            "DATABASE_URL": sqlite_url(tmp_path / "demo.sqlite3"),
+            "RIVO_BCRYPT_ROUNDS": 4,
+        }
+    )
+    client = app.test_client()
+    address = "demo@example.com"
+    with caplog.at_level(logging.WARNING, logger=app.logger.name):
+        assert Browser(client).sign_up(address).status_code == 200
+    [record] = [r for r in caplog.records if address in r.getMessage()]
+    assert "was not sent" in record.getMessage()
+    found = _LOGGED_LINK.search(record.getMessage())
+    assert found is not None, record.getMessage()
+    assert mailbox.messages == []
+
+    assert Browser(client).submit(found.group(1), {}).status_code == 302
+    assert log_in(client, address).status_code == 302
+    assert account(page_text(client.get("/account")))["email"] == address
+
+
+def test_account_pages_share_the_shop_layout(client: FlaskClient) -> None:
+    """example/templates/rivo/base.html replaces flask_rivo's own layout."""
+    for path in ("/", "/login", "/signup"):
+        page = page_text(client.get(path))
+        assert '<a class="rivo-site" href="/">Rivo Shop</a>' in page, path
+        assert "/static/shop.css" in page, path
+        assert 'class="shop-footer"' in page, path
+    assert "<title>Log in · Rivo Shop</title>" in page_text(client.get("/login"))
+    assert "<title>Rivo Shop</title>" in page_text(client.get("/"))
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [
+        (datetime(2025, 5, 3, 14, 5), "3 May 2025, 14:05 UTC"),
+        (datetime(2025, 5, 3, 14, 5, tzinfo=timezone.utc), "3 May 2025, 14:05 UTC"),
+        (None, "never"),
+    ],
+)
+def test_times_are_shown_in_utc(
+    create_app: CreateApp, moment: datetime | None, shown: str
+) -> None:
+    # ``create_app`` puts the example on sys.path; SQLite returns naive times.
+    module = importlib.import_module("example.app")
+    assert module.when(moment) == shown

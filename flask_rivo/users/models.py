@@ -17,6 +17,32 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime column on every database.
+
+    ``DateTime(timezone=True)`` comes back naive from SQLite and MySQL;
+    comparing that with an aware time raises, so values are made aware (and
+    stored in UTC) here, once.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: t.Any
+    ) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(
+        self, value: datetime | None, dialect: t.Any
+    ) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
 class UserState(str, enum.Enum):
     """The one state every account is in (rivo/users' life cycle)."""
 
@@ -61,25 +87,19 @@ class UserMixin:
         sa.String(64), index=True, default=None
     )
     verification_created_at: Mapped[datetime | None] = mapped_column(
-        sa.DateTime(timezone=True), default=None
+        UTCDateTime(), default=None
     )
     reset_token_hash: Mapped[str | None] = mapped_column(
         sa.String(64), index=True, default=None
     )
     reset_created_at: Mapped[datetime | None] = mapped_column(
-        sa.DateTime(timezone=True), default=None
+        UTCDateTime(), default=None
     )
     #: A new address waiting for verification; the old one stays in use.
     pending_email: Mapped[str | None] = mapped_column(sa.String(254), default=None)
-    created_at: Mapped[datetime] = mapped_column(
-        sa.DateTime(timezone=True), default=utcnow
-    )
-    verified_at: Mapped[datetime | None] = mapped_column(
-        sa.DateTime(timezone=True), default=None
-    )
-    last_login_at: Mapped[datetime | None] = mapped_column(
-        sa.DateTime(timezone=True), default=None
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     #: Always true for a real user; :class:`AnonymousUser` has it false.
     is_authenticated: t.ClassVar[bool] = True

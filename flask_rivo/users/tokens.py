@@ -44,9 +44,14 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
+#: How far in the future a token's creation time may seem: clocks of app
+#: servers differ, and datetimes round to the microsecond.
+CLOCK_SKEW = 60.0
+
+
 def is_fresh(created_at: datetime | None, ttl: float, now: float) -> bool:
     """Tell whether a token issued at ``created_at`` is still within ``ttl``."""
     if created_at is None:
         return False
     age = now - aware(created_at).timestamp()
-    return 0 <= age < ttl
+    return -CLOCK_SKEW <= age < ttl

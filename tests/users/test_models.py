@@ -123,3 +123,32 @@ def test_flask_sqlalchemy_model_works_end_to_end(
         member = db.session.scalars(sa.select(Member)).one()
         assert member.state is UserState.VERIFIED
         assert member.last_login_at is not None
+
+
+def test_times_come_back_aware_in_utc_from_sqlite() -> None:
+    from datetime import datetime
+    from datetime import timedelta
+    from datetime import timezone
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Person(UserMixin, Base):
+        __tablename__ = "people"
+        id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    paris = timezone(timedelta(hours=1))
+    moment = datetime(2026, 11, 26, 12, 0, tzinfo=paris)
+    with sa.orm.Session(engine) as session:
+        session.add(
+            Person(email="t@example.com", password_hash="x", verified_at=moment)
+        )
+        session.commit()
+        session.expire_all()
+        person = session.scalars(sa.select(Person)).one()
+        assert person.verified_at == moment
+        assert person.verified_at is not None
+        assert person.verified_at.utcoffset() == timedelta(0)
+        assert person.created_at.tzinfo is not None
