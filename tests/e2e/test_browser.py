@@ -1,0 +1,153 @@
+"""The example site in a real browser: headless Chromium driven by Playwright.
+
+Sign up, read the email the SMTP server on loopback received, confirm the
+address, log in, see the account page, log out: as a person would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import socket
+import threading
+import typing as t
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from support import require
+from users_support import Mailbox
+from werkzeug.serving import make_server
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: As the machine notes say: no background traffic, no sandbox as root.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "zebra violin cactus"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    box.port = controller.port  # type: ignore[attr-defined]
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def site(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The example app on a real threaded HTTP server; yields its base URL."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    create_app = importlib.import_module("example.app").create_app
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
+            "SECRET_KEY": "e2e",
+            "RIVO_EXTERNAL_URL": base,
+            "RIVO_BCRYPT_ROUNDS": 4,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": mailbox.port,  # type: ignore[attr-defined]
+            "MAIL_DEFAULT_SENDER": "shop@rivo.test",
+        }
+    )
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[t.Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require(sync_playwright is not None, "Playwright is not installed")
+    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
+    assert sync_playwright is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_sign_up_confirm_log_in_and_out(
+    page: t.Any, site: str, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    page.goto(site + "/")
+    page.get_by_role("link", name="Sign up").first.click()
+    page.get_by_label("Email address").fill("Eve@Example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+
+    [message] = mailbox.to("eve@example.com")
+    [link] = mailbox.links(message)
+    assert link.startswith(site + "/verify?token=")
+    page.goto(link)
+    page.get_by_role("button", name="Confirm my email address").click()
+    page.get_by_text("Your email address is confirmed").wait_for()
+
+    page.get_by_label("Email address").fill("eve@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(site + "/account")
+    page.get_by_text("eve@example.com").first.wait_for()
+    page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "session"]
+    assert cookie["httpOnly"] is True
+    assert len(cookie["value"]) == 43
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("heading", name="Log in").wait_for()
+    page.goto(site + "/account")
+    assert "/login?next=/account" in page.url
+
+
+def test_wrong_password_and_weak_password_show_form_errors(
+    page: t.Any, site: str
+) -> None:
+    page.goto(site + "/login")
+    page.get_by_label("Email address").fill("nobody@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("The email address or the password is wrong.").wait_for()
+
+    page.goto(site + "/signup")
+    page.get_by_label("Email address").fill("weak@example.com")
+    page.get_by_label("Password", exact=True).fill("password")
+    page.get_by_label("Repeat the password").fill("password")
+    page.get_by_role("button", name="Sign up").click()
+    field = page.get_by_label("Password", exact=True)
+    assert field.get_attribute("aria-invalid") == "true"
+    assert page.locator("#password-error").inner_text()
