@@ -105,8 +105,9 @@ def _login_error(
 ) -> tuple[str, int, dict[str, str]]:
     if outcome is accounts.LoginOutcome.THROTTLED:
         seconds = math.ceil(wait)
+        unit = "second" if seconds == 1 else "seconds"
         return (
-            f"Too many failed attempts. Try again in {seconds} seconds.",
+            f"Too many failed attempts. Try again in {seconds} {unit}.",
             429,
             {"Retry-After": str(seconds)},
         )
