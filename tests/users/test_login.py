@@ -336,7 +336,7 @@ def test_throttled_attempt_is_refused_without_checking_the_password(
     wait = retry_after(refused)
     assert wait >= 1
     assert "Too many failed attempts" in refused.text
-    assert f"{wait} seconds" in refused.text
+    assert f"Try again in {wait} second{'' if wait == 1 else 's'}." in refused.text
     assert 'role="alert"' in refused.text
     assert checks == []
     assert_anonymous(browser)
