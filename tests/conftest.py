@@ -4,12 +4,17 @@ import typing as t
 
 import flask
 import pytest
+from aiosmtpd.controller import Controller
 from support import CountingStore
 from support import FakeClock
+from support import free_port
+from users_support import Mailbox
 
 from flask_rivo import RivoSessions
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from flask.testing import FlaskClient
 
 
@@ -67,3 +72,20 @@ def app(clock: FakeClock, store: CountingStore) -> flask.Flask:
 @pytest.fixture
 def client(app: flask.Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[int, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole test run."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[int, Mailbox]) -> Mailbox:
+    """The messages the SMTP server received, emptied for each test."""
+    smtp_server[1].clear()
+    return smtp_server[1]

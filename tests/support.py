@@ -76,6 +76,15 @@ class CountingStore(MemoryStore):
         return dict(self._records)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just now)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def cookie_value(response: t.Any, name: str = "session") -> str | None:
     """The value a response sets for cookie ``name``; '' if it deletes it."""
     for header in response.headers.getlist("Set-Cookie"):

@@ -14,7 +14,6 @@ import importlib
 import logging
 import os
 import re
-import socket
 import sqlite3
 import typing as t
 from datetime import datetime
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import flask
 import pytest
-from aiosmtpd.controller import Controller
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
@@ -57,28 +55,6 @@ _ACCOUNT = re.compile(r'<dd id="account-(?P<name>[\w-]+)">(?P<value>[^<]*)</dd>'
 _LOGGED_LINK = re.compile(r"http://127\.0\.0\.1:5000(/verify\?token=\S+)")
 
 CreateApp = t.Callable[..., "Flask"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[tuple[int, Mailbox]]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 for this module's tests."""
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller.port, mailbox
-    controller.stop()
-
-
-@pytest.fixture
-def mailbox(smtp_server: tuple[int, Mailbox]) -> Mailbox:
-    smtp_server[1].clear()
-    return smtp_server[1]
 
 
 def sqlite_url(path: Path) -> str:

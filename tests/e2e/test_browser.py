@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import socket
 import threading
 import typing as t
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
+from support import free_port
 from support import require
 from users_support import Mailbox
 from werkzeug.serving import make_server
@@ -37,30 +36,14 @@ CHROMIUM_ARGS = [
 PASSWORD = "zebra violin cactus"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    box.port = controller.port  # type: ignore[attr-defined]
-    yield box
-    controller.stop()
-
-
 @pytest.fixture
 def site(
-    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    smtp_server: tuple[int, Mailbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """The example app on a real threaded HTTP server; yields its base URL."""
     monkeypatch.syspath_prepend(str(ROOT))
     create_app = importlib.import_module("example.app").create_app
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(
         {
@@ -69,7 +52,7 @@ def site(
             "RIVO_EXTERNAL_URL": base,
             "RIVO_BCRYPT_ROUNDS": 4,
             "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": mailbox.port,  # type: ignore[attr-defined]
+            "MAIL_PORT": smtp_server[0],
             "MAIL_DEFAULT_SENDER": "shop@rivo.test",
         }
     )

@@ -3,13 +3,11 @@ SQLite user table, and an app with RivoUsers and CSRF on."""
 
 from __future__ import annotations
 
-import socket
 import typing as t
 
 import flask
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 from support import FakeClock
@@ -27,28 +25,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def smtp_server() -> Iterator[tuple[int, Mailbox]]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole test run."""
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller.port, mailbox
-    controller.stop()
-
-
-@pytest.fixture
-def mailbox(smtp_server: tuple[int, Mailbox]) -> Mailbox:
-    smtp_server[1].clear()
-    return smtp_server[1]
-
-
 @pytest.fixture
 def db() -> Iterator[scoped_session[t.Any]]:
     engine = sa.create_engine(
@@ -64,27 +40,49 @@ def db() -> Iterator[scoped_session[t.Any]]:
 
 
 @pytest.fixture
-def users_app(
+def make_users_app(
     smtp_server: tuple[int, Mailbox], db: scoped_session[t.Any], clock: FakeClock
-) -> flask.Flask:
-    """An app with RivoUsers, CSRF on, mail going to the loopback server."""
-    app = flask.Flask(__name__)
-    app.config.update(
-        TESTING=True,
-        SECRET_KEY="test secret",
-        RIVO_EXTERNAL_URL=SITE,
-        RIVO_BCRYPT_ROUNDS=4,
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=smtp_server[0],
-        MAIL_SUPPRESS_SEND=False,
-        MAIL_DEFAULT_SENDER="Rivo Test <noreply@rivo.test>",
-    )
-    RivoUsers(app, user_model=User, db_session=db)
-    app.extensions["rivo_sessions"].clock = clock
+) -> t.Callable[..., flask.Flask]:
+    """Build an app with RivoUsers, CSRF on and mail to the loopback server.
 
-    @app.teardown_appcontext
-    def remove_session(error: BaseException | None) -> None:
-        db.remove()
+    ``config`` goes on top of the base configuration; ``drop`` removes keys
+    from it; ``debug`` sets debug mode before RivoUsers is installed.
+    """
+
+    def make(
+        *, debug: bool = False, drop: tuple[str, ...] = (), **config: t.Any
+    ) -> flask.Flask:
+        app = flask.Flask(__name__)
+        base: dict[str, t.Any] = {
+            "TESTING": True,
+            "SECRET_KEY": "test secret",
+            "RIVO_EXTERNAL_URL": SITE,
+            "RIVO_BCRYPT_ROUNDS": 4,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": smtp_server[0],
+            "MAIL_SUPPRESS_SEND": False,
+            "MAIL_DEFAULT_SENDER": "Rivo Test <noreply@rivo.test>",
+        }
+        for key in drop:
+            del base[key]
+        app.config.update({**base, **config})
+        app.debug = debug
+        RivoUsers(app, user_model=User, db_session=db)
+        app.extensions["rivo_sessions"].clock = clock
+
+        @app.teardown_appcontext
+        def remove_session(error: BaseException | None) -> None:
+            db.remove()
+
+        return app
+
+    return make
+
+
+@pytest.fixture
+def users_app(make_users_app: t.Callable[..., flask.Flask]) -> flask.Flask:
+    """The app most account tests use, with a public and a private page."""
+    app = make_users_app()
 
     @app.get("/")
     def index() -> str:

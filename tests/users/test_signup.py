@@ -11,7 +11,6 @@ import hashlib
 import html
 import logging
 import re
-import socket
 import typing as t
 from datetime import datetime
 from datetime import timedelta
@@ -25,6 +24,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from support import FakeClock
+from support import free_port
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
@@ -96,12 +96,6 @@ def assert_link_invalid(response: TestResponse) -> None:
     assert 'name="token"' not in response.text  # no form to confirm
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def only_message_to(mailbox: Mailbox, address: str) -> EmailMessage:
     assert len(mailbox.messages) == 1, [m["Subject"] for m in mailbox.messages]
     [message] = mailbox.to(address)
@@ -133,55 +127,6 @@ def signup_data(
         "password": password,
         "password_confirm": password if confirm is None else confirm,
     }
-
-
-@pytest.fixture(autouse=True)
-def whole_second_clock(clock: FakeClock) -> None:
-    """Start the clock on a whole second, so every test is deterministic.
-
-    A link followed at the very instant it was sent is checked by its own
-    test (``test_link_works_at_the_instant_it_was_sent``); the other tests
-    should not fail at random on it.
-    """
-    clock.now = float(int(clock.now))
-
-
-@pytest.fixture
-def make_app(
-    smtp_server: tuple[int, Mailbox], db: scoped_session[t.Any], clock: FakeClock
-) -> Callable[..., flask.Flask]:
-    """Build an app like ``users_app``, with ``config`` on top; ``drop`` removes
-    keys from the base configuration."""
-
-    def make(
-        *, debug: bool = False, drop: tuple[str, ...] = (), **config: t.Any
-    ) -> flask.Flask:
-        app = flask.Flask(__name__)
-        base: dict[str, t.Any] = {
-            "TESTING": True,
-            "SECRET_KEY": "test secret",
-            "RIVO_EXTERNAL_URL": SITE,
-            "RIVO_BCRYPT_ROUNDS": 4,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp_server[0],
-            "MAIL_SUPPRESS_SEND": False,
-            "MAIL_DEFAULT_SENDER": "Rivo Test <noreply@rivo.test>",
-        }
-        for key in drop:
-            del base[key]
-        base.update(config)
-        app.config.update(base)
-        app.debug = debug
-        RivoUsers(app, user_model=User, db_session=db)
-        app.extensions["rivo_sessions"].clock = clock
-
-        @app.teardown_appcontext
-        def remove_session(error: BaseException | None) -> None:
-            db.remove()
-
-        return app
-
-    return make
 
 
 # A new address --------------------------------------------------------------
@@ -845,11 +790,11 @@ def test_form_error_keeps_the_address_and_a_fresh_form(
 
 
 def test_mail_server_down(
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
     db: scoped_session[t.Any],
 ) -> None:
-    app = make_app(MAIL_PORT=closed_port())
+    app = make_users_app(MAIL_PORT=free_port())
     browser = Browser(app.test_client())
     response = browser.sign_up("bob@example.com")
     assert response.status_code == 503
@@ -870,7 +815,7 @@ def test_mail_server_down_keeps_a_created_account_as_it_was(
     [before] = rows(db)
     port = users_app.config["MAIL_PORT"]
 
-    users_app.config["MAIL_PORT"] = closed_port()
+    users_app.config["MAIL_PORT"] = free_port()
     response = browser.sign_up("bob@example.com", NEW_PASSWORD)
     assert response.status_code == 503
     assert rows(db) == [before]
@@ -887,7 +832,7 @@ def test_mail_server_down_for_a_verified_account(
     db: scoped_session[t.Any],
 ) -> None:
     [before] = rows(db)
-    users_app.config["MAIL_PORT"] = closed_port()
+    users_app.config["MAIL_PORT"] = free_port()
     assert browser.sign_up(verified, NEW_PASSWORD).status_code == 503
     assert (
         Browser(users_app.test_client()).sign_up("new@example.com").status_code == 503
@@ -899,11 +844,11 @@ def test_mail_server_down_for_a_verified_account(
 
 
 def test_links_from_server_name(
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
     db: scoped_session[t.Any],
 ) -> None:
-    app = make_app(
+    app = make_users_app(
         drop=("RIVO_EXTERNAL_URL",),
         SERVER_NAME="shop.test",
         PREFERRED_URL_SCHEME="https",
@@ -919,18 +864,18 @@ def test_links_from_server_name(
 
 
 def test_external_url_wins_over_server_name(
-    make_app: Callable[..., flask.Flask], mailbox: Mailbox
+    make_users_app: Callable[..., flask.Flask], mailbox: Mailbox
 ) -> None:
-    app = make_app(SERVER_NAME="shop.test", PREFERRED_URL_SCHEME="https")
+    app = make_users_app(SERVER_NAME="shop.test", PREFERRED_URL_SCHEME="https")
     assert Browser(app.test_client()).sign_up("bob@example.com").status_code == 200
     [link] = mailbox.links(only_message_to(mailbox, "bob@example.com"))
     assert link.startswith(f"{SITE}/verify?token=")
 
 
 def test_external_url_with_trailing_slash(
-    make_app: Callable[..., flask.Flask], mailbox: Mailbox
+    make_users_app: Callable[..., flask.Flask], mailbox: Mailbox
 ) -> None:
-    app = make_app(RIVO_EXTERNAL_URL=SITE + "/")
+    app = make_users_app(RIVO_EXTERNAL_URL=SITE + "/")
     assert Browser(app.test_client()).sign_up("bob@example.com").status_code == 200
     [link] = mailbox.links(only_message_to(mailbox, "bob@example.com"))
     assert link.startswith(f"{SITE}/verify?token=")
@@ -955,11 +900,11 @@ def test_no_site_url_outside_debug_is_a_config_error(
 
 
 def test_no_site_url_in_debug_points_at_the_dev_server(
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
     db: scoped_session[t.Any],
 ) -> None:
-    app = make_app(debug=True, drop=("RIVO_EXTERNAL_URL",))
+    app = make_users_app(debug=True, drop=("RIVO_EXTERNAL_URL",))
     browser = Browser(app.test_client())
     assert browser.sign_up("bob@example.com").status_code == 200
     [link] = mailbox.links(only_message_to(mailbox, "bob@example.com"))
@@ -973,12 +918,12 @@ def test_no_site_url_in_debug_points_at_the_dev_server(
 
 
 def test_debug_without_mail_server_logs_the_email(
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
     db: scoped_session[t.Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_app(debug=True, drop=("MAIL_SERVER", "MAIL_PORT"))
+    app = make_users_app(debug=True, drop=("MAIL_SERVER", "MAIL_PORT"))
     browser = Browser(app.test_client())
     with caplog.at_level(logging.INFO):
         assert browser.sign_up("bob@example.com").status_code == 200
@@ -994,11 +939,11 @@ def test_debug_without_mail_server_logs_the_email(
 
 
 def test_debug_without_mail_server_logs_the_notice(
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_app(debug=True, drop=("MAIL_SERVER", "MAIL_PORT"))
+    app = make_users_app(debug=True, drop=("MAIL_SERVER", "MAIL_PORT"))
     browser = Browser(app.test_client())
     with caplog.at_level(logging.INFO):
         browser.sign_up("bob@example.com")
@@ -1013,12 +958,12 @@ def test_debug_without_mail_server_logs_the_notice(
 
 
 def test_no_mail_server_outside_debug_is_not_silently_logged(
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     db: scoped_session[t.Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Outside debug, emails are never written to the log (links are secrets)."""
-    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=closed_port())
+    app = make_users_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())
     with caplog.at_level(logging.DEBUG):
         response = Browser(app.test_client()).sign_up("bob@example.com")
     assert response.status_code == 503
@@ -1078,7 +1023,7 @@ def test_signals_do_not_fire_when_mail_fails(
     def on_signed_up(sender: t.Any, user: User, **extra: t.Any) -> None:
         received.append(user.email)
 
-    users_app.config["MAIL_PORT"] = closed_port()
+    users_app.config["MAIL_PORT"] = free_port()
     with user_signed_up.connected_to(on_signed_up, users_app):
         assert browser.sign_up("bob@example.com").status_code == 503
     assert received == []
@@ -1087,10 +1032,10 @@ def test_signals_do_not_fire_when_mail_fails(
 
 def test_signals_of_other_apps_are_not_received(
     users_app: flask.Flask,
-    make_app: Callable[..., flask.Flask],
+    make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
 ) -> None:
-    other = make_app()
+    other = make_users_app()
     received: list[str] = []
 
     def on_signed_up(sender: t.Any, user: User, **extra: t.Any) -> None:
