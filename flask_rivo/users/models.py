@@ -8,8 +8,11 @@ from datetime import datetime
 from datetime import timezone
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
+
+from ..exceptions import RivoError
 
 
 def utcnow() -> datetime:
@@ -41,6 +44,14 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value
+
+
+class UserConflictError(RivoError):
+    """Saving users broke a uniqueness rule: another request won a race.
+
+    Two sign-ups for one new address at the same moment both try to create
+    the account; the second one's commit raises this.
+    """
 
 
 class UserState(str, enum.Enum):
@@ -179,7 +190,11 @@ class UserStore(t.Protocol):
         """Remove a user (at the next :meth:`commit`)."""
 
     def commit(self) -> None:
-        """Save every change made to users in this request."""
+        """Save every change made to users in this request.
+
+        :raises UserConflictError: when another request created the same address
+            first (the changes are rolled back).
+        """
 
     def rollback(self) -> None:
         """Drop the changes not yet committed."""
@@ -221,7 +236,11 @@ class SQLAlchemyUserStore:
         self.session.delete(user)
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except IntegrityError as error:
+            self.session.rollback()
+            raise UserConflictError(str(error.orig)) from error
 
     def rollback(self) -> None:
         self.session.rollback()

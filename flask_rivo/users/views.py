@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import typing as t
 
@@ -23,6 +24,7 @@ from .forms import LogoutForm
 from .forms import SignupForm
 from .forms import TokenForm
 from .mail import MailError
+from .models import UserConflictError
 
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -56,7 +58,10 @@ def signup() -> ResponseReturnValue:
         except MailError:
             users_state().store.rollback()
             abort(503, description=MAIL_DOWN)
-        users_state().store.commit()
+        # A parallel sign-up of the same address made the account first; its
+        # email is on the way, so this one answers as if it had.
+        with contextlib.suppress(UserConflictError):
+            users_state().store.commit()
         return render_template("rivo/signup_done.html", email=email)
     return render_template("rivo/signup.html", form=form), _form_status()
 
