@@ -20,13 +20,12 @@ from flask import current_app
 from flask.sessions import SessionInterface
 from flask.sessions import session_json_serializer
 
+from . import commit
 from . import fingerprint
 from .exceptions import ConfigError
 from .exceptions import StoreError
 from .exceptions import StoreUnavailable
 from .ids import is_session_id
-from .ids import new_session_id
-from .ids import seal_successor
 from .ids import session_key
 from .ids import unseal_successor
 from .session import RivoSession
@@ -46,13 +45,6 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("flask_rivo")
 
-#: How often a write is retried after losing a compare-and-swap race.
-MAX_ATTEMPTS = 100
-#: How many rotated-out IDs a request may follow to reach its session.
-MAX_HOPS = 3
-
-_UNCHANGED: t.Final = object()
-
 
 @dataclasses.dataclass(frozen=True)
 class SessionInfo:
@@ -70,30 +62,6 @@ class SessionInfo:
     address: str
     #: True for the session of the request that asked.
     current: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class _Changes:
-    """What one request did to its session, to replay on a newer record."""
-
-    set: t.Mapping[str, str]
-    deleted: frozenset[str]
-    user_id: object  # str | None, or _UNCHANGED
-
-    def apply(self, base: Record, now: float, settings: SessionSettings) -> Record:
-        data = dict(base.data)
-        data.update(self.set)
-        for key in self.deleted:
-            data.pop(key, None)
-        user_id = base.user_id if self.user_id is _UNCHANGED else self.user_id
-        return dataclasses.replace(
-            base,
-            data=data,
-            version=base.version + 1,
-            accessed_at=now,
-            expires_at=settings.expires_at(base.created_at, now),
-            user_id=t.cast("str | None", user_id),
-        )
 
 
 def _timestamp(seconds: float) -> datetime:
@@ -216,7 +184,7 @@ class RivoSessionInterface(SessionInterface):
         client: tuple[str, str],
     ) -> tuple[str, Record] | None:
         now = self.now()
-        for _ in range(MAX_HOPS):
+        for _ in range(commit.MAX_HOPS):
             key = session_key(session_id)
             record = store.load(key)
             if record is None:
@@ -282,32 +250,57 @@ class RivoSessionInterface(SessionInterface):
     def _save(self, app: Flask, session: RivoSession, response: Response) -> None:
         settings, store = self.configure(app.config)
         now = self.now()
-        record = session._record
-        session_id = session._id
-        if not dict.__len__(session) and session._user_id is None:
-            if record is not None and session_id is not None:
-                store.delete(session_key(session_id))
-            if record is not None or session._stale_cookie or session.modified:
-                self._delete_cookie(app, response)
+        record, session_id = session._record, session._id
+        empty = not dict.__len__(session) and session._user_id is None
+
+        if record is None or session_id is None:  # no session in the store yet
+            if empty:
+                if session._stale_cookie or session.modified:
+                    self._delete_cookie(app, response)
+                return
+            new_id = commit.create(
+                store,
+                settings,
+                self._serialize(session),
+                session._user_id,
+                session._client,
+                now,
+            )
+            self._set_cookie(app, session, response, new_id)
             return
 
-        if record is None or session_id is None or session._regenerate:
-            data = {k: self.serializer.dumps(v) for k, v in dict.items(session)}
-            new_id = self._create(store, settings, session, data, now)
-            if record is not None and session_id is not None:
-                store.delete(session_key(session_id))
+        if session._cleared and (empty or session._regenerate):
+            # clear() or destroy(): the session ends, whatever others wrote.
+            store.delete(session_key(session_id))
+            if empty:
+                self._delete_cookie(app, response)
+                return
+            new_id = commit.create(
+                store,
+                settings,
+                self._serialize(session),
+                session._user_id,
+                session._client,
+                now,
+            )
             self._set_cookie(app, session, response, new_id)
             return
 
         changes = self._changes(session, record)
+        if session._regenerate:
+            self._regenerate(
+                app, session, response, store, settings, (session_id, record), changes
+            )
+            return
+
         rotate = now - record.id_issued_at >= settings.id_lifetime
         if changes is not None or rotate:
-            committed = self._commit(
+            committed = commit.commit(
                 store,
                 settings,
                 session_id,
                 record,
-                changes or _Changes({}, frozenset(), _UNCHANGED),
+                changes or commit.NO_CHANGES,
                 now,
                 rotate=rotate,
             )
@@ -315,13 +308,15 @@ class RivoSessionInterface(SessionInterface):
                 # Ended by another request meanwhile: never revive it.
                 self._delete_cookie(app, response)
                 return
-            session_id = committed
+            session_id, written = committed
+            emptied = not written.data and written.user_id is None
+            # If another request stored something meanwhile, it lives on.
+            if emptied and commit.retire(store, session_id, written, now):
+                self._delete_cookie(app, response)
+                return
         elif now - record.accessed_at >= settings.touch_interval:
-            store.touch(
-                session_key(session_id),
-                now,
-                settings.expires_at(record.created_at, now),
-            )
+            expires_at = settings.expires_at(record.created_at, now)
+            store.touch(session_key(session_id), now, expires_at, record.version)
         if (
             session_id != session._id
             or session._stale_cookie
@@ -329,107 +324,55 @@ class RivoSessionInterface(SessionInterface):
         ):
             self._set_cookie(app, session, response, session_id)
 
-    def _changes(self, session: RivoSession, record: Record) -> _Changes | None:
+    def _regenerate(
+        self,
+        app: Flask,
+        session: RivoSession,
+        response: Response,
+        store: SessionStore,
+        settings: SessionSettings,
+        loaded: tuple[str, Record],
+        changes: commit.Changes | None,
+    ) -> None:
+        """Move the session to a new ID; the old one dies at once.
+
+        The old record is retired first, by compare-and-swap, so a session
+        that another request ended meanwhile (a log-out everywhere) is not
+        brought back, unless this very request logs a user in.
+        """
+        session_id, record = loaded
+        now = self.now()
+        latest = commit.retire_latest(store, session_id, record, now)
+        if latest is None:
+            if session._user_id == record.user_id:
+                self._delete_cookie(app, response)
+                return
+            data, user_id = self._serialize(session), session._user_id
+        else:
+            merged = (changes or commit.NO_CHANGES).apply(latest, now, settings)
+            data, user_id = dict(merged.data), merged.user_id
+        if not data and user_id is None:
+            self._delete_cookie(app, response)
+            return
+        new_id = commit.create(store, settings, data, user_id, session._client, now)
+        self._set_cookie(app, session, response, new_id)
+
+    def _serialize(self, session: RivoSession) -> dict[str, str]:
+        return {k: self.serializer.dumps(v) for k, v in dict.items(session)}
+
+    def _changes(self, session: RivoSession, record: Record) -> commit.Changes | None:
         """Compare the session with the record it was loaded from."""
-        user_id: object = _UNCHANGED
+        user_id: object = commit.UNCHANGED
         if session._user_id != record.user_id:
             user_id = session._user_id
         if not session.modified:
             return None
-        current = {k: self.serializer.dumps(v) for k, v in dict.items(session)}
+        current = self._serialize(session)
         changed = {k: v for k, v in current.items() if record.data.get(k) != v}
         deleted = frozenset(record.data.keys() - current.keys())
-        if not changed and not deleted and user_id is _UNCHANGED:
+        if not changed and not deleted and user_id is commit.UNCHANGED:
             return None
-        return _Changes(changed, deleted, user_id)
-
-    def _create(
-        self,
-        store: SessionStore,
-        settings: SessionSettings,
-        session: RivoSession,
-        data: dict[str, str],
-        now: float,
-    ) -> str:
-        user_agent, address = session._client
-        for _ in range(MAX_ATTEMPTS):
-            session_id = new_session_id()
-            record = Record(
-                data=data,
-                version=1,
-                created_at=now,
-                accessed_at=now,
-                id_issued_at=now,
-                expires_at=settings.expires_at(now, now),
-                user_id=session._user_id,
-                user_agent=user_agent,
-                address=address,
-            )
-            if store.save(session_key(session_id), record, None):
-                return session_id
-        raise StoreError("the store refused every new session ID")
-
-    def _commit(
-        self,
-        store: SessionStore,
-        settings: SessionSettings,
-        session_id: str,
-        base: Record,
-        changes: _Changes,
-        now: float,
-        *,
-        rotate: bool,
-    ) -> str | None:
-        """Write ``changes`` with compare-and-swap, rotating the ID if asked.
-
-        On a conflict the latest record is reloaded and only this request's
-        changes are replayed on it, so concurrent requests that change
-        different keys both keep their change. A rotation replaces the old
-        record with a pointer to the new one, valid for the grace period.
-
-        :returns: the session's ID afterwards, or ``None`` if another request
-            ended the session meanwhile.
-        """
-        key = session_key(session_id)
-        for _ in range(MAX_ATTEMPTS):
-            updated = changes.apply(base, now, settings)
-            if not rotate:
-                if store.save(key, updated, base.version):
-                    return session_id
-            else:
-                new_id = new_session_id()
-                new_key = session_key(new_id)
-                fresh = dataclasses.replace(updated, version=1, id_issued_at=now)
-                if store.save(new_key, fresh, None):
-                    pointer = dataclasses.replace(
-                        base,
-                        data={},
-                        version=base.version + 1,
-                        user_id=None,
-                        expires_at=min(now + settings.id_grace, fresh.expires_at),
-                        successor=seal_successor(new_id, session_id),
-                    )
-                    if store.save(key, pointer, base.version):
-                        return new_id
-                    store.delete(new_key)
-            latest = store.load(key)
-            for _hop in range(MAX_HOPS):
-                if latest is None or latest.successor is None:
-                    break
-                # Another request rotated the ID first: follow it there.
-                successor = unseal_successor(latest.successor, session_id)
-                if successor is None:
-                    return None
-                session_id, key, rotate = successor, session_key(successor), False
-                latest = store.load(key)
-            if (
-                latest is None
-                or latest.successor is not None
-                or latest.expires_at <= now
-            ):
-                return None
-            base = latest
-        raise StoreError(f"gave up writing a session after {MAX_ATTEMPTS} conflicts")
+        return commit.Changes(changed, deleted, user_id)
 
     # -- the response ------------------------------------------------------
 
@@ -448,6 +391,9 @@ class RivoSessionInterface(SessionInterface):
             samesite=self.get_cookie_samesite(app),
         )
         response.vary.add("Cookie")
+        if "Cache-Control" not in response.headers:
+            # OWASP: no shared cache may keep (and hand out) a session ID.
+            response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
 
     def _delete_cookie(self, app: Flask, response: Response) -> None:
         response.delete_cookie(

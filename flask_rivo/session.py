@@ -57,6 +57,7 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         self._error = error
         self._raised = False
         self._regenerate = False
+        self._cleared = False
 
     def _read(self) -> None:
         self.accessed = True
@@ -113,6 +114,7 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         """
         super().clear()
         self._user_id = None
+        self._cleared = True
 
     @property
     def user_id(self) -> str | None:

@@ -6,13 +6,17 @@ import typing as t
 
 from flask import current_app
 
+from .exceptions import StoreError
+from .exceptions import StoreUnavailable
 from .interface import RivoSessionInterface
 from .interface import SessionInfo
+from .interface import logger
 from .session import current_session
 from .settings import SESSION_DEFAULTS
 
 if t.TYPE_CHECKING:
     from flask import Flask
+    from flask.typing import ResponseReturnValue
 
 
 def _refuse_when_unavailable() -> None:
@@ -24,6 +28,18 @@ def _refuse_when_unavailable() -> None:
     session = current_session()
     if session is not None:
         session.raise_unavailable()
+
+
+def _store_error(error: StoreError) -> ResponseReturnValue:
+    """A store failure inside a view (listing sessions, throttling) is a 503.
+
+    It is answered by the application's own 503 handler, if it has one.
+    """
+    logger.error("Session store unavailable: %s", error, exc_info=error)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    unavailable = StoreUnavailable()
+    unavailable.__cause__ = error
+    return app.handle_http_exception(unavailable)  # type: ignore[no-any-return]
 
 
 class RivoSessions:
@@ -63,6 +79,7 @@ class RivoSessions:
         app.session_interface = interface
         app.extensions["rivo_sessions"] = interface
         app.before_request(_refuse_when_unavailable)
+        app.register_error_handler(StoreError, _store_error)
 
     @staticmethod
     def interface() -> RivoSessionInterface:

@@ -55,9 +55,11 @@ class CountingStore(MemoryStore):
         self._call("save")
         return super().save(key, record, expected_version)
 
-    def touch(self, key: str, accessed_at: float, expires_at: float) -> None:
+    def touch(
+        self, key: str, accessed_at: float, expires_at: float, expected_version: int
+    ) -> None:
         self._call("touch")
-        super().touch(key, accessed_at, expires_at)
+        super().touch(key, accessed_at, expires_at, expected_version)
 
     def delete(self, key: str) -> None:
         self._call("delete")

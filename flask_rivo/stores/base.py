@@ -75,10 +75,14 @@ class SessionStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def touch(self, key: str, accessed_at: float, expires_at: float) -> None:
+    def touch(
+        self, key: str, accessed_at: float, expires_at: float, expected_version: int
+    ) -> None:
         """Record that the session was used, without changing its version.
 
-        Does nothing if no record exists under ``key``.
+        Does nothing unless a live record with ``expected_version`` is under
+        ``key``: a touch decided on an older record must not stretch the
+        life of what replaced it (such as a rotated-out ID's short pointer).
         """
 
     @abc.abstractmethod

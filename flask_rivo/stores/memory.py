@@ -82,10 +82,12 @@ class MemoryStore(SessionStore):
                 self._remove(next(iter(self._records)))
             return True
 
-    def touch(self, key: str, accessed_at: float, expires_at: float) -> None:
+    def touch(
+        self, key: str, accessed_at: float, expires_at: float, expected_version: int
+    ) -> None:
         with self._lock:
-            record = self._records.get(key)
-            if record is not None:
+            record = self._live(key)
+            if record is not None and record.version == expected_version:
                 self._records[key] = dataclasses.replace(
                     record, accessed_at=accessed_at, expires_at=expires_at
                 )

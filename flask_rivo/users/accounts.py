@@ -30,6 +30,7 @@ from .signals import user_login_failed
 from .signals import user_signed_up
 from .signals import user_verified
 from .throttle import Throttle
+from .throttle import take_mail_quota
 from .tokens import is_fresh
 from .tokens import is_token
 from .tokens import new_token
@@ -72,11 +73,14 @@ def sign_up(email: str, password: str) -> None:
     * any other account: it stays as it was; its owner gets a notice.
 
     Every branch hashes one password and sends one email, so they take the
-    same time. The caller commits; a :class:`~.mail.MailError` means nothing
-    should be.
+    same time. An address gets at most ``MAIL_PER_HOUR`` such emails an
+    hour; past that nothing changes (and the page still looks the same). The
+    caller commits; a :class:`~.mail.MailError` means nothing should be.
     """
     state = users_state()
     password_hash = hash_password(password, state.settings().bcrypt_rounds)
+    if not take_mail_quota(RivoSessions.interface().store, email, now()):
+        return  # this address had its emails for the hour; the page looks the same
     user = state.store.by_email(email)
     if user is None:
         user = state.store.create(email, password_hash)
@@ -137,7 +141,8 @@ class LoginOutcome(enum.Enum):
     OK = "ok"
     #: Wrong password, or no such account: the user is not told which.
     WRONG = "wrong"
-    #: The right password, for an account whose address is not verified.
+    #: The right password, for an account whose address is not verified;
+    #: answered as :attr:`WRONG`.
     UNVERIFIED = "unverified"
     #: The right password, for an account the site has closed.
     INACTIVE = "inactive"
@@ -160,7 +165,7 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
         settings.login_max_delay,
     )
     address = request.remote_addr or ""
-    wait = throttle.wait(email, address)
+    wait = throttle.claim(email, address)
     if wait > 0:
         user_login_failed.send(_app(), email=email, reason="throttled")
         return LoginOutcome.THROTTLED, wait
@@ -171,13 +176,15 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     else:
         right = check_password(password, user.password_hash)
     if not right or user is None:
-        throttle.failed(email, address)
         user_login_failed.send(_app(), email=email, reason="password")
         return LoginOutcome.WRONG, 0.0
-    throttle.succeeded(email)
     if user.state is UserState.CREATED:
+        # Answered (and counted) as a wrong password: anyone can sign up an
+        # address with a password of their choice, so "not confirmed yet"
+        # would tell them the address had no account before.
         user_login_failed.send(_app(), email=email, reason="unverified")
         return LoginOutcome.UNVERIFIED, 0.0
+    throttle.succeeded(email, address)
     if user.state is not UserState.VERIFIED:
         user_login_failed.send(_app(), email=email, reason="inactive")
         return LoginOutcome.INACTIVE, 0.0

@@ -70,6 +70,17 @@ current_user: User | AnonymousUser = t.cast(
 )
 
 
+def _forget_csrf_token(current: RivoSession) -> None:
+    """Drop Flask-WTF's CSRF secret, so a new one is made for the new session.
+
+    A token an attacker read from a session they planted must not stay valid
+    once the victim logs in with that session (Django's ``rotate_token``).
+    """
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    current.pop(name, None)
+    g.pop(name, None)
+
+
 def login_user(user: User, *, remember: bool = False) -> None:
     """Log ``user`` in to the current session.
 
@@ -81,6 +92,7 @@ def login_user(user: User, *, remember: bool = False) -> None:
     """
     current = _rivo_session()
     current.regenerate()
+    _forget_csrf_token(current)
     current.user_id = user.get_id()
     current.permanent = remember
     user.last_login_at = utcnow()
@@ -91,7 +103,9 @@ def login_user(user: User, *, remember: bool = False) -> None:
 def logout_user() -> None:
     """End the current session on the server and expire its cookie."""
     user = _load_user()
-    _rivo_session().destroy()
+    current = _rivo_session()
+    current.destroy()
+    _forget_csrf_token(current)
     g.rivo_user = _ANONYMOUS
     if user.is_authenticated:
         user_logged_out.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]

@@ -29,11 +29,15 @@ def normalize_email(address: str) -> str:
 
     Letter case is dropped from the whole address, so ``Ann@Example.com``
     and ``ann@example.com`` are one account (and one throttle counter).
+    Internationalized domains are fine; a non-ASCII local part is refused,
+    since most mail servers (and Flask-Mail) cannot deliver to it.
 
     :raises ValueError: with a message for the user if it is no address.
     """
     try:
-        checked = validate_email(address.strip(), check_deliverability=False)
+        checked = validate_email(
+            address.strip(), check_deliverability=False, allow_smtputf8=False
+        )
     except EmailNotValidError as error:
         raise ValueError(str(error)) from error
     return checked.normalized.lower()

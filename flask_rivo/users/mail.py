@@ -103,6 +103,6 @@ def send_email(template: str, to: str, subject: str, **context: t.Any) -> None:
     mail = app.extensions["mail"]
     try:
         mail.send(message)
-    except (smtplib.SMTPException, OSError) as error:
+    except (smtplib.SMTPException, OSError, UnicodeError) as error:
         app.logger.error("Could not send email to %s: %s", to, error)
         raise MailError(str(error)) from error

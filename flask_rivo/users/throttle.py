@@ -16,13 +16,33 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 
 from ..stores.base import Record
 from ..stores.base import SessionStore
 
 #: Failure counters are forgotten after this long without a failure.
 MEMORY = 24 * 3600.0
+#: Account emails (verification, notices) one address may get in an hour.
+MAIL_PER_HOUR = 3
 _ATTEMPTS = 50
+
+
+def client_network(address: str) -> str:
+    """What the per-address counter counts: an IPv4 address, an IPv6 /64.
+
+    One IPv6 client usually holds a whole /64; counting single addresses
+    would give it 2**64 counters.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _key(kind: str, value: str) -> str:
@@ -36,9 +56,40 @@ def delay(failures: int, free: int, longest: float) -> float:
     return float(min(2.0 ** min(failures - free, 40), longest))
 
 
+def _count(record: Record | None, now: float) -> tuple[int, float]:
+    """Failures and the time of the last one, from a live counter record."""
+    if record is None or record.expires_at <= now:
+        return 0, 0.0
+    return int(record.data.get("count", "0")), float(record.data.get("last", "0"))
+
+
+def _counter(record: Record | None, now: float, count: int, keep_for: float) -> Record:
+    fresh = record is None or record.expires_at <= now
+    return Record(
+        data={"count": str(count), "last": repr(now)},
+        version=1 if record is None else record.version + 1,
+        created_at=now if fresh or record is None else record.created_at,
+        accessed_at=now,
+        id_issued_at=now,
+        expires_at=now + keep_for,
+    )
+
+
+def _version(record: Record | None, now: float) -> int | None:
+    """What a compare-and-swap expects: ``None`` where no live record is."""
+    if record is None or record.expires_at <= now:
+        return None
+    return record.version
+
+
 @dataclasses.dataclass(frozen=True)
 class Throttle:
     """The throttle of one log-in attempt.
+
+    :meth:`claim` counts the attempt as failed before the password is
+    checked, in one compare-and-swap per counter, so parallel attempts
+    cannot all slip through the same gap; :meth:`succeeded` takes the count
+    back when the password was right.
 
     :param store: where the counters live (the application's session store).
     :param now: the time of the attempt.
@@ -56,46 +107,83 @@ class Throttle:
     def _counters(self, email: str, address: str) -> list[tuple[str, int]]:
         return [
             (_key("account", email), self.free),
-            (_key("address", address), self.address_free),
+            (_key("address", client_network(address)), self.address_free),
         ]
 
     def wait(self, email: str, address: str) -> float:
         """Seconds until an attempt for ``email`` from ``address`` may be made."""
-        longest_wait = 0.0
+        waits = [0.0]
         for key, free in self._counters(email, address):
-            record = self.store.load(key)
-            if record is None or record.expires_at <= self.now:
-                continue
-            failures = int(record.data.get("failures", "0"))
-            ready = float(record.data.get("last", "0")) + delay(
-                failures, free, self.longest
-            )
-            longest_wait = max(longest_wait, ready - self.now)
-        return longest_wait
+            count, last = _count(self.store.load(key), self.now)
+            waits.append(last + delay(count, free, self.longest) - self.now)
+        return max(waits)
 
-    def failed(self, email: str, address: str) -> None:
-        """Count a failed attempt against the account and the address."""
-        for key, _ in self._counters(email, address):
-            self._bump(key)
+    def claim(self, email: str, address: str) -> float:
+        """Take an attempt: 0 if it may go ahead (counted as failed), else the wait.
 
-    def succeeded(self, email: str) -> None:
-        """Forget the account's failures (the address keeps its count)."""
-        self.store.delete(_key("account", email))
+        A refused attempt is not counted: it never reached the password.
+        """
+        wait = self.wait(email, address)
+        if wait > 0:
+            return wait
+        for key, free in self._counters(email, address):
+            wait = self._take(key, free)
+            if wait > 0:
+                return wait
+        return 0.0
 
-    def _bump(self, key: str) -> None:
+    def _take(self, key: str, free: int) -> float:
+        keep_for = max(MEMORY, self.longest)
         for _ in range(_ATTEMPTS):
             record = self.store.load(key)
-            if record is not None and record.expires_at <= self.now:
-                record = None
-            failures = 0 if record is None else int(record.data.get("failures", "0"))
-            updated = Record(
-                data={"failures": str(failures + 1), "last": repr(self.now)},
-                version=1 if record is None else record.version + 1,
-                created_at=self.now if record is None else record.created_at,
-                accessed_at=self.now,
-                id_issued_at=self.now,
-                expires_at=self.now + max(MEMORY, self.longest),
-            )
-            expected = None if record is None else record.version
-            if self.store.save(key, updated, expected):
+            count, last = _count(record, self.now)
+            wait = last + delay(count, free, self.longest) - self.now
+            if wait > 0:
+                return wait
+            updated = _counter(record, self.now, count + 1, keep_for)
+            if self.store.save(key, updated, _version(record, self.now)):
+                return 0.0
+        return self.longest  # hopelessly contended: refuse rather than allow
+
+    def succeeded(self, email: str, address: str) -> None:
+        """Take back a claimed attempt whose password was right.
+
+        The account's failures are forgotten; the address only loses this
+        attempt, so logging in to an account of one's own does not clear the
+        failures made against other accounts.
+        """
+        self.store.delete(_key("account", email))
+        key = _key("address", client_network(address))
+        for _ in range(_ATTEMPTS):
+            record = self.store.load(key)
+            count, _last = _count(record, self.now)
+            if record is None or count == 0:
                 return
+            updated = dataclasses.replace(
+                record,
+                data={**record.data, "count": str(count - 1)},
+                version=record.version + 1,
+            )
+            if self.store.save(key, updated, record.version):
+                return
+
+
+def take_mail_quota(store: SessionStore, email: str, now: float) -> bool:
+    """Count one account email to ``email``; ``False`` once the hour's quota is used.
+
+    Sign-up sends an email to whatever address is typed in; without a quota
+    anyone could make the site flood an inbox.
+    """
+    key = _key("mail", email)
+    for _ in range(_ATTEMPTS):
+        record = store.load(key)
+        count, _last = _count(record, now)
+        if count >= MAIL_PER_HOUR:
+            return False
+        kept = record if record is not None and record.expires_at > now else None
+        updated = _counter(kept, now, count + 1, 3600.0)
+        if kept is not None:  # the hour counts from the first email
+            updated = dataclasses.replace(updated, expires_at=kept.expires_at)
+        if store.save(key, updated, _version(record, now)):
+            return True
+    return False

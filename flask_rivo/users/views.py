@@ -116,16 +116,15 @@ def _login_error(
             429,
             {"Retry-After": str(seconds)},
         )
-    if outcome is accounts.LoginOutcome.UNVERIFIED:
-        return (
-            "Your email address is not confirmed yet. Follow the link in the"
-            " email we sent you, or sign up again to get a new one.",
-            400,
-            {},
-        )
     if outcome is accounts.LoginOutcome.INACTIVE:
         return "This account is closed.", 400, {}
-    return "The email address or the password is wrong.", 400, {}
+    # Also for an account whose address is not confirmed: see accounts.log_in.
+    return (
+        "The email address or the password is wrong, or the address is not"
+        " confirmed yet.",
+        400,
+        {},
+    )
 
 
 @bp.route("/logout", methods=["POST"])

@@ -78,7 +78,9 @@ def page(tmp_path: Path) -> Iterator[t.Any]:
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         context = browser.new_context()
-        yield context.new_page()
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        yield page
         context.close()
         browser.close()
 
@@ -124,7 +126,7 @@ def test_wrong_password_and_weak_password_show_form_errors(
     page.get_by_label("Email address").fill("nobody@example.com")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
-    page.get_by_text("The email address or the password is wrong.").wait_for()
+    page.get_by_text("The email address or the password is wrong").wait_for()
 
     page.goto(site + "/signup")
     page.get_by_label("Email address").fill("weak@example.com")

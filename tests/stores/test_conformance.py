@@ -99,13 +99,32 @@ def test_compare_and_swap_is_atomic_under_threads(any_store: SessionStore) -> No
 def test_touch_moves_the_times_but_not_the_version(any_store: SessionStore) -> None:
     k, r = key(), record()
     any_store.save(k, r, None)
-    any_store.touch(k, r.accessed_at + 30, r.expires_at + 30)
+    any_store.touch(k, r.accessed_at + 30, r.expires_at + 30, 1)
     loaded = any_store.load(k)
     assert loaded is not None
     assert loaded.version == 1
     assert abs(loaded.accessed_at - (r.accessed_at + 30)) < 0.01
     assert abs(loaded.expires_at - (r.expires_at + 30)) < 0.01
-    any_store.touch(key(), 1.0, 2.0)  # a missing key: no error, nothing made
+    any_store.touch(key(), 1.0, 2.0, 1)  # a missing key: no error, nothing made
+
+
+def test_touch_of_a_replaced_record_does_nothing(any_store: SessionStore) -> None:
+    k, r = key(), record()
+    any_store.save(k, r, None)
+    short = dataclasses.replace(r, version=2, expires_at=time.time() + 5)
+    assert any_store.save(k, short, 1)
+    any_store.touch(k, time.time(), time.time() + 86400, 1)  # decided on version 1
+    loaded = any_store.load(k)
+    assert loaded is not None
+    assert loaded.expires_at < time.time() + 10
+
+
+def test_touch_never_revives_an_expired_record(any_store: SessionStore) -> None:
+    k = key()
+    any_store.save(k, record(ttl=-1), None)
+    any_store.touch(k, time.time(), time.time() + 3600, 1)
+    loaded = any_store.load(k)
+    assert loaded is None or loaded.expires_at <= time.time()
 
 
 def test_delete(any_store: SessionStore) -> None:

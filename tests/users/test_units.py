@@ -119,7 +119,7 @@ def test_throttle_delays_grow_and_stop_at_the_cap() -> None:
     [
         ("Ann@Example.COM", "ann@example.com"),
         ("  bob@example.com ", "bob@example.com"),
-        ("Grüße@bücher.example", "grüße@bücher.example"),
+        ("Anna@Bücher.example", "anna@bücher.example"),
     ],
 )
 def test_normalize_email(typed: str, normal: str) -> None:
@@ -127,7 +127,16 @@ def test_normalize_email(typed: str, normal: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "typed", ["", "ann", "ann@", "@example.com", "a b@example.com", "ann@@example.com"]
+    "typed",
+    [
+        "",
+        "ann",
+        "ann@",
+        "@example.com",
+        "a b@example.com",
+        "ann@@example.com",
+        "jörg@example.com",  # a non-ASCII local part: most servers cannot deliver
+    ],
 )
 def test_normalize_email_refuses_non_addresses(typed: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):

@@ -1,0 +1,194 @@
+"""Writing sessions while other requests of the same session write too.
+
+Every write is a compare-and-swap on the record's version. On a conflict
+the latest record is reloaded and only this request's changes are replayed
+on it: concurrent requests that change different keys both keep their
+change, and a session another request ended stays ended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from .exceptions import StoreError
+from .ids import new_session_id
+from .ids import seal_successor
+from .ids import session_key
+from .ids import unseal_successor
+from .stores.base import Record
+
+if t.TYPE_CHECKING:
+    from .settings import SessionSettings
+    from .stores.base import SessionStore
+
+#: How often a write is retried after losing a compare-and-swap race.
+MAX_ATTEMPTS = 100
+#: How many rotated-out IDs a request may follow to reach its session.
+MAX_HOPS = 3
+
+#: Marks a user ID this request did not change.
+UNCHANGED: t.Final = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """What one request did to its session, to replay on a newer record."""
+
+    set: t.Mapping[str, str]
+    deleted: frozenset[str]
+    user_id: object  # str | None, or UNCHANGED
+
+    def apply(self, base: Record, now: float, settings: SessionSettings) -> Record:
+        """``base`` with these changes, used now, with the next version."""
+        data = dict(base.data)
+        data.update(self.set)
+        for key in self.deleted:
+            data.pop(key, None)
+        user_id = base.user_id if self.user_id is UNCHANGED else self.user_id
+        return dataclasses.replace(
+            base,
+            data=data,
+            version=base.version + 1,
+            accessed_at=now,
+            expires_at=settings.expires_at(base.created_at, now),
+            user_id=t.cast("str | None", user_id),
+        )
+
+
+NO_CHANGES = Changes({}, frozenset(), UNCHANGED)
+
+
+def reload(
+    store: SessionStore, session_id: str, now: float
+) -> tuple[str, Record] | None:
+    """The live record of a session, following IDs rotated out meanwhile.
+
+    :returns: the session's current ID and record, or ``None`` if it ended.
+    """
+    for _ in range(MAX_HOPS + 1):
+        record = store.load(session_key(session_id))
+        if record is None or record.expires_at <= now:
+            return None
+        if record.successor is None:
+            return session_id, record
+        successor = unseal_successor(record.successor, session_id)
+        if successor is None:
+            return None
+        session_id = successor
+    return None
+
+
+def create(
+    store: SessionStore,
+    settings: SessionSettings,
+    data: t.Mapping[str, str],
+    user_id: str | None,
+    client: tuple[str, str],
+    now: float,
+) -> str:
+    """Store a new session under a new ID; returns the ID."""
+    user_agent, address = client
+    record = Record(
+        data=data,
+        version=1,
+        created_at=now,
+        accessed_at=now,
+        id_issued_at=now,
+        expires_at=settings.expires_at(now, now),
+        user_id=user_id,
+        user_agent=user_agent,
+        address=address,
+    )
+    for _ in range(MAX_ATTEMPTS):
+        session_id = new_session_id()
+        if store.save(session_key(session_id), record, None):
+            return session_id
+    raise StoreError("the store refused every new session ID")
+
+
+def commit(
+    store: SessionStore,
+    settings: SessionSettings,
+    session_id: str,
+    base: Record,
+    changes: Changes,
+    now: float,
+    *,
+    rotate: bool,
+) -> tuple[str, Record] | None:
+    """Write ``changes`` onto the session, rotating its ID if asked.
+
+    A rotation stores the session under a new ID first, then turns the old
+    record into a pointer to it (the new ID sealed with the old one), valid
+    for the grace period. If another request rotated first, this one
+    follows it and writes there.
+
+    :returns: the session's ID and record afterwards, or ``None`` if another
+        request ended the session meanwhile.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        key = session_key(session_id)
+        updated = changes.apply(base, now, settings)
+        if not rotate:
+            if store.save(key, updated, base.version):
+                return session_id, updated
+        else:
+            new_id = new_session_id()
+            new_key = session_key(new_id)
+            fresh = dataclasses.replace(updated, version=1, id_issued_at=now)
+            if store.save(new_key, fresh, None):
+                pointer = dataclasses.replace(
+                    base,
+                    data={},
+                    version=base.version + 1,
+                    user_id=None,
+                    expires_at=min(now + settings.id_grace, fresh.expires_at),
+                    successor=seal_successor(new_id, session_id),
+                )
+                if store.save(key, pointer, base.version):
+                    return new_id, fresh
+                store.delete(new_key)
+        found = reload(store, session_id, now)
+        if found is None:
+            return None
+        if found[0] != session_id:
+            rotate = False  # another request rotated it already
+        session_id, base = found
+    raise StoreError(f"gave up writing a session after {MAX_ATTEMPTS} conflicts")
+
+
+def retire(store: SessionStore, session_id: str, base: Record, now: float) -> bool:
+    """Delete the session's record if it is still exactly ``base``.
+
+    A store has no conditional delete, so the record is first replaced, by
+    compare-and-swap, with an already expired one.
+
+    :returns: ``False`` if another request changed the record meanwhile.
+    """
+    key = session_key(session_id)
+    ended = dataclasses.replace(
+        base, data={}, user_id=None, version=base.version + 1, expires_at=now
+    )
+    if not store.save(key, ended, base.version):
+        return False
+    store.delete(key)
+    return True
+
+
+def retire_latest(
+    store: SessionStore, session_id: str, base: Record, now: float
+) -> Record | None:
+    """Delete the session's record, whatever version it has reached.
+
+    :returns: the record as it was when deleted (to carry its data over), or
+        ``None`` if the session had ended already.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        if retire(store, session_id, base, now):
+            return base
+        found = reload(store, session_id, now)
+        if found is None:
+            return None
+        session_id, base = found
+    raise StoreError(f"gave up ending a session after {MAX_ATTEMPTS} conflicts")
