@@ -633,3 +633,118 @@ def test_setting_user_id_files_an_existing_session(
     client.get("/claim/erik")
     assert store.user_sessions("dora") == []
     assert len(store.user_sessions("erik")) == 1
+
+
+def test_emptying_the_session_keeps_a_parallel_change(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    """A shows (and so pops) the only flash message while B fills the cart."""
+    client.get("/set/_flashes/x")
+    cookie = session_cookie(client) or ""
+    showing, buying = _open(app, cookie), _open(app, cookie)
+    showing.pop("_flashes")
+    buying["cart"] = "book"
+    assert cookie_value(_save(app, buying)) == cookie  # the same ID
+    assert cookie_value(_save(app, showing)) == cookie  # not deleted: cart lives
+    assert client.get("/get/cart").text == "'book'"
+    assert client.get("/get/_flashes").text == "None"
+
+
+def test_emptying_the_session_alone_ends_it(
+    app: flask.Flask, store: CountingStore
+) -> None:
+    @app.get("/pop")
+    def pop() -> str:
+        flask.session.pop("a")
+        return "popped"
+
+    client = app.test_client()
+    client.get("/set/a/1")
+    assert cookie_value(client.get("/pop")) == ""
+    assert store.records() == {}
+
+
+def test_regenerate_does_not_revive_a_session_ended_meanwhile(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/login/u1")
+    cookie = session_cookie(client) or ""
+    stolen = _open(app, cookie)
+    with app.test_request_context():
+        assert RivoSessions().end_user_sessions("u1") == 1  # log out everywhere
+    stolen["role"] = "admin"
+    stolen.regenerate()  # e.g. a sudo step in the stolen session's request
+    response = _save(app, stolen)
+    assert cookie_value(response) == ""
+    assert store.records() == {}
+
+
+def test_log_in_after_the_old_session_ended_still_works(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/set/lang/en")
+    cookie = session_cookie(client) or ""
+    logging_in = _open(app, cookie)
+    store.delete(session_key(cookie))  # ended meanwhile (expired, say)
+    logging_in.regenerate()
+    logging_in.user_id = "u2"
+    logging_in["user"] = "u2"
+    new = cookie_value(_save(app, logging_in))
+    assert new
+    assert new != cookie
+    [(_, record)] = store.user_sessions("u2")
+    assert record.data["user"] == '"u2"'
+
+
+def test_regenerate_carries_a_parallel_change_over(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    client.get("/set/a/0")
+    cookie = session_cookie(client) or ""
+    logging_in, buying = _open(app, cookie), _open(app, cookie)
+    buying["cart"] = "book"
+    _save(app, buying)
+    logging_in.regenerate()
+    logging_in.user_id = "u3"
+    new = cookie_value(_save(app, logging_in))
+    client.set_cookie("session", new or "")
+    assert client.get("/get/cart").text == "'book'"
+
+
+def test_a_late_touch_does_not_stretch_a_rotated_out_id(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    client.get("/set/a/1")
+    old = session_cookie(client) or ""
+    clock.advance(3599)  # just before rotation, and past the touch interval
+    reading = _open(app, old)
+    clock.advance(2)
+    client.get("/get/a")  # another request rotates the ID
+    pointer = store.records()[session_key(old)]
+    assert pointer.successor is not None
+    clock.now -= 1.5  # the reader saves "before" the rotation (another server)
+    store.calls.clear()
+    _save(app, reading)  # so it decides to touch, not to rotate
+    assert store.calls == ["touch"]
+    clock.now += 1.5
+    assert store.records()[session_key(old)].expires_at == pointer.expires_at
+    clock.advance(301)
+    late = app.test_client()
+    late.set_cookie("session", old)
+    assert late.get("/get/a").text == "None"
+
+
+def test_new_session_cookie_is_kept_out_of_shared_caches(app: flask.Flask) -> None:
+    @app.get("/own-policy")
+    def own_policy() -> flask.Response:
+        flask.session["b"] = 2
+        response = flask.make_response("ok")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    client = app.test_client()
+    response = client.get("/set/a/1")
+    assert response.headers["Cache-Control"] == 'private, no-cache="Set-Cookie"'
+    assert "Cache-Control" not in client.get("/get/a").headers
+    fresh = app.test_client()
+    assert fresh.get("/own-policy").headers["Cache-Control"] == "no-store"

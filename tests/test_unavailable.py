@@ -141,3 +141,19 @@ def test_failing_503_handler_falls_back_to_the_plain_page(
     response = client.get("/fail-mid-request")
     assert response.status_code == 503
     assert "session store cannot be reached" in response.text
+
+
+def test_store_failure_inside_a_view_is_a_503(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    from flask_rivo import RivoSessions
+
+    @app.get("/list")
+    def list_sessions() -> str:
+        store.down = True  # loaded fine; fails on the next call
+        return str(RivoSessions().user_sessions("u"))
+
+    client.get("/set/a/1")
+    response = client.get("/list")
+    assert response.status_code == 503
+    assert "session store cannot be reached" in response.text
