@@ -10,7 +10,6 @@ import typing as t
 import flask
 import pytest
 from support import FakeClock
-from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 
