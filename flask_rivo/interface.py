@@ -253,37 +253,17 @@ class RivoSessionInterface(SessionInterface):
         record, session_id = session._record, session._id
         empty = not dict.__len__(session) and session._user_id is None
 
-        if record is None or session_id is None:  # no session in the store yet
-            if empty:
-                if session._stale_cookie or session.modified:
-                    self._delete_cookie(app, response)
-                return
-            new_id = commit.create(
-                store,
-                settings,
-                self._serialize(session),
-                session._user_id,
-                session._client,
-                now,
-            )
-            self._set_cookie(app, session, response, new_id)
-            return
-
-        if session._cleared and (empty or session._regenerate):
-            # clear() or destroy(): the session ends, whatever others wrote.
+        ended = session._cleared and (empty or session._regenerate)
+        if ended and session_id is not None:
+            # clear() or destroy(): the session ends, whatever others wrote;
+            # anything stored since starts a new one.
             store.delete(session_key(session_id))
-            if empty:
+            record = None
+        if record is None or session_id is None:  # no session in the store yet
+            if not empty:
+                self._start(app, session, response, store, settings, now)
+            elif session._stale_cookie or session.modified:
                 self._delete_cookie(app, response)
-                return
-            new_id = commit.create(
-                store,
-                settings,
-                self._serialize(session),
-                session._user_id,
-                session._client,
-                now,
-            )
-            self._set_cookie(app, session, response, new_id)
             return
 
         changes = self._changes(session, record)
@@ -354,6 +334,20 @@ class RivoSessionInterface(SessionInterface):
         if not data and user_id is None:
             self._delete_cookie(app, response)
             return
+        self._start(app, session, response, store, settings, now, (data, user_id))
+
+    def _start(
+        self,
+        app: Flask,
+        session: RivoSession,
+        response: Response,
+        store: SessionStore,
+        settings: SessionSettings,
+        now: float,
+        content: tuple[dict[str, str], str | None] | None = None,
+    ) -> None:
+        """Store a new session (by default, the session's own content)."""
+        data, user_id = content or (self._serialize(session), session._user_id)
         new_id = commit.create(store, settings, data, user_id, session._client, now)
         self._set_cookie(app, session, response, new_id)
 
