@@ -9,9 +9,9 @@ from .exceptions import StoreUnavailable as StoreUnavailable
 from .ids import cuid as cuid
 from .ids import random_id as random_id
 from .interface import RivoSessionInterface as RivoSessionInterface
-from .interface import SessionInfo as SessionInfo
 from .session import RivoSession as RivoSession
 from .sessions import RivoSessions as RivoSessions
+from .sessions import SessionInfo as SessionInfo
 from .users import PasswordProblem as PasswordProblem
 from .users import RivoUsers as RivoUsers
 from .users import UserMixin as UserMixin

@@ -8,13 +8,10 @@ fingerprints and concurrent writers are here, so stores stay simple.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 import typing as t
-from datetime import datetime
-from datetime import timezone
 
 from flask import current_app
 from flask.sessions import SessionInterface
@@ -29,7 +26,6 @@ from .ids import is_session_id
 from .ids import session_key
 from .ids import unseal_successor
 from .session import RivoSession
-from .session import current_session
 from .settings import SESSION_DEFAULTS
 from .settings import SessionSettings
 from .stores.base import Record
@@ -44,28 +40,6 @@ if t.TYPE_CHECKING:
     from werkzeug import Response
 
 logger = logging.getLogger("flask_rivo")
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionInfo:
-    """One active session of a user, as a sessions page shows it."""
-
-    #: The store key: names the session without being usable as a cookie.
-    key: str
-    #: When the session began (UTC).
-    created_at: datetime
-    #: When the session was last used (UTC), to within the touch interval.
-    accessed_at: datetime
-    #: The User-Agent header the session began with.
-    user_agent: str
-    #: The client address the session began with.
-    address: str
-    #: True for the session of the request that asked.
-    current: bool
-
-
-def _timestamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 class RivoSessionInterface(SessionInterface):
@@ -421,50 +395,3 @@ class RivoSessionInterface(SessionInterface):
         response.headers = replacement.headers
         response.response = replacement.response
         response.direct_passthrough = False
-
-    # -- users' sessions ---------------------------------------------------
-
-    def _current_key(self) -> str | None:
-        session = current_session()
-        if session is not None and session._id is not None:
-            return session_key(session._id)
-        return None
-
-    def user_sessions(self, user_id: str) -> list[SessionInfo]:
-        """List the live sessions of ``user_id``, most recently used first."""
-        current = self._current_key()
-        now = self.now()
-        found = [
-            SessionInfo(
-                key=key,
-                created_at=_timestamp(record.created_at),
-                accessed_at=_timestamp(record.accessed_at),
-                user_agent=record.user_agent,
-                address=record.address,
-                current=key == current,
-            )
-            for key, record in self.store.user_sessions(str(user_id))
-            if record.expires_at > now
-        ]
-        return sorted(found, key=lambda info: info.accessed_at, reverse=True)
-
-    def end_user_sessions(self, user_id: str, *, keep_current: bool = False) -> int:
-        """End every session of ``user_id``, or all but the current one.
-
-        :returns: how many sessions were ended.
-        """
-        keep = self._current_key() if keep_current else None
-        return self.store.delete_user_sessions(str(user_id), keep=keep)
-
-    def end_user_session(self, user_id: str, key: str) -> bool:
-        """End one session of ``user_id``, named by its :attr:`SessionInfo.key`.
-
-        :returns: ``False`` if no such session belongs to that user, so a
-            forged key cannot end somebody else's session.
-        """
-        store = self.store
-        record = store.load(key)
-        if record is None or record.user_id != str(user_id):
-            return False
-        store.delete(key)
-        return True

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
+from datetime import datetime
+from datetime import timezone
 
 from flask import current_app
 
 from .exceptions import StoreError
 from .exceptions import StoreUnavailable
+from .ids import session_key
 from .interface import RivoSessionInterface
-from .interface import SessionInfo
 from .interface import logger
 from .session import current_session
 from .settings import SESSION_DEFAULTS
@@ -94,15 +97,70 @@ class RivoSessions:
 
     def user_sessions(self, user_id: str) -> list[SessionInfo]:
         """List the active sessions of a user, most recently used first."""
-        return self.interface().user_sessions(user_id)
+        interface = self.interface()
+        current = _current_key()
+        now = interface.now()
+        found = [
+            SessionInfo(
+                key=key,
+                created_at=_moment(record.created_at),
+                accessed_at=_moment(record.accessed_at),
+                user_agent=record.user_agent,
+                address=record.address,
+                current=key == current,
+            )
+            for key, record in interface.store.user_sessions(str(user_id))
+            if record.expires_at > now
+        ]
+        return sorted(found, key=lambda info: info.accessed_at, reverse=True)
 
     def end_user_sessions(self, user_id: str, *, keep_current: bool = False) -> int:
         """Log a user out everywhere (or everywhere else, with ``keep_current``).
 
         :returns: how many sessions were ended.
         """
-        return self.interface().end_user_sessions(user_id, keep_current=keep_current)
+        keep = _current_key() if keep_current else None
+        return self.interface().store.delete_user_sessions(str(user_id), keep=keep)
 
     def end_user_session(self, user_id: str, key: str) -> bool:
-        """End one session of a user, named by its :attr:`SessionInfo.key`."""
-        return self.interface().end_user_session(user_id, key)
+        """End one session of a user, named by its :attr:`SessionInfo.key`.
+
+        :returns: ``False`` if no such session belongs to that user, so a
+            forged key cannot end somebody else's session.
+        """
+        store = self.interface().store
+        record = store.load(key)
+        if record is None or record.user_id != str(user_id):
+            return False
+        store.delete(key)
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    """One active session of a user, as a sessions page shows it."""
+
+    #: The store key: names the session without being usable as a cookie.
+    key: str
+    #: When the session began (UTC).
+    created_at: datetime
+    #: When the session was last used (UTC), to within the touch interval.
+    accessed_at: datetime
+    #: The User-Agent header the session began with.
+    user_agent: str
+    #: The client address the session began with.
+    address: str
+    #: True for the session of the request that asked.
+    current: bool
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _current_key() -> str | None:
+    """The store key of the current request's session, if it has one."""
+    session = current_session()
+    if session is not None and session._id is not None:
+        return session_key(session._id)
+    return None
