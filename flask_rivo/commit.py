@@ -8,6 +8,7 @@ change, and a session another request ended stays ended.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing as t
 
@@ -146,7 +147,13 @@ def commit(
                     expires_at=min(now + settings.id_grace, fresh.expires_at),
                     successor=seal_successor(new_id, session_id),
                 )
-                if store.save(key, pointer, base.version):
+                try:
+                    swapped = store.save(key, pointer, base.version)
+                except StoreError:
+                    with contextlib.suppress(StoreError):
+                        store.delete(new_key)  # no orphan copy of the session
+                    raise
+                if swapped:
                     return new_id, fresh
                 store.delete(new_key)
         found = reload(store, session_id, now)

@@ -140,7 +140,10 @@ class RivoSessionInterface(SessionInterface):
             data = {k: self.serializer.loads(v) for k, v in record.data.items()}
         except (ValueError, TypeError, KeyError) as error:
             logger.error("Dropping unreadable session record: %s", error)
-            store.delete(session_key(session_id))
+            try:
+                store.delete(session_key(session_id))
+            except StoreError as store_error:
+                return self.session_class(client=client, error=store_error)
             return self.session_class(client=client, stale_cookie=True)
         return self.session_class(
             data,
@@ -231,7 +234,8 @@ class RivoSessionInterface(SessionInterface):
         if ended and session_id is not None:
             # clear() or destroy(): the session ends, whatever others wrote;
             # anything stored since starts a new one.
-            store.delete(session_key(session_id))
+            if record is not None:
+                commit.retire_latest(store, session_id, record, now)
             record = None
         if record is None or session_id is None:  # no session in the store yet
             if not empty:
@@ -259,7 +263,18 @@ class RivoSessionInterface(SessionInterface):
                 rotate=rotate,
             )
             if committed is None:
-                # Ended by another request meanwhile: never revive it.
+                # Ended by another request meanwhile: never revive it. An
+                # anonymous one that was emptied (or ended) keeps what this
+                # request stored, in a new session.
+                if (
+                    changes is not None
+                    and changes.set
+                    and record.user_id is None
+                    and changes.user_id in (commit.UNCHANGED, None)
+                ):
+                    content = (dict(changes.set), None)
+                    self._start(app, session, response, store, settings, now, content)
+                    return
                 self._delete_cookie(app, response)
                 return
             session_id, written = committed
@@ -296,19 +311,31 @@ class RivoSessionInterface(SessionInterface):
         """
         session_id, record = loaded
         now = self.now()
-        latest = commit.retire_latest(store, session_id, record, now)
-        if latest is None:
-            if session._user_id == record.user_id:
+        base: Record | None = record
+        user_id: str | None
+        for _ in range(commit.MAX_ATTEMPTS):
+            if base is None:
+                if session._user_id is None or session._user_id == record.user_id:
+                    self._delete_cookie(app, response)
+                    return
+                data, user_id = self._serialize(session), session._user_id
+            else:
+                merged = (changes or commit.NO_CHANGES).apply(base, now, settings)
+                data, user_id = dict(merged.data), merged.user_id
+            if base is not None and not data and user_id is None:
+                commit.retire_latest(store, session_id, base, now)
                 self._delete_cookie(app, response)
                 return
-            data, user_id = self._serialize(session), session._user_id
-        else:
-            merged = (changes or commit.NO_CHANGES).apply(latest, now, settings)
-            data, user_id = dict(merged.data), merged.user_id
-        if not data and user_id is None:
-            self._delete_cookie(app, response)
-            return
-        self._start(app, session, response, store, settings, now, (data, user_id))
+            new_id = commit.create(store, settings, data, user_id, session._client, now)
+            if base is None or commit.retire(store, session_id, base, now):
+                self._set_cookie(app, session, response, new_id)
+                return
+            store.delete(session_key(new_id))
+            found = commit.reload(store, session_id, now)
+            base = None if found is None else found[1]
+            if found is not None:
+                session_id = found[0]
+        raise StoreError(f"gave up regenerating after {commit.MAX_ATTEMPTS} conflicts")
 
     def _start(
         self,

@@ -9,6 +9,7 @@ from datetime import timezone
 
 from flask import current_app
 
+from . import commit
 from .exceptions import StoreError
 from .exceptions import StoreUnavailable
 from .ids import session_key
@@ -119,8 +120,14 @@ class RivoSessions:
 
         :returns: how many sessions were ended.
         """
-        keep = _current_key() if keep_current else None
-        return self.interface().store.delete_user_sessions(str(user_id), keep=keep)
+        interface = self.interface()
+        keep = None
+        session = current_session()
+        if keep_current and session is not None and session._id is not None:
+            # The current session may have been rotated by a parallel request.
+            found = commit.reload(interface.store, session._id, interface.now())
+            keep = session_key(session._id if found is None else found[0])
+        return interface.store.delete_user_sessions(str(user_id), keep=keep)
 
     def end_user_session(self, user_id: str, key: str) -> bool:
         """End one session of a user, named by its :attr:`SessionInfo.key`.

@@ -748,3 +748,137 @@ def test_new_session_cookie_is_kept_out_of_shared_caches(app: flask.Flask) -> No
     assert "Cache-Control" not in client.get("/get/a").headers
     fresh = app.test_client()
     assert fresh.get("/own-policy").headers["Cache-Control"] == "no-store"
+
+
+def test_log_out_ends_a_session_rotated_meanwhile(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    client.get("/login/alice")
+    s1 = session_cookie(client) or ""
+    clock.advance(3601)  # the ID is due for rotation
+    leaving, parallel = _open(app, s1), _open(app, s1)
+    leaving.destroy()  # log-out
+    s2 = cookie_value(_save(app, parallel))  # the parallel request rotates first
+    assert s2
+    assert s2 != s1
+    assert cookie_value(_save(app, leaving)) == ""
+    assert store.user_sessions("alice") == []
+    thief = app.test_client()
+    thief.set_cookie("session", s2)
+    assert thief.get("/get/user").text == "None"
+
+
+def test_write_after_a_parallel_emptying_keeps_an_anonymous_change(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    client.get("/set/_flashes/x")
+    cookie = session_cookie(client) or ""
+    showing, buying = _open(app, cookie), _open(app, cookie)
+    showing.pop("_flashes")
+    buying["cart"] = "book"
+    assert cookie_value(_save(app, showing)) == ""  # emptied: ended
+    new = cookie_value(_save(app, buying))  # ... but the cart starts a new one
+    assert new
+    assert new != cookie
+    client.set_cookie("session", new)
+    assert client.get("/get/cart").text == "'book'"
+    assert client.get("/get/_flashes").text == "None"
+
+
+def test_log_out_by_regenerate_does_not_revive_a_session_ended_everywhere(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/login/u1")
+    client.get("/set/secret/s3cr3t")
+    leaving = _open(app, session_cookie(client) or "")
+    with app.test_request_context():
+        assert RivoSessions().end_user_sessions("u1") == 1
+    leaving.user_id = None  # a log-out that keeps the session's other data
+    leaving.regenerate()
+    assert cookie_value(_save(app, leaving)) == ""
+    assert store.records() == {}
+
+
+def test_store_failure_during_regenerate_keeps_the_session(
+    app: flask.Flask, client: FlaskClient, store: CountingStore, monkeypatch: t.Any
+) -> None:
+    from flask_rivo import StoreError
+
+    client.get("/set/cart/book")
+    cookie = session_cookie(client)
+    real_save = store.save
+
+    def no_new_records(key: str, record: t.Any, expected: int | None) -> bool:
+        if expected is None:  # the store drops out as the new ID is written
+            raise StoreError("connection reset")
+        return real_save(key, record, expected)
+
+    monkeypatch.setattr(store, "save", no_new_records)
+    assert client.get("/login/u1").status_code == 503
+    monkeypatch.undo()
+    assert session_cookie(client) == cookie
+    assert client.get("/get/cart").text == "'book'"
+
+
+def test_store_failure_mid_rotation_leaves_no_orphan_copy(
+    app: flask.Flask,
+    client: FlaskClient,
+    clock: FakeClock,
+    store: CountingStore,
+    monkeypatch: t.Any,
+) -> None:
+    from flask_rivo import StoreError
+
+    client.get("/login/u2")
+    clock.advance(3601)
+    real_save = store.save
+
+    def no_pointers(key: str, record: t.Any, expected: int | None) -> bool:
+        if expected is not None and record.successor is not None:
+            raise StoreError("timeout")
+        return real_save(key, record, expected)
+
+    monkeypatch.setattr(store, "save", no_pointers)
+    assert client.get("/set/x/1").status_code == 503
+    monkeypatch.undo()
+    assert len(store.user_sessions("u2")) == 1
+    assert client.get("/get/user").text == "'u2'"
+
+
+def test_store_failure_while_dropping_an_unreadable_record_is_a_503(
+    app: flask.Flask, client: FlaskClient, store: CountingStore, monkeypatch: t.Any
+) -> None:
+    import dataclasses
+
+    from flask_rivo import StoreError
+
+    client.get("/set/a/1")
+    [(key, record)] = store.records().items()
+    store.save(key, dataclasses.replace(record, version=2, data={"a": "{no"}), 1)
+
+    def refused(key: str) -> None:
+        raise StoreError("connection refused")
+
+    monkeypatch.setattr(store, "delete", refused)
+    assert client.get("/get/a").status_code == 503
+
+
+def test_keep_current_follows_a_parallel_rotation(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
+) -> None:
+    from flask.globals import request_ctx
+
+    client.get("/login/ann")
+    app.test_client().get("/login/ann")  # another device
+    s1 = session_cookie(client) or ""
+    clock.advance(3601)
+    button, parallel = _open(app, s1), _open(app, s1)
+    s2 = cookie_value(_save(app, parallel))  # rotates S1 -> S2
+    with app.test_request_context():
+        request_ctx._session = button
+        assert RivoSessions().end_user_sessions("ann", keep_current=True) == 1
+    button["note"] = "others logged out"
+    _save(app, button)
+    assert len(store.user_sessions("ann")) == 1
+    client.set_cookie("session", s2 or "")
+    assert client.get("/get/user").text == "'ann'"

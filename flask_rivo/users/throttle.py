@@ -103,6 +103,11 @@ class Throttle:
     free: int
     address_free: int
     longest: float
+    #: Per counter this attempt took: the version it wrote and the live
+    #: record it replaced, so the attempt can be taken back exactly.
+    _taken: dict[str, tuple[int, Record | None]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def _counters(self, email: str, address: str) -> list[tuple[str, int]]:
         return [
@@ -129,6 +134,8 @@ class Throttle:
         for key, free in self._counters(email, address):
             wait = self._take(key, free)
             if wait > 0:
+                for taken in list(self._taken):
+                    self._give_back(taken)  # refused: not counted after all
                 return wait
         return 0.0
 
@@ -142,6 +149,8 @@ class Throttle:
                 return wait
             updated = _counter(record, self.now, count + 1, keep_for)
             if self.store.save(key, updated, _version(record, self.now)):
+                live = record if _version(record, self.now) is not None else None
+                self._taken[key] = (updated.version, live)
                 return 0.0
         return self.longest  # hopelessly contended: refuse rather than allow
 
@@ -153,17 +162,38 @@ class Throttle:
         failures made against other accounts.
         """
         self.store.delete(_key("account", email))
-        key = _key("address", client_network(address))
+        self._give_back(_key("address", client_network(address)))
+
+    def _give_back(self, key: str) -> None:
+        """Undo this attempt's claim on one counter.
+
+        If no attempt was made since, the counter is put back exactly as it
+        was (its count, the time of its last failure and its expiry), so
+        successes do not keep a shared address's old failures alive.
+        Otherwise only the count goes down.
+        """
+        taken = self._taken.pop(key, None)
+        if taken is None:
+            return
+        version, before = taken
         for _ in range(_ATTEMPTS):
             record = self.store.load(key)
             count, _last = _count(record, self.now)
             if record is None or count == 0:
                 return
-            updated = dataclasses.replace(
-                record,
-                data={**record.data, "count": str(count - 1)},
-                version=record.version + 1,
-            )
+            if record.version == version:
+                if before is None:  # the claim made the counter: end it
+                    updated = dataclasses.replace(
+                        record, version=record.version + 1, expires_at=self.now
+                    )
+                else:
+                    updated = dataclasses.replace(before, version=record.version + 1)
+            else:
+                updated = dataclasses.replace(
+                    record,
+                    data={**record.data, "count": str(count - 1)},
+                    version=record.version + 1,
+                )
             if self.store.save(key, updated, record.version):
                 return
 

@@ -164,3 +164,57 @@ def test_sign_up_cannot_flood_an_inbox(
     clock.advance(3601)
     browser.sign_up("victim@example.com")
     assert len(mailbox.to("victim@example.com")) == MAIL_PER_HOUR + 1
+
+
+def test_successes_at_a_shared_address_do_not_keep_old_failures_alive() -> None:
+    """An office behind one address: a typo a day, many right passwords."""
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    office = "203.0.113.7"
+
+    def attempt(email: str, right: bool) -> float:
+        throttle = Throttle(store, clock.now, free=5, address_free=20, longest=900)
+        wait = throttle.claim(email, office)
+        if wait == 0 and right:
+            throttle.succeeded(email, office)
+        return wait
+
+    for day in range(30):
+        clock.advance(3600)
+        assert attempt(f"typo{day}@example.org", right=False) == 0, day
+        for hour in range(24):
+            clock.advance(3600)
+            assert attempt(f"user{hour}@example.org", right=True) == 0, day
+    for colleague in ("ann", "bob", "cid"):
+        clock.advance(60)
+        assert attempt(f"{colleague}@example.org", right=True) == 0
+    from flask_rivo.users.throttle import _key
+    from flask_rivo.users.throttle import client_network
+
+    counter = store.load(_key("address", client_network(office)))
+    assert counter is None or int(counter.data["count"]) <= 1
+
+
+def test_a_refused_attempt_is_not_counted() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    nat = "198.51.100.9"
+
+    def throttle() -> Throttle:
+        return Throttle(store, clock.now, free=5, address_free=3, longest=900)
+
+    for n in range(2):
+        throttle().claim(f"x{n}@example.org", nat)
+
+    class Racing(Throttle):
+        def wait(self, email: str, address: str) -> float:
+            found = super().wait(email, address)
+            throttle().claim("other@example.org", nat)  # fills the address
+            return found
+
+    victim = Racing(store, clock.now, 5, 3, 900)
+    assert victim.claim("victim@example.org", nat) > 0
+    assert throttle().wait("victim@example.org", "192.0.2.1") == 0
+    from flask_rivo.users.throttle import _key
+
+    assert store.load(_key("account", "victim@example.org")) is None
