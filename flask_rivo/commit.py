@@ -183,6 +183,17 @@ def retire(store: SessionStore, session_id: str, base: Record, now: float) -> bo
     return True
 
 
+def fade(store: SessionStore, session_id: str, base: Record, until: float) -> bool:
+    """Let the session's record expire at ``until``, if it is still ``base``.
+
+    :returns: ``False`` if another request changed the record meanwhile.
+    """
+    faded = dataclasses.replace(
+        base, version=base.version + 1, expires_at=min(base.expires_at, until)
+    )
+    return store.save(session_key(session_id), faded, base.version)
+
+
 def retire_latest(
     store: SessionStore, session_id: str, base: Record, now: float
 ) -> Record | None:

@@ -263,27 +263,21 @@ class RivoSessionInterface(SessionInterface):
                 rotate=rotate,
             )
             if committed is None:
-                # Ended by another request meanwhile: never revive it. An
-                # anonymous one that was emptied (or ended) keeps what this
-                # request stored, in a new session.
-                if (
-                    changes is not None
-                    and changes.set
-                    and record.user_id is None
-                    and changes.user_id in (commit.UNCHANGED, None)
-                ):
-                    content = (dict(changes.set), None)
-                    self._start(app, session, response, store, settings, now, content)
-                    return
-                self._delete_cookie(app, response)
+                # Ended by another request meanwhile: never revive it. The
+                # cookie is left alone: the browser may hold a newer one
+                # already (from a parallel log-in, say).
                 return
             session_id, written = committed
+            # Emptied: the cookie goes, and the record fades out over the grace
+            # period, so that a parallel request's write still lands in it
+            # (and its response brings the cookie back). If another request
+            # stored something meanwhile, the session simply lives on.
             emptied = not written.data and written.user_id is None
-            # If another request stored something meanwhile, it lives on.
-            if emptied and commit.retire(store, session_id, written, now):
+            fade_until = now + settings.id_grace
+            if emptied and commit.fade(store, session_id, written, fade_until):
                 self._delete_cookie(app, response)
                 return
-        elif now - record.accessed_at >= settings.touch_interval:
+        elif not empty and now - record.accessed_at >= settings.touch_interval:
             expires_at = settings.expires_at(record.created_at, now)
             store.touch(session_key(session_id), now, expires_at, record.version)
         if (
@@ -305,9 +299,12 @@ class RivoSessionInterface(SessionInterface):
     ) -> None:
         """Move the session to a new ID; the old one dies at once.
 
-        The old record is retired first, by compare-and-swap, so a session
-        that another request ended meanwhile (a log-out everywhere) is not
-        brought back, unless this very request logs a user in.
+        The new record is written first, then the old one is retired by
+        compare-and-swap (on a conflict the new one is dropped and the
+        latest data merged again), so a store error loses nothing, parallel
+        changes carry over, and a session that another request ended
+        meanwhile (a log-out everywhere) is not brought back, unless this
+        very request logs a user in.
         """
         session_id, record = loaded
         now = self.now()
@@ -316,8 +313,7 @@ class RivoSessionInterface(SessionInterface):
         for _ in range(commit.MAX_ATTEMPTS):
             if base is None:
                 if session._user_id is None or session._user_id == record.user_id:
-                    self._delete_cookie(app, response)
-                    return
+                    return  # ended meanwhile; the cookie is left alone, as above
                 data, user_id = self._serialize(session), session._user_id
             else:
                 merged = (changes or commit.NO_CHANGES).apply(base, now, settings)
