@@ -314,7 +314,10 @@ class RivoSessionInterface(SessionInterface):
             if base is None:
                 if session._user_id is None or session._user_id == record.user_id:
                     return  # ended meanwhile; the cookie is left alone, as above
-                data, user_id = self._serialize(session), session._user_id
+                # A log-in after a parallel log-out: a new session with only
+                # what this request stored, none of the ended session's data.
+                data = dict(changes.set) if changes is not None else {}
+                user_id = session._user_id
             else:
                 merged = (changes or commit.NO_CHANGES).apply(base, now, settings)
                 data, user_id = dict(merged.data), merged.user_id
