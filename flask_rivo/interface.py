@@ -370,6 +370,17 @@ class RivoSessionInterface(SessionInterface):
 
     # -- the response ------------------------------------------------------
 
+    def _cookie_options(self, app: Flask) -> dict[str, t.Any]:
+        """The attributes every session cookie carries, from Flask's keys."""
+        return {
+            "httponly": self.get_cookie_httponly(app),
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "partitioned": self.get_cookie_partitioned(app),
+            "samesite": self.get_cookie_samesite(app),
+        }
+
     def _set_cookie(
         self, app: Flask, session: RivoSession, response: Response, value: str
     ) -> None:
@@ -377,12 +388,7 @@ class RivoSessionInterface(SessionInterface):
             self.get_cookie_name(app),
             value,
             expires=self.get_expiration_time(app, session),
-            httponly=self.get_cookie_httponly(app),
-            domain=self.get_cookie_domain(app),
-            path=self.get_cookie_path(app),
-            secure=self.get_cookie_secure(app),
-            partitioned=self.get_cookie_partitioned(app),
-            samesite=self.get_cookie_samesite(app),
+            **self._cookie_options(app),
         )
         response.vary.add("Cookie")
         if "Cache-Control" not in response.headers:
@@ -390,15 +396,7 @@ class RivoSessionInterface(SessionInterface):
             response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
 
     def _delete_cookie(self, app: Flask, response: Response) -> None:
-        response.delete_cookie(
-            self.get_cookie_name(app),
-            domain=self.get_cookie_domain(app),
-            path=self.get_cookie_path(app),
-            secure=self.get_cookie_secure(app),
-            partitioned=self.get_cookie_partitioned(app),
-            samesite=self.get_cookie_samesite(app),
-            httponly=self.get_cookie_httponly(app),
-        )
+        response.delete_cookie(self.get_cookie_name(app), **self._cookie_options(app))
         response.vary.add("Cookie")
 
     @staticmethod
