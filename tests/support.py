@@ -114,3 +114,25 @@ def require(ready: bool, reason: str) -> None:
     if os.environ.get("RIVO_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required for this run: {reason}")
     pytest.skip(reason)
+
+
+def open_session(app: t.Any, cookie: str) -> t.Any:
+    """Open the session as a request from the test client would.
+
+    With :func:`save_session`, this plays two requests of one session that
+    run at the same time: open both, change both, save in any order.
+    """
+    from flask import request
+
+    environ = app.test_client().environ_base
+    headers = {"Cookie": f"session={cookie}"}
+    with app.test_request_context(headers=headers, environ_base=environ):
+        return app.session_interface.open_session(app, request)
+
+
+def save_session(app: t.Any, session: t.Any) -> t.Any:
+    """Save a session opened by :func:`open_session`; returns the response."""
+    response = app.response_class()
+    with app.test_request_context():
+        app.session_interface.save_session(app, session, response)
+    return response

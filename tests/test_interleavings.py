@@ -18,6 +18,8 @@ import pytest
 from support import CountingStore
 from support import FakeClock
 from support import cookie_value
+from support import open_session
+from support import save_session
 
 OPS = ("nothing", "set", "pop", "regenerate", "login", "destroy")
 
@@ -36,21 +38,6 @@ def act(session: t.Any, op: str, name: str) -> None:
         session[f"own_{name}"] = name
     elif op == "destroy":
         session.destroy()
-
-
-def open_as_browser(app: flask.Flask, cookie: str) -> t.Any:
-    environ = app.test_client().environ_base
-    with app.test_request_context(
-        headers={"Cookie": f"session={cookie}"}, environ_base=environ
-    ):
-        return app.session_interface.open_session(app, flask.request)
-
-
-def save(app: flask.Flask, session: t.Any) -> str | None:
-    response = app.response_class()
-    with app.test_request_context():
-        app.session_interface.save_session(app, session, response)
-    return cookie_value(response)
 
 
 CASES = [
@@ -82,16 +69,16 @@ def test_two_concurrent_requests(
     browser = cookie.value
     if rotate:
         clock.advance(3601)
-    sessions = {"A": open_as_browser(app, browser), "B": open_as_browser(app, browser)}
+    sessions = {"A": open_session(app, browser), "B": open_session(app, browser)}
     ops = {"A": op_a, "B": op_b}
     for name in "AB":
         act(sessions[name], ops[name], name)
     for name in order:
-        value = save(app, sessions[name])
+        value = cookie_value(save_session(app, sessions[name]))
         if value is not None:
             browser = value  # "" when the response deleted the cookie
 
-    final = open_as_browser(app, browser) if browser else None
+    final = open_session(app, browser) if browser else None
     data = {} if final is None else dict(final)
     final_user = None if final is None else final.user_id
     last = order[1]

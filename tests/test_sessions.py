@@ -12,6 +12,8 @@ import pytest
 from support import CountingStore
 from support import FakeClock
 from support import cookie_value
+from support import open_session
+from support import save_session
 
 from flask_rivo import RivoSessions
 from flask_rivo.ids import session_key
@@ -402,32 +404,17 @@ def test_modifying_request_costs_one_read_and_one_write(
     assert store.calls == ["load"]
 
 
-def _open(app: flask.Flask, cookie: str) -> t.Any:
-    """Open the session as a request from the test client would."""
-    environ = app.test_client().environ_base
-    headers = {"Cookie": f"session={cookie}"}
-    with app.test_request_context(headers=headers, environ_base=environ):
-        return app.session_interface.open_session(app, flask.request)
-
-
-def _save(app: flask.Flask, session: t.Any) -> flask.Response:
-    response = app.response_class()
-    with app.test_request_context():
-        app.session_interface.save_session(app, session, response)
-    return response
-
-
 def test_concurrent_writes_to_different_keys_both_land(
     app: flask.Flask, client: FlaskClient
 ) -> None:
     client.get("/set/a/0")
     cookie = session_cookie(client) or ""
-    first, second = _open(app, cookie), _open(app, cookie)
+    first, second = open_session(app, cookie), open_session(app, cookie)
     first["x"] = 1
     second["y"] = 2
     del second["a"]
-    _save(app, first)
-    _save(app, second)
+    save_session(app, first)
+    save_session(app, second)
     assert client.get("/get/x").text == "1"
     assert client.get("/get/y").text == "2"
     assert client.get("/get/a").text == "None"
@@ -438,11 +425,11 @@ def test_concurrent_writes_to_the_same_key_last_writer_wins(
 ) -> None:
     client.get("/set/a/0")
     cookie = session_cookie(client) or ""
-    first, second = _open(app, cookie), _open(app, cookie)
+    first, second = open_session(app, cookie), open_session(app, cookie)
     first["a"] = "first"
     second["a"] = "second"
-    _save(app, first)
-    _save(app, second)
+    save_session(app, first)
+    save_session(app, second)
     assert client.get("/get/a").text == "'second'"
 
 
@@ -466,11 +453,11 @@ def test_write_during_a_parallel_rotation_follows_the_new_id(
     client.get("/set/a/0")
     cookie = session_cookie(client) or ""
     clock.advance(3601)
-    rotating, parallel = _open(app, cookie), _open(app, cookie)
+    rotating, parallel = open_session(app, cookie), open_session(app, cookie)
     rotating["r"] = 1
     parallel["p"] = 2
-    first = cookie_value(_save(app, rotating))
-    second = cookie_value(_save(app, parallel))
+    first = cookie_value(save_session(app, rotating))
+    second = cookie_value(save_session(app, parallel))
     assert first and first == second and first != cookie
     assert client.get("/get/r").text == "1"
     assert client.get("/get/p").text == "2"
@@ -481,11 +468,11 @@ def test_write_after_a_parallel_destroy_does_not_revive(
 ) -> None:
     client.get("/login/5")
     cookie = session_cookie(client) or ""
-    ending, writing = _open(app, cookie), _open(app, cookie)
+    ending, writing = open_session(app, cookie), open_session(app, cookie)
     ending.destroy()
     writing["cart"] = "pears"
-    _save(app, ending)
-    response = _save(app, writing)
+    save_session(app, ending)
+    response = save_session(app, writing)
     assert cookie_value(response) is None  # left alone
     assert store.records() == {}
 
@@ -641,11 +628,11 @@ def test_emptying_the_session_keeps_a_parallel_change(
     """A shows (and so pops) the only flash message while B fills the cart."""
     client.get("/set/_flashes/x")
     cookie = session_cookie(client) or ""
-    showing, buying = _open(app, cookie), _open(app, cookie)
+    showing, buying = open_session(app, cookie), open_session(app, cookie)
     showing.pop("_flashes")
     buying["cart"] = "book"
-    assert cookie_value(_save(app, buying)) == cookie  # the same ID
-    assert cookie_value(_save(app, showing)) == cookie  # not deleted: cart lives
+    assert cookie_value(save_session(app, buying)) == cookie  # the same ID
+    assert cookie_value(save_session(app, showing)) == cookie  # not deleted: cart lives
     assert client.get("/get/cart").text == "'book'"
     assert client.get("/get/_flashes").text == "None"
 
@@ -675,12 +662,12 @@ def test_regenerate_does_not_revive_a_session_ended_meanwhile(
 ) -> None:
     client.get("/login/u1")
     cookie = session_cookie(client) or ""
-    stolen = _open(app, cookie)
+    stolen = open_session(app, cookie)
     with app.test_request_context():
         assert RivoSessions().end_user_sessions("u1") == 1  # log out everywhere
     stolen["role"] = "admin"
     stolen.regenerate()  # e.g. a sudo step in the stolen session's request
-    response = _save(app, stolen)
+    response = save_session(app, stolen)
     assert cookie_value(response) is None  # left alone
     assert store.records() == {}
 
@@ -690,12 +677,12 @@ def test_log_in_after_the_old_session_ended_still_works(
 ) -> None:
     client.get("/set/lang/en")
     cookie = session_cookie(client) or ""
-    logging_in = _open(app, cookie)
+    logging_in = open_session(app, cookie)
     store.delete(session_key(cookie))  # ended meanwhile (expired, say)
     logging_in.regenerate()
     logging_in.user_id = "u2"
     logging_in["user"] = "u2"
-    new = cookie_value(_save(app, logging_in))
+    new = cookie_value(save_session(app, logging_in))
     assert new
     assert new != cookie
     [(_, record)] = store.user_sessions("u2")
@@ -707,12 +694,12 @@ def test_regenerate_carries_a_parallel_change_over(
 ) -> None:
     client.get("/set/a/0")
     cookie = session_cookie(client) or ""
-    logging_in, buying = _open(app, cookie), _open(app, cookie)
+    logging_in, buying = open_session(app, cookie), open_session(app, cookie)
     buying["cart"] = "book"
-    _save(app, buying)
+    save_session(app, buying)
     logging_in.regenerate()
     logging_in.user_id = "u3"
-    new = cookie_value(_save(app, logging_in))
+    new = cookie_value(save_session(app, logging_in))
     client.set_cookie("session", new or "")
     assert client.get("/get/cart").text == "'book'"
 
@@ -723,14 +710,14 @@ def test_a_late_touch_does_not_stretch_a_rotated_out_id(
     client.get("/set/a/1")
     old = session_cookie(client) or ""
     clock.advance(3599)  # just before rotation, and past the touch interval
-    reading = _open(app, old)
+    reading = open_session(app, old)
     clock.advance(2)
     client.get("/get/a")  # another request rotates the ID
     pointer = store.records()[session_key(old)]
     assert pointer.successor is not None
     clock.now -= 1.5  # the reader saves "before" the rotation (another server)
     store.calls.clear()
-    _save(app, reading)  # so it decides to touch, not to rotate
+    save_session(app, reading)  # so it decides to touch, not to rotate
     assert store.calls == ["touch"]
     clock.now += 1.5
     assert store.records()[session_key(old)].expires_at == pointer.expires_at
@@ -762,12 +749,12 @@ def test_log_out_ends_a_session_rotated_meanwhile(
     client.get("/login/alice")
     s1 = session_cookie(client) or ""
     clock.advance(3601)  # the ID is due for rotation
-    leaving, parallel = _open(app, s1), _open(app, s1)
+    leaving, parallel = open_session(app, s1), open_session(app, s1)
     leaving.destroy()  # log-out
-    s2 = cookie_value(_save(app, parallel))  # the parallel request rotates first
+    s2 = cookie_value(save_session(app, parallel))  # the parallel request rotates first
     assert s2
     assert s2 != s1
-    assert cookie_value(_save(app, leaving)) == ""
+    assert cookie_value(save_session(app, leaving)) == ""
     assert store.user_sessions("alice") == []
     thief = app.test_client()
     thief.set_cookie("session", s2)
@@ -779,11 +766,11 @@ def test_write_after_a_parallel_emptying_keeps_the_change(
 ) -> None:
     client.get("/set/_flashes/x")
     cookie = session_cookie(client) or ""
-    showing, buying = _open(app, cookie), _open(app, cookie)
+    showing, buying = open_session(app, cookie), open_session(app, cookie)
     showing.pop("_flashes")
     buying["cart"] = "book"
-    assert cookie_value(_save(app, showing)) == ""  # emptied: the cookie goes
-    assert cookie_value(_save(app, buying)) == cookie  # ... and comes back
+    assert cookie_value(save_session(app, showing)) == ""  # emptied: the cookie goes
+    assert cookie_value(save_session(app, buying)) == cookie  # ... and comes back
     client.set_cookie("session", cookie)
     assert client.get("/get/cart").text == "'book'"
     assert client.get("/get/_flashes").text == "None"
@@ -794,12 +781,12 @@ def test_log_out_by_regenerate_does_not_revive_a_session_ended_everywhere(
 ) -> None:
     client.get("/login/u1")
     client.get("/set/secret/s3cr3t")
-    leaving = _open(app, session_cookie(client) or "")
+    leaving = open_session(app, session_cookie(client) or "")
     with app.test_request_context():
         assert RivoSessions().end_user_sessions("u1") == 1
     leaving.user_id = None  # a log-out that keeps the session's other data
     leaving.regenerate()
-    assert cookie_value(_save(app, leaving)) is None
+    assert cookie_value(save_session(app, leaving)) is None
     assert store.records() == {}
 
 
@@ -876,13 +863,13 @@ def test_keep_current_follows_a_parallel_rotation(
     app.test_client().get("/login/ann")  # another device
     s1 = session_cookie(client) or ""
     clock.advance(3601)
-    button, parallel = _open(app, s1), _open(app, s1)
-    s2 = cookie_value(_save(app, parallel))  # rotates S1 -> S2
+    button, parallel = open_session(app, s1), open_session(app, s1)
+    s2 = cookie_value(save_session(app, parallel))  # rotates S1 -> S2
     with app.test_request_context():
         request_ctx._session = button
         assert RivoSessions().end_user_sessions("ann", keep_current=True) == 1
     button["note"] = "others logged out"
-    _save(app, button)
+    save_session(app, button)
     assert len(store.user_sessions("ann")) == 1
     client.set_cookie("session", s2 or "")
     assert client.get("/get/user").text == "'ann'"
