@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing as t
 
 import flask
 import pytest
@@ -25,6 +26,26 @@ from flask_rivo.users import AnonymousUser
 from flask_rivo.users import UserState
 
 
+class PeopleBase(DeclarativeBase):
+    pass
+
+
+class Person(UserMixin, PeopleBase):
+    """A second model with the mixin, on its own plain DeclarativeBase."""
+
+    __tablename__ = "people"
+    id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+
+@pytest.fixture
+def engine() -> t.Iterator[sa.Engine]:
+    """A fresh in-memory SQLite database with the ``people`` table."""
+    engine = sa.create_engine("sqlite://")
+    PeopleBase.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
 def test_mixin_columns_on_a_plain_declarative_base() -> None:
     columns = {c.name: c for c in User.__table__.columns}  # type: ignore[attr-defined]
     for name in (
@@ -45,16 +66,9 @@ def test_mixin_columns_on_a_plain_declarative_base() -> None:
     assert columns["id"].primary_key
 
 
-def test_state_is_stored_as_its_name_and_email_is_unique() -> None:
-    class Base(DeclarativeBase):
-        pass
-
-    class Person(UserMixin, Base):
-        __tablename__ = "people"
-        id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
-
-    engine = sa.create_engine("sqlite://")
-    Base.metadata.create_all(engine)
+def test_state_is_stored_as_its_name_and_email_is_unique(
+    engine: sa.Engine,
+) -> None:
     with sa.orm.Session(engine) as session:
         session.add(Person(email="a@example.com", password_hash="x"))
         session.commit()
@@ -125,20 +139,11 @@ def test_flask_sqlalchemy_model_works_end_to_end(
         assert member.last_login_at is not None
 
 
-def test_times_come_back_aware_in_utc_from_sqlite() -> None:
+def test_times_come_back_aware_in_utc_from_sqlite(engine: sa.Engine) -> None:
     from datetime import datetime
     from datetime import timedelta
     from datetime import timezone
 
-    class Base(DeclarativeBase):
-        pass
-
-    class Person(UserMixin, Base):
-        __tablename__ = "people"
-        id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
-
-    engine = sa.create_engine("sqlite://")
-    Base.metadata.create_all(engine)
     paris = timezone(timedelta(hours=1))
     moment = datetime(2026, 11, 26, 12, 0, tzinfo=paris)
     with sa.orm.Session(engine) as session:
