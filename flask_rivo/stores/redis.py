@@ -1,0 +1,293 @@
+"""A session store in Redis, for several app servers sharing sessions.
+
+Each session is one hash with a native TTL, so Redis drops dead sessions by
+itself and nothing needs purging. Each logged-in user has a set of their
+session keys, for listing and ending their sessions. Every write is a Lua
+script: the version check, the write and the upkeep of the user's set are one
+atomic step and one round trip.
+
+Keys are ``<prefix>s:<session key>`` and ``<prefix>u:<user id>``. On a
+Redis Cluster the prefix becomes a hash tag (``{rivo:}``), so that a session
+and its user's set live in one slot, as Lua scripts need.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import typing as t
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+
+from ..exceptions import StoreError
+from .base import Record
+from .base import SessionStore
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: Timeouts for the clients the store makes from a URL, in seconds: a server
+#: that stops answering fails the request (HTTP 503) instead of hanging a
+#: worker. A client you pass in keeps its own settings.
+SOCKET_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0
+
+# Field names of a session hash: version, expiry, last access, user, body.
+# The body is JSON of everything the scripts never look at.
+
+_SAVE = """
+local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'u')
+local live = cur[1] and tonumber(cur[2]) > tonumber(ARGV[2])
+if ARGV[1] == '' then
+  if live then return 0 end
+elseif not live or cur[1] ~= ARGV[1] then
+  return 0
+end
+local ttl, user, member = tonumber(ARGV[3]), ARGV[7], ARGV[9]
+if cur[3] and cur[3] ~= user then
+  redis.call('SREM', ARGV[10] .. cur[3], member)
+end
+redis.call('DEL', KEYS[1])
+if ttl <= 0 then return 1 end
+redis.call('HSET', KEYS[1], 'v', ARGV[4], 'e', ARGV[5], 'a', ARGV[6], 'b', ARGV[8])
+redis.call('PEXPIRE', KEYS[1], ttl)
+if user ~= '' then
+  redis.call('HSET', KEYS[1], 'u', user)
+  local set = ARGV[10] .. user
+  if cur[3] ~= user then
+    -- A log-in: drop the members whose sessions expired meanwhile.
+    for _, other in ipairs(redis.call('SMEMBERS', set)) do
+      if redis.call('EXISTS', ARGV[11] .. other) == 0 then
+        redis.call('SREM', set, other)
+      end
+    end
+  end
+  redis.call('SADD', set, member)
+  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+end
+return 1
+"""
+
+_TOUCH = """
+local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'u')
+if not cur[1] or cur[1] ~= ARGV[1] or tonumber(cur[2]) <= tonumber(ARGV[2]) then
+  return 0
+end
+local ttl = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'a', ARGV[3], 'e', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ttl)
+if cur[3] then
+  local set = ARGV[6] .. cur[3]
+  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+end
+return 1
+"""
+
+_DELETE = """
+local user = redis.call('HGET', KEYS[1], 'u')
+redis.call('DEL', KEYS[1])
+if user then redis.call('SREM', ARGV[1] .. user, ARGV[2]) end
+return 1
+"""
+
+_USER_SESSIONS = """
+local found = {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local h = redis.call('HMGET', ARGV[1] .. member, 'v', 'e', 'a', 'b', 'u')
+  if not h[1] or h[5] ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], member)
+  elseif tonumber(h[2]) > tonumber(ARGV[3]) then
+    table.insert(found, {member, h[1], h[2], h[3], h[4]})
+  end
+end
+return found
+"""
+
+_DELETE_USER_SESSIONS = """
+local removed = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if member ~= ARGV[3] then
+    local key = ARGV[1] .. member
+    if redis.call('HGET', key, 'u') == ARGV[2] then
+      redis.call('DEL', key)
+      removed = removed + 1
+    end
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return removed
+"""
+
+#: A client of a single Redis (or one that Sentinel manages), or of a Cluster.
+Client: t.TypeAlias = "redis.Redis | RedisCluster"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisStore(SessionStore):
+    """Keeps sessions in Redis, shared by every app server that uses it.
+
+    :param client: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
+        client: :class:`redis.Redis`, a client from
+        :meth:`redis.sentinel.Sentinel.master_for`, or a
+        :class:`redis.cluster.RedisCluster`.
+    :param prefix: starts every key, so that several applications can share
+        one server.
+    :param clock: where the store reads the time to tell live records from
+        expired ones (Redis's TTLs expire them for good).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        client: str | Client,
+        *,
+        prefix: str = "rivo:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._own_client = isinstance(client, str)
+        #: The Redis client the store talks through.
+        self.client: Client = (
+            redis.Redis.from_url(
+                client,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                # One quick retry covers a connection the server dropped
+                # while idle; redis-py's default backs off for seconds.
+                retry=Retry(NoBackoff(), 1),
+            )
+            if isinstance(client, str)
+            else client
+        )
+        if isinstance(self.client, RedisCluster) and "{" not in prefix:
+            prefix = "{" + prefix + "}"
+        #: Starts every key the store writes.
+        self.prefix = prefix
+        self.clock = clock
+        register = self.client.register_script
+        self._save = register(_SAVE)
+        self._touch = register(_TOUCH)
+        self._delete = register(_DELETE)
+        self._user_sessions = register(_USER_SESSIONS)
+        self._delete_user_sessions = register(_DELETE_USER_SESSIONS)
+
+    def _session(self, key: str) -> str:
+        return f"{self.prefix}s:{key}"
+
+    def _user(self, user_id: str) -> str:
+        return f"{self.prefix}u:{user_id}"
+
+    def _ttl_ms(self, expires_at: float) -> int:
+        return int((expires_at - self.clock()) * 1000)
+
+    def _call(self, script: t.Any, keys: list[str], args: list[object]) -> t.Any:
+        try:
+            return script(keys=keys, args=args)
+        except redis.RedisError as error:
+            raise StoreError(f"Redis unavailable: {error}") from error
+
+    @staticmethod
+    def _record(
+        version: bytes | str,
+        expires_at: bytes | str,
+        accessed_at: bytes | str,
+        body: bytes | str,
+        user_id: bytes | str | None,
+    ) -> Record:
+        fields = json.loads(body)
+        return Record(
+            data=fields["d"],
+            version=int(version),
+            created_at=fields["c"],
+            accessed_at=float(accessed_at),
+            id_issued_at=fields["i"],
+            expires_at=float(expires_at),
+            user_id=None if user_id is None else _text(user_id),
+            user_agent=fields["ua"],
+            address=fields["ip"],
+            successor=fields["s"],
+        )
+
+    # -- the store interface -------------------------------------------------
+
+    def load(self, key: str) -> Record | None:
+        try:
+            fields = self.client.hgetall(self._session(key))
+        except redis.RedisError as error:
+            raise StoreError(f"Redis unavailable: {error}") from error
+        found = {_text(k): v for k, v in t.cast("dict[t.Any, t.Any]", fields).items()}
+        if "v" not in found:
+            return None
+        return self._record(
+            found["v"], found["e"], found["a"], found["b"], found.get("u")
+        )
+
+    def save(self, key: str, record: Record, expected_version: int | None) -> bool:
+        body = {
+            "d": dict(record.data),
+            "c": record.created_at,
+            "i": record.id_issued_at,
+            "ua": record.user_agent,
+            "ip": record.address,
+            "s": record.successor,
+        }
+        args: list[object] = [
+            "" if expected_version is None else str(expected_version),
+            repr(self.clock()),
+            self._ttl_ms(record.expires_at),
+            str(record.version),
+            repr(record.expires_at),
+            repr(record.accessed_at),
+            record.user_id or "",
+            json.dumps(body, separators=(",", ":")),
+            key,
+            f"{self.prefix}u:",
+            f"{self.prefix}s:",
+        ]
+        return bool(self._call(self._save, [self._session(key)], args))
+
+    def touch(
+        self, key: str, accessed_at: float, expires_at: float, expected_version: int
+    ) -> None:
+        args: list[object] = [
+            str(expected_version),
+            repr(self.clock()),
+            repr(accessed_at),
+            repr(expires_at),
+            self._ttl_ms(expires_at),
+            f"{self.prefix}u:",
+        ]
+        self._call(self._touch, [self._session(key)], args)
+
+    def delete(self, key: str) -> None:
+        self._call(self._delete, [self._session(key)], [f"{self.prefix}u:", key])
+
+    def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
+        args: list[object] = [f"{self.prefix}s:", user_id, repr(self.clock())]
+        rows = self._call(self._user_sessions, [self._user(user_id)], args)
+        return [
+            (
+                _text(member),
+                self._record(version, expires_at, accessed_at, body, user_id),
+            )
+            for member, version, expires_at, accessed_at, body in rows
+        ]
+
+    def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
+        args: list[object] = [f"{self.prefix}s:", user_id, keep or ""]
+        return int(self._call(self._delete_user_sessions, [self._user(user_id)], args))
+
+    def purge_expired(self, now: float) -> int:
+        """Nothing to do: Redis expires sessions by itself."""
+        return 0
+
+    def close(self) -> None:
+        """Close the connections of a client the store made itself."""
+        if self._own_client:
+            self.client.close()

@@ -1,0 +1,342 @@
+"""A session store in a SQL database, through SQLAlchemy Core.
+
+One table holds the sessions. Every write is a single statement that checks
+the version in its ``WHERE`` clause, so compare-and-swap needs no table lock
+and no transaction longer than one statement; the statements run in
+autocommit mode, so each store call is one round trip to the server.
+Tested on SQLite, PostgreSQL and MariaDB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import typing as t
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.dialects import mysql
+from sqlalchemy.pool import StaticPool
+
+from ..exceptions import StoreError
+from .base import Record
+from .base import SessionStore
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Iterator
+
+#: How many expired rows one ``DELETE`` of :meth:`SQLAlchemyStore.purge_expired`
+#: removes at most, so that purging never holds many locks or much memory.
+PURGE_BATCH = 1000
+
+#: Connection timeouts for the engines the store makes from a URL: a server
+#: that stops answering fails the request (HTTP 503) instead of hanging a
+#: worker. An engine you pass in keeps its own settings.
+CONNECT_ARGS: t.Mapping[str, t.Mapping[str, object]] = {
+    "postgresql": {
+        "connect_timeout": 5,
+        # Kernel-level limits: a dead peer is noticed within about 10 s.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,
+    },
+    "mysql": {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10},
+    "mariadb": {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10},
+    "sqlite": {"timeout": 10},
+}
+
+
+def session_table(
+    metadata: sa.MetaData, name: str = "rivo_sessions", schema: str | None = None
+) -> sa.Table:
+    """Define the sessions table on ``metadata`` (or return it if defined).
+
+    Call it on your application's ``MetaData`` (``db.metadata`` with
+    Flask-SQLAlchemy) to have Alembic's autogenerate see the table; pass
+    the same ``metadata`` and name to :class:`SQLAlchemyStore`.
+    """
+    qualified = f"{schema}.{name}" if schema else name
+    existing = metadata.tables.get(qualified)
+    if existing is not None:
+        return existing
+    return sa.Table(
+        name,
+        metadata,
+        # The hex SHA-256 of the session ID, never the ID itself.
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("user_id", sa.String(255), nullable=True, index=True),
+        sa.Column("expires_at", sa.Double, nullable=False, index=True),
+        sa.Column("created_at", sa.Double, nullable=False),
+        sa.Column("accessed_at", sa.Double, nullable=False),
+        sa.Column("id_issued_at", sa.Double, nullable=False),
+        sa.Column("user_agent", sa.Text, nullable=False),
+        sa.Column("address", sa.Text, nullable=False),
+        sa.Column("successor", sa.Text, nullable=True),
+        # JSON of the session's keys and tagged-JSON values, ASCII only.
+        sa.Column("data", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")),
+        schema=schema,
+        # Binary collation: user IDs "Ann" and "ann" are different users.
+        mysql_engine="InnoDB",
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
+    )
+
+
+def database_url(url: str | None, instance_path: str) -> str:
+    """The URL of the sessions database, as the ``"sqlalchemy"`` store uses it.
+
+    With no URL it is a SQLite file in the instance folder. A relative
+    SQLite path is relative to the instance folder too, as Flask-SQLAlchemy
+    reads ``SQLALCHEMY_DATABASE_URI``, so both name the same file.
+
+    :raises sqlalchemy.exc.ArgumentError: if ``url`` is no database URL.
+    """
+    if url is None:
+        url = "sqlite:///rivo_sessions.db"
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return url
+    if database.startswith("file:") or os.path.isabs(database):
+        return url
+    os.makedirs(instance_path, exist_ok=True)
+    path = os.path.join(instance_path, database)
+    return parsed.set(database=path).render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` with the store's timeouts.
+
+    An in-memory SQLite database exists once per connection, so it gets a
+    single shared connection; that suits tests, not production.
+    """
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    options: dict[str, t.Any] = {
+        "connect_args": dict(CONNECT_ARGS.get(backend, {})),
+        "pool_pre_ping": False,  # a failed statement is retried instead
+    }
+    memory = parsed.database in (None, "", ":memory:")
+    if backend == "sqlite" and memory:
+        options["poolclass"] = StaticPool
+        options["connect_args"]["check_same_thread"] = False
+    engine = sa.create_engine(parsed, **options)
+    if backend == "sqlite" and not memory:
+        sa.event.listen(engine, "connect", _sqlite_wal)
+    return engine
+
+
+def _sqlite_wal(connection: t.Any, _record: object) -> None:
+    """Let readers and the writer of a SQLite file work at the same time."""
+    connection.execute("PRAGMA journal_mode=WAL")
+
+
+class SQLAlchemyStore(SessionStore):
+    """Keeps sessions in one table of a SQL database.
+
+    :param engine: a SQLAlchemy URL or an existing
+        :class:`~sqlalchemy.engine.Engine`, such as Flask-SQLAlchemy's
+        ``db.engine``.
+    :param table_name: the table's name.
+    :param metadata: the ``MetaData`` to define the table on; yours, to
+        include the table in your migrations (see :func:`session_table`).
+    :param schema: the database schema of the table, if not the default.
+    :param create_table: create the table on first use if it is missing.
+        Turn it off when migrations create it.
+    :param clock: where the store reads the time to tell live records from
+        expired ones.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        engine: str | sa.Engine,
+        *,
+        table_name: str = "rivo_sessions",
+        metadata: sa.MetaData | None = None,
+        schema: str | None = None,
+        create_table: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._own_engine = isinstance(engine, str)
+        #: The engine the store talks through.
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        #: The sessions table.
+        self.table = session_table(metadata or sa.MetaData(), table_name, schema)
+        self.clock = clock
+        self._create_table = create_table
+        self._ready = not create_table
+        self._ready_lock = threading.Lock()
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _ensure_table(self) -> None:
+        """Create the table once, on first use (and tolerate a racing creator)."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                self.table.create(self.engine, checkfirst=True)
+            except (exc.ProgrammingError, exc.OperationalError, exc.IntegrityError):
+                # Another process created it between the check and the create.
+                if not sa.inspect(self.engine).has_table(
+                    self.table.name, schema=self.table.schema
+                ):
+                    raise
+            self._ready = True
+
+    def _run(self, statement: sa.Executable) -> tuple[int, list[sa.Row[t.Any]]]:
+        """Run one statement in autocommit mode, as one round trip.
+
+        Returns the count of rows it changed and the rows it selected, all
+        fetched before the connection goes back to the pool. A connection
+        that died while idle in the pool (the server restarted) fails before
+        the statement reaches the server, so the statement is sent once more
+        on a fresh connection. Every other failure to reach the database
+        becomes a :class:`StoreError`.
+        """
+        try:
+            if not self._ready:
+                self._ensure_table()
+            for attempt in (1, 2):
+                try:
+                    with self.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    ) as connection:
+                        result = connection.execute(statement)
+                        rows = list(result.all()) if result.returns_rows else []
+                        return result.rowcount, rows
+                except exc.DBAPIError as error:
+                    if attempt == 2 or not error.connection_invalidated:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+        except exc.IntegrityError:
+            raise
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"session database unavailable: {error}") from error
+
+    def _row(self, record: Record) -> dict[str, object]:
+        return {
+            "version": record.version,
+            "user_id": record.user_id,
+            "expires_at": record.expires_at,
+            "created_at": record.created_at,
+            "accessed_at": record.accessed_at,
+            "id_issued_at": record.id_issued_at,
+            "user_agent": record.user_agent,
+            "address": record.address,
+            "successor": record.successor,
+            "data": json.dumps(dict(record.data), separators=(",", ":")),
+        }
+
+    @staticmethod
+    def _record(row: sa.Row[t.Any]) -> Record:
+        return Record(
+            data=json.loads(row.data),
+            version=row.version,
+            created_at=row.created_at,
+            accessed_at=row.accessed_at,
+            id_issued_at=row.id_issued_at,
+            expires_at=row.expires_at,
+            user_id=row.user_id,
+            user_agent=row.user_agent,
+            address=row.address,
+            successor=row.successor,
+        )
+
+    def _where_live(self, key: str) -> sa.ColumnElement[bool]:
+        return sa.and_(self.table.c.key == key, self.table.c.expires_at > self.clock())
+
+    # -- the store interface -------------------------------------------------
+
+    def load(self, key: str) -> Record | None:
+        _, rows = self._run(sa.select(self.table).where(self.table.c.key == key))
+        return self._record(rows[0]) if rows else None
+
+    def save(self, key: str, record: Record, expected_version: int | None) -> bool:
+        values = self._row(record)
+        if expected_version is not None:
+            update = (
+                sa.update(self.table)
+                .where(self._where_live(key))
+                .where(self.table.c.version == expected_version)
+                .values(values)
+            )
+            return self._run(update)[0] == 1
+        # Create-only: a plain INSERT, which the primary key makes atomic. A
+        # clash with an expired record (a reused throttle key, say) removes
+        # that record and tries once more.
+        for _ in (1, 2):
+            try:
+                self._run(sa.insert(self.table).values(key=key, **values))
+            except exc.IntegrityError:
+                dead = sa.delete(self.table).where(
+                    self.table.c.key == key, self.table.c.expires_at <= self.clock()
+                )
+                if self._run(dead)[0] == 0:
+                    return False
+            else:
+                return True
+        return False
+
+    def touch(
+        self, key: str, accessed_at: float, expires_at: float, expected_version: int
+    ) -> None:
+        self._run(
+            sa.update(self.table)
+            .where(self._where_live(key))
+            .where(self.table.c.version == expected_version)
+            .values(accessed_at=accessed_at, expires_at=expires_at)
+        )
+
+    def delete(self, key: str) -> None:
+        self._run(sa.delete(self.table).where(self.table.c.key == key))
+
+    def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
+        query = sa.select(self.table).where(
+            self.table.c.user_id == user_id, self.table.c.expires_at > self.clock()
+        )
+        return [(row.key, self._record(row)) for row in self._run(query)[1]]
+
+    def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
+        statement = sa.delete(self.table).where(self.table.c.user_id == user_id)
+        if keep is not None:
+            statement = statement.where(self.table.c.key != keep)
+        return self._run(statement)[0]
+
+    def purge_expired(self, now: float) -> int:
+        """Delete expired rows in batches of :data:`PURGE_BATCH`.
+
+        Each batch is one short statement of its own, so a large backlog
+        neither locks the table for long nor loads keys into memory.
+        """
+        return sum(self._purge_batches(now))
+
+    def _purge_batches(self, now: float) -> Iterator[int]:
+        expired = self.table.c.expires_at <= now
+        if self.engine.dialect.name in ("mysql", "mariadb"):
+            # MySQL has DELETE ... LIMIT but no LIMIT in an IN subquery.
+            statement: sa.Delete = sa.delete(self.table).where(expired)
+            statement = statement.with_dialect_options(mysql_limit=PURGE_BATCH)
+        else:
+            batch = sa.select(self.table.c.key).where(expired).limit(PURGE_BATCH)
+            statement = sa.delete(self.table).where(
+                self.table.c.key.in_(batch.scalar_subquery()), expired
+            )
+        while True:
+            removed = self._run(statement)[0]
+            yield removed
+            if removed < PURGE_BATCH:
+                return
+
+    def close(self) -> None:
+        """Close the connections of an engine the store made itself."""
+        if self._own_engine:
+            self.engine.dispose()
