@@ -41,6 +41,30 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("flask_rivo")
 
+#: Where the ``"redis"`` store looks when ``RIVO_SESSION_STORE_URL`` is unset.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Keys besides ``RIVO_SESSION_*`` that the choice of store depends on.
+_FALLBACKS = ("SQLALCHEMY_DATABASE_URI",)
+#: Positions in the config snapshot of the keys that choose the store.
+_STORE_KEYS = tuple(
+    i
+    for i, key in enumerate((*SESSION_DEFAULTS, *_FALLBACKS))
+    if key
+    in (
+        "RIVO_SESSION_STORE",
+        "RIVO_SESSION_STORE_URL",
+        "RIVO_SESSION_MEMORY_MAX",
+        *_FALLBACKS,
+    )
+)
+
+
+def sa_errors() -> type[Exception]:
+    """SQLAlchemy's base error, imported only when that store is used."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return SQLAlchemyError
+
 
 class RivoSessionInterface(SessionInterface):
     """Server-side sessions for one Flask application.
@@ -71,54 +95,85 @@ class RivoSessionInterface(SessionInterface):
     # -- configuration -----------------------------------------------------
 
     def configure(
-        self, config: t.Mapping[str, t.Any]
+        self, config: t.Mapping[str, t.Any], instance_path: str | None = None
     ) -> tuple[SessionSettings, SessionStore]:
         """Return the settings and store for ``config``, rebuilt if it changed.
 
+        :param instance_path: the application's instance folder, where the
+            ``"sqlalchemy"`` store keeps its SQLite file if no URL is set.
         :raises ConfigError: if a ``RIVO_SESSION_*`` key has a bad value.
         """
-        snapshot = tuple(config.get(key) for key in SESSION_DEFAULTS)
+        snapshot = tuple(config.get(key) for key in (*SESSION_DEFAULTS, *_FALLBACKS))
         state = self._state
         if state is not None and state[0] == snapshot:
             return state[1], state[2]
         with self._lock:
             settings = SessionSettings.from_config(config)
-            store = self._reuse_store(settings)
+            store = self._reuse_store(snapshot)
             if store is None:  # not falsy: an empty store has len() == 0
-                store = self._make_store(settings)
+                store = self._make_store(settings, config, instance_path)
+                if self._state is not None and self._state[2] is not settings.store:
+                    self._state[2].close()  # one the interface made itself
             self._state = (snapshot, settings, store)
             return settings, store
 
-    def _reuse_store(self, settings: SessionSettings) -> SessionStore | None:
+    def _reuse_store(self, snapshot: tuple[object, ...]) -> SessionStore | None:
+        """The current store, if the keys that choose it have not changed."""
         if self._state is None:
             return None
-        _, old, store = self._state
-        same = (old.store, old.store_url, old.memory_max) == (
-            settings.store,
-            settings.store_url,
-            settings.memory_max,
-        )
+        old, _, store = self._state
+        same = all(old[i] == snapshot[i] for i in _STORE_KEYS)
         return store if same else None
 
-    def _make_store(self, settings: SessionSettings) -> SessionStore:
+    def _make_store(
+        self,
+        settings: SessionSettings,
+        config: t.Mapping[str, t.Any],
+        instance_path: str | None,
+    ) -> SessionStore:
+        """Build the store ``RIVO_SESSION_STORE`` names.
+
+        :raises ConfigError: for a bad URL, or a missing driver or package.
+        """
         if isinstance(settings.store, SessionStore):
             return settings.store
         if settings.store == "memory":
             return MemoryStore(settings.memory_max, clock=self.now)
-        raise ConfigError(
-            "RIVO_SESSION_STORE",
-            f"the {settings.store!r} store is not available in this version",
-        )
+        try:
+            if settings.store == "redis":
+                from .stores.redis import RedisStore
+
+                url = settings.store_url or DEFAULT_REDIS_URL
+                return RedisStore(url, clock=self.now)
+            from .stores.sqlalchemy import SQLAlchemyStore
+            from .stores.sqlalchemy import database_url
+
+            url = database_url(
+                settings.store_url or config.get("SQLALCHEMY_DATABASE_URI"),
+                instance_path or current_app.instance_path,
+            )
+            return SQLAlchemyStore(url, clock=self.now)
+        except ImportError as error:
+            extra = ' (pip install "flask-rivo[redis]")' * (settings.store == "redis")
+            raise ConfigError(
+                "RIVO_SESSION_STORE",
+                f"the {settings.store!r} store needs {error.name or error}{extra}",
+            ) from error
+        except (ValueError, sa_errors()) as error:
+            raise ConfigError(
+                "RIVO_SESSION_STORE_URL",
+                f"unusable for the {settings.store!r} store: {error}",
+            ) from error
 
     @property
     def store(self) -> SessionStore:
         """The store of the current application."""
-        return self.configure(current_app.config)[1]
+        return self.configure(current_app.config, current_app.instance_path)[1]
 
     # -- loading -----------------------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> RivoSession:
-        settings, store = self.configure(app.config)
+        settings, store = self.configure(app.config, app.instance_path)
         client = (
             fingerprint.user_agent(request.headers.get("User-Agent")),
             request.remote_addr or "",
@@ -225,7 +280,7 @@ class RivoSessionInterface(SessionInterface):
             session.accessed = accessed
 
     def _save(self, app: Flask, session: RivoSession, response: Response) -> None:
-        settings, store = self.configure(app.config)
+        settings, store = self.configure(app.config, app.instance_path)
         now = self.now()
         record, session_id = session._record, session._id
         empty = not dict.__len__(session) and session._user_id is None

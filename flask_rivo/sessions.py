@@ -79,7 +79,7 @@ class RivoSessions:
         for key, value in SESSION_DEFAULTS.items():
             app.config.setdefault(key, value)
         interface = self.interface_class()
-        interface.configure(app.config)
+        interface.configure(app.config, app.instance_path)
         app.session_interface = interface
         app.extensions["rivo_sessions"] = interface
         app.before_request(_refuse_when_unavailable)

@@ -83,13 +83,6 @@ def test_zero_grace_and_touch_are_allowed() -> None:
     assert (settings.id_grace, settings.touch_interval) == (0, 0)
 
 
-def test_named_stores_of_later_releases_say_so() -> None:
-    app = flask.Flask(__name__)
-    app.config["RIVO_SESSION_STORE"] = "redis"
-    with pytest.raises(ConfigError, match="not available in this version"):
-        RivoSessions(app)
-
-
 def test_memory_store_is_rebuilt_only_when_its_settings_change() -> None:
     app = flask.Flask(__name__)
     RivoSessions(app)
