@@ -5,6 +5,10 @@ import typing as t
 import flask
 import pytest
 from aiosmtpd.controller import Controller
+from backends import ALL
+from backends import Backend
+from backends import make_backends
+from backends import use
 from support import CountingStore
 from support import FakeClock
 from support import free_port
@@ -23,9 +27,42 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked ``every_store`` that use a store on each one."""
+    marked = metafunc.definition.get_closest_marker("every_store") is not None
+    if marked and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ALL, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def backends(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Backend]]:
+    """Every kind of store; tables and key prefixes of this run's own."""
+    made = make_backends(tmp_path_factory.mktemp("stores"))
+    yield made
+    for backend in made.values():
+        backend.close()
+
+
 @pytest.fixture
-def store(clock: FakeClock) -> CountingStore:
-    return CountingStore(clock)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The kind of store under test: memory, unless the test is marked
+    ``every_store`` (see :func:`pytest_generate_tests`)."""
+    return t.cast("str", getattr(request, "param", "memory"))
+
+
+@pytest.fixture
+def store(
+    backends: dict[str, Backend], backend: str, clock: FakeClock
+) -> Iterator[CountingStore]:
+    """A fresh store of the kind under test, counting the calls to it."""
+    kind = backends[backend]
+    use(kind)
+    inner = kind.make(clock)
+    yield CountingStore(inner, lambda: kind.records(inner))
+    kind.clear(inner)
+    inner.close()
 
 
 @pytest.fixture

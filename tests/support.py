@@ -6,8 +6,8 @@ import time
 import typing as t
 
 from flask_rivo.exceptions import StoreError
-from flask_rivo.stores import MemoryStore
 from flask_rivo.stores import Record
+from flask_rivo.stores import SessionStore
 
 
 class FakeClock:
@@ -23,18 +23,25 @@ class FakeClock:
         self.now += seconds
 
 
-class CountingStore(MemoryStore):
-    """A real memory store that counts the calls made to it.
+class CountingStore(SessionStore):
+    """A real store, wrapped to count the calls made to it.
 
     With ``down`` set it fails as a store whose server is unreachable does;
-    the memory store has no server to stop, so this is the only way to cause
-    that fault for it (the network stores are stopped for real).
+    for the memory store there is no server to stop, so this is the only way
+    to cause that fault for it (the network stores are also stopped for real,
+    in ``tests/stores/test_outage.py``).
+
+    :param records: returns everything the wrapped store holds, expired or
+        not, read without going through (and counting) the store interface.
     """
 
-    def __init__(self, clock: t.Callable[[], float] = time.time) -> None:
-        super().__init__(maxsize=1000, clock=clock)
+    def __init__(
+        self, inner: SessionStore, records: t.Callable[[], dict[str, Record]]
+    ) -> None:
+        self.inner = inner
         self.calls: list[str] = []
         self.down = False
+        self._records = records
 
     def _call(self, name: str) -> None:
         if self.down:
@@ -49,33 +56,37 @@ class CountingStore(MemoryStore):
 
     def load(self, key: str) -> Record | None:
         self._call("load")
-        return super().load(key)
+        return self.inner.load(key)
 
     def save(self, key: str, record: Record, expected_version: int | None) -> bool:
         self._call("save")
-        return super().save(key, record, expected_version)
+        return self.inner.save(key, record, expected_version)
 
     def touch(
         self, key: str, accessed_at: float, expires_at: float, expected_version: int
     ) -> None:
         self._call("touch")
-        super().touch(key, accessed_at, expires_at, expected_version)
+        self.inner.touch(key, accessed_at, expires_at, expected_version)
 
     def delete(self, key: str) -> None:
         self._call("delete")
-        super().delete(key)
+        self.inner.delete(key)
 
     def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
         self._call("user_sessions")
-        return super().user_sessions(user_id)
+        return self.inner.user_sessions(user_id)
 
     def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
         self._call("delete_user_sessions")
-        return super().delete_user_sessions(user_id, keep)
+        return self.inner.delete_user_sessions(user_id, keep)
+
+    def purge_expired(self, now: float) -> int:
+        self._call("purge_expired")
+        return self.inner.purge_expired(now)
 
     def records(self) -> dict[str, Record]:
         """What the store holds, expired or not, without counting a call."""
-        return dict(self._records)
+        return self._records()
 
 
 def free_port() -> int:

@@ -15,6 +15,9 @@ from werkzeug.serving import make_server
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
+# Every test here runs on every store.
+pytestmark = pytest.mark.every_store
+
 
 class Reply(t.NamedTuple):
     status: int

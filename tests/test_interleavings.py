@@ -23,6 +23,9 @@ from support import save_session
 
 OPS = ("nothing", "set", "pop", "regenerate", "login", "destroy")
 
+# Every test here runs on every store.
+pytestmark = pytest.mark.every_store
+
 
 def act(session: t.Any, op: str, name: str) -> None:
     if op == "set":
