@@ -13,7 +13,8 @@ Run it with no setup at all (``make demo`` does the same)::
 
     flask --app example.app run --debug
 
-Users go into the SQLite file ``instance/example.sqlite3``. With no
+Users and sessions go into the SQLite file ``instance/example.sqlite3``
+(sessions into Redis if ``REDIS_URL`` is set). With no
 ``MAIL_SERVER`` in debug mode, emails are written to the terminal instead of
 sent: open the link from there to confirm a new account.
 
@@ -61,8 +62,7 @@ if t.TYPE_CHECKING:
     from werkzeug import Response
 
 #: Environment variables copied into the config under the same name when set.
-#: ``REDIS_URL`` is only passed through: this release of the example keeps
-#: sessions in flask_rivo's memory store.
+#: With ``REDIS_URL`` the sessions go to Redis; without it, into the database.
 PASSTHROUGH_ENV = ("DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "MAIL_PORT")
 
 #: The SQLite file in the instance folder that holds the users when
@@ -233,6 +233,15 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
     if default_database:
         path = os.path.join(app.instance_path, DEFAULT_DATABASE)
         app.config["DATABASE_URL"] = f"sqlite:///{path}"
+    # Sessions live beside the users, so they survive restarts (the debug
+    # reloader restarts on every edit), or in Redis when REDIS_URL says where.
+    # RIVO_SESSION_STORE in the environment or the config wins.
+    if "REDIS_URL" in app.config:
+        app.config.setdefault("RIVO_SESSION_STORE", "redis")
+        app.config.setdefault("RIVO_SESSION_STORE_URL", app.config["REDIS_URL"])
+    else:
+        app.config.setdefault("RIVO_SESSION_STORE", "sqlalchemy")
+        app.config.setdefault("RIVO_SESSION_STORE_URL", app.config["DATABASE_URL"])
 
     database = open_database(app.config["DATABASE_URL"])
     app.extensions["example_db"] = database

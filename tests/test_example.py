@@ -112,6 +112,8 @@ def create_app(
     yield create
     for app in made:
         app.extensions["example_db"].engine.dispose()
+        with app.app_context():
+            app.extensions["rivo_sessions"].store.close()
 
 
 @pytest.fixture
@@ -382,6 +384,45 @@ def test_defaults_need_no_environment(
     database = instance_path / "example.sqlite3"
     assert first.config["DATABASE_URL"] == sqlite_url(database)
     assert tables(database) == {"users"}
+
+
+def test_sessions_live_in_the_database_and_survive_a_restart(
+    create_app: CreateApp, settings: dict[str, t.Any], tmp_path: Path
+) -> None:
+    client = create_app(settings).test_client()
+    add(client, "tea", csrf_token(client))
+    restarted = create_app(settings)  # a new process, as after a reload
+    restarted_client = restarted.test_client()
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    restarted_client.set_cookie("session", cookie.value)
+    assert cart(page_text(restarted_client.get("/"))) == {"tea": 1}
+    assert "rivo_sessions" in tables(tmp_path / "shop.sqlite3")
+
+
+def test_redis_url_moves_sessions_to_redis(
+    create_app: CreateApp,
+    settings: dict[str, t.Any],
+    monkeypatch: pytest.MonkeyPatch,
+    backends: dict[str, t.Any],
+) -> None:
+    from backends import REDIS_URL
+    from backends import use
+
+    use(backends["redis"])
+    monkeypatch.setenv("REDIS_URL", REDIS_URL.rsplit("/", 1)[0] + "/13")
+    app = create_app(settings)
+    client = app.test_client()
+    add(client, "tea", csrf_token(client))
+    with app.app_context():
+        store = app.extensions["rivo_sessions"].store
+    try:
+        assert type(store).__name__ == "RedisStore"
+        assert len(store.client.keys("rivo:s:*")) == 1
+        assert cart(page_text(client.get("/"))) == {"tea": 1}
+    finally:
+        for key in store.client.scan_iter(match="rivo:*"):
+            store.client.delete(key)
 
 
 def test_without_site_address_outside_debug_fails_at_start(
