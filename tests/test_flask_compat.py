@@ -22,6 +22,7 @@ if t.TYPE_CHECKING:
     from flask.testing import FlaskClient
 
 
+@pytest.mark.every_store
 def test_tagged_types_survive_the_store(
     app: flask.Flask, client: FlaskClient, store: CountingStore
 ) -> None:
@@ -50,6 +51,8 @@ def test_tagged_types_survive_the_store(
         return "same" if got == values and type(got["tuple"]) is tuple else repr(got)
 
     client.get("/put")
+    assert client.get("/check").text == "same"
+    client.get("/put")  # unchanged values: no write, still the same
     assert client.get("/check").text == "same"
     stored = json.dumps(dict(next(iter(store.records().values())).data))
     assert "pickle" not in stored and "\\u0080" not in stored
