@@ -20,6 +20,7 @@ import typing as t
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from ..exceptions import StoreError
@@ -34,6 +35,10 @@ if t.TYPE_CHECKING:
 #: worker. A client you pass in keeps its own settings.
 SOCKET_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
+
+#: What redis-py raises when the server cannot serve: a Cluster none of whose
+#: nodes answers raises RedisClusterException, which is no RedisError.
+_ERRORS = (redis.RedisError, RedisClusterException)
 
 # Field names of a session hash: version, expiry, last access, user, body.
 # The body is JSON of everything the scripts never look at.
@@ -158,9 +163,10 @@ class RedisStore(SessionStore):
                 client,
                 socket_timeout=SOCKET_TIMEOUT,
                 socket_connect_timeout=CONNECT_TIMEOUT,
-                # One quick retry covers a connection the server dropped
-                # while idle; redis-py's default backs off for seconds.
-                retry=Retry(NoBackoff(), 1),
+                # One immediate retry covers a connection the server dropped
+                # while idle. A timeout is not retried: a hung server costs a
+                # request SOCKET_TIMEOUT once, not twice.
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             )
             if isinstance(client, str)
             else client
@@ -189,7 +195,7 @@ class RedisStore(SessionStore):
     def _call(self, script: t.Any, keys: list[str], args: list[object]) -> t.Any:
         try:
             return script(keys=keys, args=args)
-        except redis.RedisError as error:
+        except _ERRORS as error:
             raise StoreError(f"Redis unavailable: {error}") from error
 
     @staticmethod
@@ -219,7 +225,7 @@ class RedisStore(SessionStore):
     def load(self, key: str) -> Record | None:
         try:
             fields = self.client.hgetall(self._session(key))
-        except redis.RedisError as error:
+        except _ERRORS as error:
             raise StoreError(f"Redis unavailable: {error}") from error
         found = {_text(k): v for k, v in t.cast("dict[t.Any, t.Any]", fields).items()}
         if "v" not in found:

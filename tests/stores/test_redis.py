@@ -1,0 +1,362 @@
+"""What is particular to RedisStore.
+
+Redis expires sessions itself: each session hash carries a native TTL, and
+the per-user set of session keys lives at least as long as its longest
+session and is pruned of dead members as they are met. Keys start with a
+prefix (a hash tag on a Redis Cluster), every write is one Lua script, so a
+request costs one round trip to read and one to write, and clients the
+store makes from a URL time out instead of hanging. The generic behaviour
+is in test_conformance.py; here the private servers of tests/servers.py
+give a Cluster, a Sentinel and a server that can hang.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as t
+import uuid
+
+import flask
+import pytest
+import redis
+from backends import REDIS_URL
+from backends import use
+from servers import REDIS_CLI
+from servers import REDIS_SERVER
+from servers import RedisCluster
+from servers import RedisSentinel
+from servers import RedisServer
+from stores import test_conformance as conformance
+from support import FakeClock
+from support import require
+
+from flask_rivo import RivoSessions
+from flask_rivo import StoreError
+from flask_rivo.ids import new_session_id
+from flask_rivo.ids import session_key
+from flask_rivo.stores import Record
+from flask_rivo.stores.redis import CONNECT_TIMEOUT
+from flask_rivo.stores.redis import SOCKET_TIMEOUT
+from flask_rivo.stores.redis import RedisStore
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from backends import Backend
+    from backends import Redis as RedisBackend
+
+MakeStore = t.Callable[..., RedisStore]
+
+
+def key() -> str:
+    return session_key(new_session_id())
+
+
+def record(user_id: str | None = "ann", ttl: float = 3600, version: int = 1) -> Record:
+    now = time.time()
+    return Record({"a": '"1"'}, version, now, now, now, now + ttl, user_id=user_id)
+
+
+def make_app(**config: t.Any) -> flask.Flask:
+    """An app with RivoSessions and the views the tests below request."""
+    app = flask.Flask(__name__)
+    app.config.update(TESTING=True, **config)
+    RivoSessions(app)
+
+    @app.get("/nothing")
+    def nothing() -> str:
+        return "nothing"
+
+    @app.get("/get/<k>")
+    def get(k: str) -> str:
+        return repr(flask.session.get(k))
+
+    @app.get("/set/<k>/<v>")
+    def set_(k: str, v: str) -> str:
+        flask.session[k] = v
+        return "ok"
+
+    @app.get("/login/<uid>")
+    def login(uid: str) -> str:
+        flask.session.regenerate()
+        flask.session.user_id = uid
+        return "in"
+
+    return app
+
+
+def exercise(app: flask.Flask, uid: str) -> None:
+    """Set, get and log in through ``app``, then list and end the user's
+    sessions through its store."""
+    browser, other = app.test_client(), app.test_client()
+    assert browser.get("/set/cart/apples").status_code == 200
+    assert browser.get("/get/cart").text == "'apples'"
+    assert browser.get(f"/login/{uid}").text == "in"
+    assert other.get(f"/login/{uid}").text == "in"
+    assert browser.get("/get/cart").text == "'apples'"  # carried over the log-in
+    with app.app_context():
+        store = app.extensions["rivo_sessions"].store
+        assert len(store.user_sessions(uid)) == 2
+        assert store.delete_user_sessions(uid) == 2
+        assert store.user_sessions(uid) == []
+    assert browser.get("/get/cart").text == "None"  # logged out everywhere
+
+
+# -- the shared server ----------------------------------------------------
+
+
+@pytest.fixture
+def shared(backends: dict[str, Backend]) -> Iterator[MakeStore]:
+    """Makes stores on the shared server, each under a prefix of its own
+    whose keys are removed after the test."""
+    backend = t.cast("RedisBackend", backends["redis"])
+    use(backend)
+    made: list[RedisStore] = []
+
+    def make(client: redis.Redis | None = None, **options: t.Any) -> RedisStore:
+        prefix = f"rivotest:{uuid.uuid4().hex[:12]}:"
+        made.append(RedisStore(client or backend.client, prefix=prefix, **options))
+        return made[-1]
+
+    yield make
+    for store in made:
+        backend.clear(store)
+
+
+def test_sessions_and_user_sets_carry_a_native_ttl(shared: MakeStore) -> None:
+    store = shared()
+    client = store.client
+    k, user = key(), f"{store.prefix}u:ann"
+    r = record(ttl=100)
+    assert store.save(k, r, None)
+    session_ttl = client.pttl(f"{store.prefix}s:{k}")
+    assert 99_000 < session_ttl <= 100_000
+    assert client.pttl(user) >= session_ttl
+    store.touch(k, time.time(), time.time() + 200, 1)
+    session_ttl = client.pttl(f"{store.prefix}s:{k}")
+    assert 199_000 < session_ttl <= 200_000
+    assert client.pttl(user) >= session_ttl
+
+
+def test_saving_an_expired_record_leaves_no_key(shared: MakeStore) -> None:
+    store = shared()
+    fresh, live = key(), key()
+    assert store.save(fresh, record(user_id="bob", ttl=-1), None)
+    assert store.save(live, record(), None)
+    assert store.save(live, record(ttl=0, version=2), 1)  # ended by CAS
+    prefix = store.prefix
+    assert store.client.exists(f"{prefix}s:{fresh}", f"{prefix}s:{live}") == 0
+    assert store.client.exists(f"{prefix}u:bob") == 0
+
+
+def test_stores_with_other_prefixes_do_not_see_each_other(shared: MakeStore) -> None:
+    mine, theirs = shared(), shared()
+    k = key()
+    assert mine.save(k, record(user_id="ann"), None)
+    assert theirs.load(k) is None
+    assert theirs.user_sessions("ann") == []
+    assert theirs.delete_user_sessions("ann") == 0
+    assert theirs.save(k, dataclasses.replace(record(user_id="ann"), version=7), None)
+    assert [r.version for _, r in mine.user_sessions("ann")] == [1]
+    theirs.delete(k)
+    assert mine.load(k) is not None
+
+
+def test_user_sets_drop_expired_members(shared: MakeStore) -> None:
+    store = shared()
+    members = store.client.smembers
+    listed, dead_listed = key(), [key(), key()]
+    logged_in, dead_logged_in = key(), key()
+    for k in dead_listed:
+        store.save(k, record(user_id="ann", ttl=0.3), None)
+    store.save(listed, record(user_id="ann"), None)
+    store.save(dead_logged_in, record(user_id="bob", ttl=0.3), None)
+    store.save(logged_in, record(user_id="bob"), None)
+    time.sleep(0.4)
+    # Listing a user's sessions drops the dead ones from the set.
+    assert [k for k, _ in store.user_sessions("ann")] == [listed]
+    assert members(f"{store.prefix}u:ann") == {listed.encode()}
+    # So does a log-in, on a fresh key, of the same user.
+    new = key()
+    store.save(new, record(user_id="bob"), None)
+    assert members(f"{store.prefix}u:bob") == {logged_in.encode(), new.encode()}
+
+
+def test_a_client_that_decodes_responses_works(shared: MakeStore) -> None:
+    with redis.Redis.from_url(REDIS_URL, decode_responses=True) as client:
+        store = shared(client)
+        k, other = key(), key()
+        assert store.save(k, record(), None)
+        assert store.save(other, record(), None)
+        loaded = store.load(k)
+        assert loaded is not None and loaded.user_id == "ann"
+        assert loaded.data == {"a": '"1"'}
+        store.touch(k, loaded.accessed_at + 5, loaded.expires_at + 5, 1)
+        touched = store.load(k)
+        assert touched is not None and touched.expires_at == loaded.expires_at + 5
+        listed = dict(store.user_sessions("ann"))
+        assert sorted(listed) == sorted([k, other])
+        assert listed[k].user_id == "ann"
+        assert store.delete_user_sessions("ann", keep=other) == 1
+        assert store.load(k) is None
+        store.delete(other)
+        assert store.user_sessions("ann") == []
+
+
+class CountingConnection(redis.Connection):
+    """Counts the commands (or pipelines) sent: one per round trip."""
+
+    sent = 0
+
+    def send_packed_command(self, command: t.Any, check_health: bool = True) -> None:
+        type(self).sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_a_request_takes_one_round_trip_to_read_and_one_to_write(
+    shared: MakeStore,
+) -> None:
+    pool = redis.ConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection)
+    clock = FakeClock()
+    with redis.Redis(connection_pool=pool) as client:
+        app = make_app(RIVO_SESSION_STORE=shared(client, clock=clock))
+        app.extensions["rivo_sessions"].clock = clock
+        browser = app.test_client()
+
+        def round_trips(path: str) -> int:
+            before = CountingConnection.sent
+            assert browser.get(path).status_code == 200
+            return CountingConnection.sent - before
+
+        # Warm up: the first use of a script on a server costs EVALSHA,
+        # NOSCRIPT, SCRIPT LOAD and EVALSHA again, and a new connection
+        # sends its handshake; after this every count below is exact.
+        warm = app.test_client()
+        warm.get("/set/a/1")  # the save script
+        clock.advance(60)
+        warm.get("/get/a")  # the touch script
+
+        assert round_trips("/nothing") == 0  # no cookie, nothing stored
+        assert round_trips("/set/a/1") == 1  # a new session: one write
+        assert round_trips("/get/a") == 1  # read only
+        assert round_trips("/nothing") == 1  # a cookie is read, used or not
+        clock.advance(60)  # RIVO_SESSION_TOUCH_INTERVAL
+        assert round_trips("/get/a") == 2  # read, then touch
+        assert round_trips("/get/a") == 1
+        assert round_trips("/set/a/2") == 2  # read, then write
+        assert browser.get("/get/a").text == "'2'"
+    pool.disconnect()  # a pool passed in is the caller's to close
+
+
+def test_a_store_made_from_a_url_has_timeouts() -> None:
+    store = RedisStore(REDIS_URL)
+    options = store.client.connection_pool.connection_kwargs
+    assert options["socket_timeout"] == SOCKET_TIMEOUT
+    assert options["socket_connect_timeout"] == CONNECT_TIMEOUT
+    store.close()
+
+
+# -- private servers ------------------------------------------------------
+
+
+def test_a_hung_server_gets_503_not_a_hung_worker(tmp_path: Path) -> None:
+    require(REDIS_SERVER is not None, "redis-server not installed")
+    with RedisServer(tmp_path) as server:
+        url = f"{server.url}?socket_timeout=0.5&socket_connect_timeout=0.5"
+        app = make_app(RIVO_SESSION_STORE="redis", RIVO_SESSION_STORE_URL=url)
+        with app.app_context():
+            store = app.extensions["rivo_sessions"].store
+        try:
+            options = store.client.connection_pool.connection_kwargs
+            assert options["socket_timeout"] == 0.5  # the URL's, not the default
+            assert options["socket_connect_timeout"] == 0.5
+            browser = app.test_client()
+            browser.get("/set/cart/apples")
+            server.pause()  # SIGSTOP: connections open, nothing answers
+            started = time.monotonic()
+            response = browser.get("/get/cart")
+            elapsed = time.monotonic() - started
+            server.resume()
+            assert response.status_code == 503
+            assert elapsed < 5  # 0.5 s, and once more after one quick retry
+            assert browser.get("/get/cart").text == "'apples'"
+        finally:
+            store.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    require(REDIS_SERVER is not None and REDIS_CLI is not None, "Redis is missing")
+    with RedisCluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started
+
+
+@pytest.fixture
+def cluster_store(cluster: RedisCluster) -> Iterator[RedisStore]:
+    with cluster.client() as client:
+        yield RedisStore(client, prefix=f"rivotest:{uuid.uuid4().hex[:12]}:")
+
+
+def test_on_a_cluster_the_prefix_becomes_a_hash_tag(cluster: RedisCluster) -> None:
+    with cluster.client() as client:
+        store = RedisStore(client)
+        assert store.prefix == "{rivo:}"
+        session, user = f"{store.prefix}s:x", f"{store.prefix}u:y"
+        assert client.keyslot(session) == client.keyslot(user)  # as scripts need
+        assert RedisStore(client, prefix="app:{tag}:").prefix == "app:{tag}:"
+
+
+def test_a_cluster_serves_an_app_end_to_end(cluster_store: RedisStore) -> None:
+    exercise(make_app(RIVO_SESSION_STORE=cluster_store), "ann")
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        conformance.test_create_only_save_refuses_an_existing_key,
+        conformance.test_compare_and_swap_on_the_version,
+        conformance.test_touch_of_a_replaced_record_does_nothing,
+        conformance.test_user_index,
+        conformance.test_user_index_follows_changes_of_user,
+    ],
+    ids=lambda check: check.__name__.removeprefix("test_"),
+)
+def test_a_cluster_store_passes_the_key_conformance_checks(
+    cluster_store: RedisStore, check: Callable[[RedisStore], None]
+) -> None:
+    check(cluster_store)
+
+
+def test_a_cluster_out_of_reach_gets_503(
+    cluster: RedisCluster, cluster_store: RedisStore
+) -> None:
+    app = make_app(RIVO_SESSION_STORE=cluster_store)
+    browser = app.test_client()
+    browser.get("/set/cart/apples")
+    cluster.stop()  # redis-py then raises RedisClusterException, no RedisError
+    try:
+        assert browser.get("/get/cart").status_code == 503
+        assert app.test_client().get("/set/cart/pears").status_code == 503
+        with pytest.raises(StoreError):
+            cluster_store.user_sessions("ann")
+    finally:
+        cluster.start()  # with its slots, but without data (no AOF)
+
+
+@pytest.fixture(scope="module")
+def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinel]:
+    require(REDIS_SERVER is not None, "redis-server not installed")
+    with RedisSentinel(tmp_path_factory.mktemp("sentinel")) as started:
+        yield started
+
+
+def test_a_sentinel_managed_master_serves_an_app(sentinel: RedisSentinel) -> None:
+    with sentinel.client() as client:
+        app = make_app(RIVO_SESSION_STORE=RedisStore(client))
+        exercise(app, "bob")
+        app.test_client().get("/set/cart/pears")
+        with sentinel.master.client() as direct:
+            assert direct.keys("rivo:s:*")  # the session lives on the master
