@@ -126,6 +126,13 @@ def make_engine(url: str) -> sa.Engine:
     if backend == "sqlite" and memory:
         options["poolclass"] = StaticPool
         options["connect_args"]["check_same_thread"] = False
+    if backend in ("mysql", "mariadb"):
+        # The whole pool in autocommit: switched for each statement, as it
+        # must be on an engine passed in, MySQL drivers spend five more round
+        # trips per statement (autocommit on and off, the isolation level
+        # restored with a COMMIT, a ROLLBACK).
+        options["isolation_level"] = "AUTOCOMMIT"
+        options["skip_autocommit_rollback"] = True
     engine = sa.create_engine(parsed, **options)
     if backend == "sqlite" and not memory:
         sa.event.listen(engine, "connect", _sqlite_wal)
@@ -133,8 +140,24 @@ def make_engine(url: str) -> sa.Engine:
 
 
 def _sqlite_wal(connection: t.Any, _record: object) -> None:
-    """Let readers and the writer of a SQLite file work at the same time."""
-    connection.execute("PRAGMA journal_mode=WAL")
+    """Let readers and the writer of a SQLite file work at the same time.
+
+    Switching a file to WAL needs it to itself, and SQLite gives up at once
+    (its busy timeout does not apply) while another connection writes to the
+    file, so the switch is tried again until the timeout has passed.
+    """
+    import sqlite3
+
+    timeout = t.cast("float", CONNECT_ARGS["sqlite"]["timeout"])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SQLAlchemyStore(SessionStore):

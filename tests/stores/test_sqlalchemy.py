@@ -1,0 +1,518 @@
+"""What is particular to SQLAlchemyStore, beyond the conformance suite.
+
+The table is created lazily (and by racing processes at once), or by your
+migrations on your own MetaData; an engine you pass in stays yours. Each
+store call is one statement in autocommit mode, so one round trip on the
+wire (counted here through a TCP relay); purging deletes in bounded
+batches; a connection that died in the pool is retried; MariaDB compares
+user IDs case-sensitively and keeps 4-byte UTF-8. Engines made from a URL
+get timeouts (and WAL for SQLite), and a relative SQLite path lives in the
+instance folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import sqlite3
+import threading
+import typing as t
+import uuid
+
+import flask
+import pytest
+import servers
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from backends import SQL
+from backends import Backend
+from backends import use
+from flask_sqlalchemy import SQLAlchemy
+from support import FakeClock
+from support import require
+
+from flask_rivo import RivoSessions
+from flask_rivo.ids import new_session_id
+from flask_rivo.ids import session_key
+from flask_rivo.stores import Record
+from flask_rivo.stores.sqlalchemy import PURGE_BATCH
+from flask_rivo.stores.sqlalchemy import SQLAlchemyStore
+from flask_rivo.stores.sqlalchemy import database_url
+from flask_rivo.stores.sqlalchemy import make_engine
+from flask_rivo.stores.sqlalchemy import session_table
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+DIALECTS = ("sqlite", "postgresql", "mariadb")
+MakeStore = t.Callable[..., SQLAlchemyStore]
+
+
+@pytest.fixture(params=DIALECTS)
+def url(
+    request: pytest.FixtureRequest, backends: dict[str, Backend], tmp_path: Path
+) -> str:
+    """A database of each dialect: a SQLite file, or a shared server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    use(backends[request.param])
+    return t.cast("SQL", backends[request.param]).url
+
+
+@pytest.fixture
+def stores() -> Iterator[MakeStore]:
+    """Makes stores on tables of their own, dropped (engines disposed) after."""
+    made: list[SQLAlchemyStore] = []
+
+    def make(engine: str | sa.Engine, **options: t.Any) -> SQLAlchemyStore:
+        options.setdefault("table_name", f"rivo_t_{uuid.uuid4().hex}")
+        made.append(SQLAlchemyStore(engine, **options))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.table.drop(store.engine, checkfirst=True)
+        store.engine.dispose()
+
+
+def record(now: float, ttl: float = 3600, **fields: t.Any) -> Record:
+    return Record({"a": '"1"'}, 1, now, now, now, now + ttl, **fields)
+
+
+def make_app(store: SQLAlchemyStore, clock: FakeClock | None = None) -> flask.Flask:
+    app = flask.Flask(__name__)
+    app.config.update(TESTING=True, RIVO_SESSION_STORE=store)
+    RivoSessions(app)
+    if clock is not None:
+        app.extensions["rivo_sessions"].clock = clock
+    app.add_url_rule("/nothing", "nothing", lambda: "nothing")
+    app.add_url_rule("/get/<k>", "get", lambda k: repr(flask.session.get(k)))
+
+    @app.get("/set/<k>/<v>")
+    def set_(k: str, v: str) -> str:
+        flask.session[k] = v
+        return "ok"
+
+    return app
+
+
+def statements(engine: sa.Engine) -> list[str]:
+    """The first word of each statement the engine sends from now on."""
+    sent: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda *a: sent.append(a[2].split()[0])
+    )
+    return sent
+
+
+class Relay:
+    """A TCP relay in front of a database server that counts round trips:
+    the times a client speaks after the server did, however many packets
+    each turn takes. It also counts the statements psycopg prepares (on
+    their fifth run on a connection), which cost one more round trip once."""
+
+    def __init__(self, url: str) -> None:
+        parsed = sa.make_url(url)
+        self.target = (parsed.host or "127.0.0.1", parsed.port or 0)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = parsed.set(port=self.listener.getsockname()[1])
+        self.round_trips, self.prepared, self.sent = 0, 0, bytearray()
+        self._sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client = self.listener.accept()[0]
+                server = socket.create_connection(self.target)
+                self._sockets += [client, server]
+                turn = ["server"]
+                for ends in ((client, server, True), (server, client, False)):
+                    args = (*ends, turn)
+                    threading.Thread(target=self._pump, args=args, daemon=True).start()
+
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, up: bool, turn: list[str]
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if up:
+                    self.round_trips += turn[0] == "server"
+                    self.prepared += len(re.findall(rb"P.{4}_pg3_", data, re.S))
+                    self.sent += data
+                turn[0] = "client" if up else "server"  # before the other side acts
+                sink.sendall(data)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+# -- the table -----------------------------------------------------------------
+
+
+def test_table_is_created_on_first_use_with_its_indexes(
+    url: str, stores: MakeStore
+) -> None:
+    store = stores(url)
+    name = store.table.name
+    assert not sa.inspect(store.engine).has_table(name)  # not in __init__
+    assert store.load(session_key(new_session_id())) is None
+    inspector = sa.inspect(store.engine)
+    assert inspector.has_table(name)
+    indexed = {tuple(index["column_names"]) for index in inspector.get_indexes(name)}
+    assert {("user_id",), ("expires_at",)} <= indexed
+
+
+def test_without_create_table_a_missing_table_is_a_503(
+    url: str, stores: MakeStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = stores(url, create_table=False)
+    client = make_app(store).test_client()
+    with caplog.at_level(logging.ERROR, logger="flask_rivo"):
+        started = client.get("/set/a/1")  # the INSERT fails
+        client.set_cookie("session", new_session_id())
+        loaded = client.get("/get/a")  # the SELECT fails
+    for response in (started, loaded):  # TESTING: a 500 would raise instead
+        assert response.status_code == 503
+        assert "session store cannot be reached" in response.text
+        assert "Set-Cookie" not in response.headers
+    assert "session database unavailable" in caplog.text
+    assert not sa.inspect(store.engine).has_table(store.table.name)
+
+
+def test_two_processes_creating_the_table_at_once_both_succeed(
+    url: str, stores: MakeStore, clock: FakeClock
+) -> None:
+    name = f"rivo_t_{uuid.uuid4().hex}"
+    barrier = threading.Barrier(2, timeout=10)
+    failed: list[str] = []
+    racers = []
+    for _ in range(2):
+        engine = make_engine(url)  # one per "process": pools of their own
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def hold(_c: t.Any, _cur: t.Any, statement: str, *_: t.Any) -> None:
+            if statement.lstrip().startswith("CREATE TABLE"):
+                barrier.wait()  # both have seen that the table is missing
+
+        @sa.event.listens_for(engine, "handle_error")
+        def note(context: sa.engine.ExceptionContext) -> None:
+            if (context.statement or "").lstrip().startswith("CREATE TABLE"):
+                failed.append(repr(context.original_exception))
+
+        racers.append(stores(engine, table_name=name, clock=clock))
+    errors: list[BaseException] = []
+
+    def first_use(store: SQLAlchemyStore) -> None:
+        try:
+            store.load(session_key(new_session_id()))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_use, args=(s,)) for s in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(failed) == 1, failed  # the loser's CREATE TABLE, tolerated
+    key = session_key(new_session_id())
+    assert racers[0].save(key, record(clock(), user_id="u"), None)
+    assert [k for k, _ in racers[1].user_sessions("u")] == [key]
+
+
+def test_the_table_on_your_metadata_is_the_one_alembic_sees(
+    url: str, stores: MakeStore
+) -> None:
+    metadata = sa.MetaData()
+    name = f"rivo_t_{uuid.uuid4().hex}"
+    table = session_table(metadata, name)
+    assert session_table(metadata, name) is table
+    store = stores(url, table_name=name, metadata=metadata)
+    assert store.table is table
+    ours = {"include_name": lambda n, kind, _: kind != "table" or n == name}
+
+    def diff() -> list[t.Any]:
+        with store.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts=ours)
+            return compare_metadata(context, metadata)
+
+    made = {(d[0], d[1].name) for d in diff()}
+    indexes = {("add_index", f"ix_{name}_{c}") for c in ("user_id", "expires_at")}
+    assert made == {("add_table", name), *indexes}
+    store.load(session_key(new_session_id()))  # the store creates it
+    assert diff() == []  # exactly as the metadata says: no spurious migration
+
+
+def test_an_engine_of_yours_is_used_and_never_disposed(
+    tmp_path: Path, stores: MakeStore, clock: FakeClock
+) -> None:
+    app = flask.Flask(__name__, instance_path=str(tmp_path))
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
+    db = SQLAlchemy(app)
+    with app.app_context():
+        engine = db.engine
+    store = stores(engine, metadata=db.metadata, create_table=False, clock=clock)
+    with app.app_context():
+        db.create_all()  # your migrations make it: it is on db.metadata
+    assert store.engine is engine
+    closed: list[object] = []
+    sa.event.listen(engine, "close", lambda *a: closed.append(a))
+    key = session_key(new_session_id())
+    assert store.save(key, record(clock()), None)
+    store.close()
+    assert closed == []
+    assert engine.pool.checkedin() == 1  # still pooled, still working
+    assert store.load(key) is not None
+
+    own = stores(f"sqlite:///{tmp_path / 'own.db'}", clock=clock)
+    own.load(key)
+    sa.event.listen(own.engine, "close", lambda *a: closed.append(a))
+    own.close()
+    assert len(closed) == 1  # the store made this one: its connection is closed
+
+
+# -- costs -----------------------------------------------------------------------
+
+
+def test_purge_deletes_in_bounded_batches(
+    url: str, stores: MakeStore, clock: FakeClock
+) -> None:
+    store = stores(url, clock=clock)
+    now = clock()
+    store.load(session_key(new_session_id()))  # creates the table
+
+    def rows(prefix: str, count: int, expires_at: float) -> list[dict[str, t.Any]]:
+        base = {"version": 1, "created_at": now, "accessed_at": now}
+        base |= {"id_issued_at": now, "user_agent": "", "address": "", "data": "{}"}
+        return [
+            {**base, "key": f"{prefix}{n}", "expires_at": expires_at}
+            for n in range(count)
+        ]
+
+    with store.engine.begin() as connection:
+        connection.execute(sa.insert(store.table), rows("dead", 2500, now - 10))
+        connection.execute(sa.insert(store.table), rows("live", 10, now + 3600))
+    deleted: list[int] = []
+
+    @sa.event.listens_for(store.engine, "after_cursor_execute")
+    def count(_c: t.Any, cursor: t.Any, statement: str, *_: t.Any) -> None:
+        if statement.startswith("DELETE"):
+            deleted.append(cursor.rowcount)
+
+    assert store.purge_expired(now) == 2500
+    assert deleted == [PURGE_BATCH, PURGE_BATCH, 500]
+    with store.engine.connect() as connection:
+        left = connection.execute(sa.select(store.table.c.key)).scalars().all()
+    assert sorted(left) == sorted(f"live{n}" for n in range(10))
+
+
+def test_each_statement_is_one_round_trip_and_requests_cost_the_minimum(
+    url: str, clock: FakeClock
+) -> None:
+    relay = None if url.startswith("sqlite") else Relay(url)
+    target = url if relay is None else relay.url.render_as_string(False)
+    store = SQLAlchemyStore(
+        target, table_name=f"rivo_t_{uuid.uuid4().hex}", clock=clock
+    )
+    try:
+        store.load(session_key(new_session_id()))  # table and connection ready
+        sent = statements(store.engine)
+        start = len(relay.sent) if relay else 0
+        client = make_app(store, clock).test_client()
+
+        def cost(path: str) -> list[str]:
+            sent.clear()
+            before = (relay.round_trips - relay.prepared) if relay else 0
+            assert client.get(path).status_code == 200
+            if relay is not None:  # one statement, one round trip
+                trips = relay.round_trips - relay.prepared - before
+                assert trips == len(sent), (path, sent)
+            return list(sent)
+
+        assert cost("/nothing") == []
+        assert cost("/get/a") == []  # no cookie: nothing to read
+        assert cost("/set/a/1") == ["INSERT"]  # a new session: one write
+        clock.advance(10)
+        assert cost("/get/a") == ["SELECT"]
+        assert cost("/set/a/2") == ["SELECT", "UPDATE"]
+        assert cost("/set/a/2") == ["SELECT"]  # nothing changed
+        clock.advance(61)  # RIVO_SESSION_TOUCH_INTERVAL is 60 s
+        assert cost("/get/a") == ["SELECT", "UPDATE"]  # read and touch
+        assert cost("/get/a") == ["SELECT"]
+        assert client.get("/get/a").text == "'2'"
+        if relay is not None:
+            words = (b"BEGIN", b"COMMIT", b"ROLLBACK", b"AUTOCOMMIT")
+            assert [w for w in words if w in relay.sent[start:].upper()] == []
+    finally:
+        store.table.drop(store.engine, checkfirst=True)
+        store.close()
+        if relay is not None:
+            relay.close()
+
+
+# -- failures and dialects ---------------------------------------------------------
+
+
+def test_a_connection_dead_in_the_pool_is_retried(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    require(servers.POSTGRES_BIN is not None, "PostgreSQL is not installed")
+    with servers.PostgresServer(tmp_path) as server:
+        store = SQLAlchemyStore(server.url, clock=clock)
+        disconnects: list[bool] = []
+        sa.event.listen(
+            store.engine, "handle_error", lambda c: disconnects.append(c.is_disconnect)
+        )
+        client = make_app(store, clock).test_client()
+        assert client.get("/set/a/kept").status_code == 200
+        for outage in (server.stop, server.kill):  # a restart, then a crash
+            outage()
+            server.start()
+            response = client.get("/get/a")
+            assert (response.status_code, response.text) == (200, "'kept'")
+        assert disconnects == [True, True]  # each time the pooled one was dead
+        store.close()
+
+
+def test_user_ids_are_case_sensitive_and_keep_4_byte_utf8(
+    url: str, stores: MakeStore, clock: FakeClock
+) -> None:
+    store = stores(url, clock=clock)
+    upper, lower = (session_key(new_session_id()) for _ in range(2))
+    assert store.save(upper, record(clock(), user_id="Ann"), None)
+    assert store.save(lower, record(clock(), user_id="ann"), None)
+    assert [k for k, _ in store.user_sessions("Ann")] == [upper]
+    assert store.delete_user_sessions("ann") == 1
+    assert [k for k, _ in store.user_sessions("Ann")] == [upper]
+
+    emoji = session_key(new_session_id())
+    fox = record(clock(), user_id="🦊 fox", user_agent="Mozilla/5.0 🐉")
+    assert store.save(emoji, fox, None)
+    loaded = store.load(emoji)
+    assert loaded is not None
+    assert (loaded.user_id, loaded.user_agent) == ("🦊 fox", "Mozilla/5.0 🐉")
+    assert [k for k, _ in store.user_sessions("🦊 fox")] == [emoji]
+    assert store.user_sessions("🐉 fox") == []
+
+
+# -- engines and URLs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "postgresql",
+            {
+                "connect_timeout": 5,
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 10_000,
+            },
+        ),
+        ("mariadb", {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10}),
+    ],
+)
+def test_made_engines_have_timeouts(
+    name: str, expected: dict[str, int], backends: dict[str, Backend]
+) -> None:
+    use(backends[name])
+    engine = make_engine(t.cast("SQL", backends[name]).url)
+    given: list[dict[str, t.Any]] = []
+    sa.event.listen(engine, "do_connect", lambda *a: given.append(dict(a[3])))
+    try:
+        with engine.connect() as connection:
+            dbapi = t.cast("t.Any", connection.connection.dbapi_connection)
+            dsn = dbapi.info.dsn if name == "postgresql" else ""
+    finally:
+        engine.dispose()
+    assert given[0].items() >= expected.items()
+    if dsn:  # what libpq itself was told
+        told = dict(p.split("=", 1) for p in dsn.split())
+        assert {k: int(told[k]) for k in expected} == expected
+
+
+def test_a_made_sqlite_file_engine_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    finally:
+        engine.dispose()
+    assert (mode, timeout) == ("wal", 10_000)
+    with contextlib.closing(sqlite3.connect(path)) as other:  # kept in the file
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_connection_waits_for_a_writer_to_switch_a_file_to_wal(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "busy.db"  # a new file, not yet in WAL mode
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # SQLite refuses the switch at once...
+    commit = threading.Timer(0.2, writer.execute, ("COMMIT",))
+    commit.start()
+    store = SQLAlchemyStore(f"sqlite:///{path}", clock=clock)
+    try:  # ...so the store tries again, within its timeout: no 503
+        assert store.load(session_key(new_session_id())) is None
+        with store.engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    finally:
+        commit.join()
+        store.close()
+        writer.close()
+    assert mode == "wal"
+
+
+def test_an_in_memory_database_is_shared_by_every_thread(clock: FakeClock) -> None:
+    store = SQLAlchemyStore("sqlite://", clock=clock)
+    key = session_key(new_session_id())
+    store.save(key, record(clock()), None)
+    found: list[Record | None] = []
+    thread = threading.Thread(target=lambda: found.append(store.load(key)))
+    thread.start()
+    thread.join()
+    store.close()
+    assert found[0] is not None and found[0].data == {"a": '"1"'}
+
+
+def test_database_url(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    made = database_url(None, str(instance))
+    assert made == f"sqlite:///{instance / 'rivo_sessions.db'}"
+    assert instance.is_dir()  # SQLite creates files, not folders
+    relative = database_url("sqlite:///data/app.db", str(instance))
+    assert relative == f"sqlite:///{instance / 'data' / 'app.db'}"
+    for kept in (
+        f"sqlite:///{tmp_path / 'elsewhere.db'}",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///file:app.db?mode=ro&uri=true",
+        "postgresql+psycopg://user:secret@db.example/app",
+        "mysql+pymysql://user:secret@db.example/app",
+    ):
+        assert database_url(kept, str(tmp_path / "unused")) == kept
+    assert not (tmp_path / "unused").exists()
+
+
+def test_the_default_database_is_a_file_in_the_instance_folder(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store = SQLAlchemyStore(database_url(None, str(tmp_path / "inst")), clock=clock)
+    key = session_key(new_session_id())
+    store.save(key, record(clock()), None)
+    store.close()
+    assert os.path.getsize(tmp_path / "inst" / "rivo_sessions.db") > 0
