@@ -112,8 +112,8 @@ class RivoSessionInterface(SessionInterface):
             store = self._reuse_store(snapshot)
             if store is None:  # not falsy: an empty store has len() == 0
                 store = self._make_store(settings, config, instance_path)
-                if self._state is not None and self._state[2] is not settings.store:
-                    self._state[2].close()  # one the interface made itself
+                if self._state is not None and isinstance(self._state[1].store, str):
+                    self._state[2].close()  # one this interface made itself
             self._state = (snapshot, settings, store)
             return settings, store
 

@@ -177,3 +177,13 @@ def test_redis_without_the_package_says_what_to_install(
     with pytest.raises(ConfigError, match=r'pip install "flask-rivo\[redis\]"'):
         make_app(tmp_path, RIVO_SESSION_STORE="redis")
     assert redis.Redis  # the real module is back after the test
+
+
+def test_a_store_instance_replaced_in_the_config_is_not_closed(tmp_path: Path) -> None:
+    mine = SQLAlchemyStore(f"sqlite:///{tmp_path / 'mine.db'}")
+    app = make_app(tmp_path, RIVO_SESSION_STORE=mine)
+    assert round_trip(app) == "kept"
+    app.config["RIVO_SESSION_STORE"] = "memory"
+    assert round_trip(app) == "kept"
+    assert mine.engine.pool.checkedin() == 1  # still open: the app's owner closes it
+    mine.close()
