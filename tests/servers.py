@@ -63,6 +63,16 @@ TESTS_DIR = Path(__file__).resolve().parent
 TIMEOUT = 20.0  # seconds a server may take to start or to stop
 
 
+def processes() -> dict[int, tuple[int, str]]:
+    """Every process: its parent and its state (``Z`` for a zombie)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):  # it exited meanwhile
+            state, parent = stat.read_text().rpartition(")")[2].split()[:2]
+            found[int(stat.parent.name)] = (int(parent), state)
+    return found
+
+
 def port_is_free(port: int) -> bool:
     """Whether nothing listens on ``port`` (bind as a restarted server would,
     with SO_REUSEADDR, so closed connections in TIME_WAIT do not count)."""
@@ -344,6 +354,32 @@ class PostgresServer(_Process):
             *("-p", str(self.port), "-c", "listen_addresses=127.0.0.1"),
             *("-k", str(self.root), "-c", "fsync=off"),
         ]
+
+    def _signal(self, sig: signal.Signals) -> None:
+        """Signal the postmaster and its backends, as a crash or a hang hits
+        them all: each backend calls setsid(), so the process group misses
+        them, and a backend that outlives a killed postmaster can still answer
+        a query on its open connection."""
+        backends = (
+            [
+                pid
+                for pid, (parent, _) in processes().items()
+                if parent == self._process.pid
+            ]
+            if self._process is not None and self._process.poll() is None
+            else []
+        )
+        super()._signal(sig)
+        for pid in backends:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if sig == signal.SIGKILL and backends:
+
+            def gone() -> bool:
+                left = processes()
+                return all(pid not in left or left[pid][1] == "Z" for pid in backends)
+
+            wait_until("the killed backends to exit", gone, self.log)
 
     def _ready(self) -> bool:
         """A query succeeds (TCP connects long before the server is up)."""

@@ -134,11 +134,11 @@ def test_sessions_and_user_sets_carry_a_native_ttl(shared: MakeStore) -> None:
     assert store.save(k, r, None)
     session_ttl = client.pttl(f"{store.prefix}s:{k}")
     assert 99_000 < session_ttl <= 100_000
-    assert client.pttl(user) >= session_ttl
+    assert client.pttl(user) >= session_ttl - 50  # read a moment later
     store.touch(k, time.time(), time.time() + 200, 1)
     session_ttl = client.pttl(f"{store.prefix}s:{k}")
     assert 199_000 < session_ttl <= 200_000
-    assert client.pttl(user) >= session_ttl
+    assert client.pttl(user) >= session_ttl - 50
 
 
 def test_saving_an_expired_record_leaves_no_key(shared: MakeStore) -> None:

@@ -1,0 +1,140 @@
+"""A real store server goes down mid-test: HTTP 503 quickly, the session kept.
+
+tests/test_unavailable.py fakes the failure with a store wrapper; here a
+private Redis or PostgreSQL (tests/servers.py) is stopped, killed or (Redis)
+hung for real,
+so the drivers' own errors, timeouts and reconnects are what is tested. The
+shared servers are never taken down.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+import flask
+import pytest
+from servers import POSTGRES_BIN
+from servers import REDIS_SERVER
+from servers import PostgresServer
+from servers import RedisServer
+from support import require
+
+from flask_rivo import RivoSessions
+from flask_rivo.stores import RedisStore
+from flask_rivo.stores import SQLAlchemyStore
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from flask_rivo.stores import SessionStore
+
+MESSAGE = "the session store cannot be reached"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    require(REDIS_SERVER is not None, "redis-server is not installed")
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PostgresServer]:
+    require(POSTGRES_BIN is not None, "PostgreSQL is not installed")
+    with PostgresServer(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+def make_store(server: RedisServer | PostgresServer) -> SessionStore:
+    if isinstance(server, RedisServer):
+        return RedisStore(server.url + "?socket_timeout=1&socket_connect_timeout=1")
+    return SQLAlchemyStore(server.url)
+
+
+def make_app(store: SessionStore) -> flask.Flask:
+    app = flask.Flask(__name__)
+    app.config.update(TESTING=True, RIVO_SESSION_STORE=store)
+    RivoSessions(app)
+
+    @app.get("/get/<key>")
+    def get(key: str) -> str:
+        return repr(flask.session.get(key))
+
+    @app.get("/set/<key>/<value>")
+    def set_(key: str, value: str) -> str:
+        flask.session[key] = value
+        return "ok"
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("server_name", "outage"),
+    [
+        ("redis_server", "stop"),
+        ("redis_server", "kill"),
+        ("redis_server", "pause"),
+        ("postgres_server", "stop"),
+        ("postgres_server", "kill"),
+    ],
+)
+def test_an_outage_answers_503_and_keeps_the_session(
+    request: pytest.FixtureRequest, server_name: str, outage: str
+) -> None:
+    """``stop`` is a graceful shutdown, ``kill`` a crash (SIGKILL), ``pause``
+    a hung server (SIGSTOP: connections are accepted, nothing answers).
+
+    A refused connection fails at once; a hung Redis after its 1 s socket
+    timeout, once (a timeout is not retried). PostgreSQL is not paused:
+    psycopg has no read timeout, so a PostgreSQL that hangs while its
+    machine still answers TCP hangs the request (a known limit, in
+    docs/deployment.rst; a dead host or network is caught by TCP timeouts).
+    """
+    server: RedisServer | PostgresServer = request.getfixturevalue(server_name)
+    server.resume()  # no-ops, unless an earlier test failed with it down
+    server.start()
+    store = make_store(server)
+    bound = 1.8 if outage == "pause" else 1.0
+    try:
+        app = make_app(store)
+        client, newcomer = app.test_client(), app.test_client()
+        assert client.get("/set/cart/apples").status_code == 200
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+
+        if outage == "kill":
+            server.kill()
+        else:
+            getattr(server, outage)()
+        requests = [
+            (client, "/get/cart"),
+            (client, "/set/cart/pears"),
+            (newcomer, "/set/cart/plums"),  # a first visit that stores something
+        ]
+        for browser, path in requests:
+            started = time.monotonic()
+            response = browser.get(path)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503, path
+            assert MESSAGE in response.text
+            # No empty session replaces the real one, and none is started.
+            assert "Set-Cookie" not in response.headers
+            assert elapsed < bound, f"{path} took {elapsed:.2f} s"
+        assert client.get_cookie("session") == cookie
+        assert newcomer.get_cookie("session") is None
+
+        if outage == "pause":
+            server.resume()
+        else:
+            server.start()
+        # The refused write did not land; the session is intact and writable.
+        assert client.get("/get/cart").text == "'apples'"
+        assert client.get("/set/cart/pears").status_code == 200
+        assert client.get("/get/cart").text == "'pears'"
+        assert newcomer.get("/set/cart/plums").status_code == 200
+        assert newcomer.get("/get/cart").text == "'plums'"
+    finally:
+        store.close()
