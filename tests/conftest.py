@@ -12,9 +12,8 @@ from backends import use
 from support import CountingStore
 from support import FakeClock
 from support import free_port
+from support import session_app
 from users_support import Mailbox
-
-from flask_rivo import RivoSessions
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -67,42 +66,9 @@ def store(
 
 @pytest.fixture
 def app(clock: FakeClock, store: CountingStore) -> flask.Flask:
-    """An app with RivoSessions on a counting memory store, and a few views."""
-    app = flask.Flask(__name__)
-    app.config.update(TESTING=True, RIVO_SESSION_STORE=store)
-    RivoSessions(app)
+    """An app with RivoSessions on the counting store, and a few views."""
+    app = t.cast("flask.Flask", session_app(RIVO_SESSION_STORE=store))
     app.extensions["rivo_sessions"].clock = clock
-
-    @app.get("/nothing")
-    def nothing() -> str:
-        return "nothing"
-
-    @app.get("/get/<key>")
-    def get(key: str) -> str:
-        return repr(flask.session.get(key))
-
-    @app.get("/set/<key>/<value>")
-    def set_(key: str, value: str) -> str:
-        flask.session[key] = value
-        return "ok"
-
-    @app.get("/incr/<key>")
-    def incr(key: str) -> str:
-        flask.session[key] = flask.session.get(key, 0) + 1
-        return str(flask.session[key])
-
-    @app.get("/login/<user_id>")
-    def login(user_id: str) -> str:
-        flask.session.regenerate()
-        flask.session.user_id = user_id
-        flask.session["user"] = user_id
-        return "in"
-
-    @app.get("/destroy")
-    def destroy() -> str:
-        flask.session.destroy()
-        return "bye"
-
     return app
 
 

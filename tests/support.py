@@ -147,3 +147,88 @@ def save_session(app: t.Any, session: t.Any) -> t.Any:
     with app.test_request_context():
         app.session_interface.save_session(app, session, response)
     return response
+
+
+def session_app(**config: t.Any) -> t.Any:
+    """A Flask app with RivoSessions, ``config``, and the views tests request.
+
+    ``/nothing`` leaves the session alone, ``/get/<key>`` and
+    ``/set/<key>/<value>`` read and write one key, ``/incr/<key>`` counts,
+    ``/login/<user_id>`` regenerates and files the session under a user, and
+    ``/destroy`` ends it.
+    """
+    import flask
+
+    from flask_rivo import RivoSessions
+
+    app = flask.Flask(__name__)
+    app.config.update(TESTING=True, **config)
+    RivoSessions(app)
+
+    @app.get("/nothing")
+    def nothing() -> str:
+        return "nothing"
+
+    @app.get("/get/<key>")
+    def get(key: str) -> str:
+        return repr(flask.session.get(key))
+
+    @app.get("/set/<key>/<value>")
+    def set_(key: str, value: str) -> str:
+        flask.session[key] = value
+        return "ok"
+
+    @app.get("/incr/<key>")
+    def incr(key: str) -> str:
+        flask.session[key] = flask.session.get(key, 0) + 1
+        return str(flask.session[key])
+
+    @app.get("/login/<user_id>")
+    def login(user_id: str) -> str:
+        flask.session.regenerate()
+        flask.session.user_id = user_id
+        flask.session["user"] = user_id
+        return "in"
+
+    @app.get("/destroy")
+    def destroy() -> str:
+        flask.session.destroy()
+        return "bye"
+
+    return app
+
+
+class Reply(t.NamedTuple):
+    """What :func:`fetch` got back."""
+
+    status: int
+    body: str
+    #: The session ID the response sets; "" if it deletes the cookie.
+    cookie: str | None
+
+
+def fetch(
+    port: int, path: str, cookie: str | None = None, source: str = "127.0.0.1"
+) -> Reply:
+    """One real HTTP GET to 127.0.0.1:``port`` from ``source``, on its own
+    connection (werkzeug's development server speaks HTTP/1.0)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=20, source_address=(source, 0)
+    )
+    headers = {"User-Agent": "rivo-test"}
+    if cookie:
+        headers["Cookie"] = f"session={cookie}"
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read().decode()
+        set_cookie = None
+        for header in response.headers.get_all("Set-Cookie") or []:
+            if header.startswith("session="):
+                value = header.split(";", 1)[0].split("=", 1)[1]
+                set_cookie = "" if "Expires=Thu, 01 Jan 1970" in header else value
+        return Reply(response.status, body, set_cookie)
+    finally:
+        connection.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import threading
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import flask
 import pytest
 from support import FakeClock
+from support import fetch
 from werkzeug.serving import make_server
 
 if t.TYPE_CHECKING:
@@ -17,34 +17,6 @@ if t.TYPE_CHECKING:
 
 # Every test here runs on every store.
 pytestmark = pytest.mark.every_store
-
-
-class Reply(t.NamedTuple):
-    status: int
-    body: str
-    cookie: str | None  # the session ID the response sets, if any
-
-
-def fetch(
-    port: int, path: str, cookie: str | None = None, source: str = "127.0.0.1"
-) -> Reply:
-    connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=20, source_address=(source, 0)
-    )
-    headers = {"User-Agent": "rivo-test"}
-    if cookie:
-        headers["Cookie"] = f"session={cookie}"
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read().decode()
-        set_cookie = None
-        for header in response.headers.get_all("Set-Cookie") or []:
-            if header.startswith("session="):
-                set_cookie = header.split(";", 1)[0].split("=", 1)[1]
-        return Reply(response.status, body, set_cookie)
-    finally:
-        connection.close()
 
 
 @pytest.fixture

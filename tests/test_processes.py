@@ -15,7 +15,6 @@ prefix, so no test sees another's state.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import time
 import typing as t
 import uuid
@@ -31,6 +30,8 @@ from backends import Backend
 from backends import use
 from process_app import SHARED_STORES
 from servers import AppProcess
+from support import Reply
+from support import fetch
 
 from flask_rivo.stores.sqlalchemy import session_table
 
@@ -41,33 +42,6 @@ if t.TYPE_CHECKING:
 Apps = tuple[AppProcess, AppProcess]
 
 
-class Reply(t.NamedTuple):
-    status: int
-    body: str
-    #: The session ID the response sets; "" if it deletes the cookie.
-    cookie: str | None
-
-
-def fetch(app: AppProcess, path: str, cookie: str | None = None) -> Reply:
-    """One GET on its own connection, as werkzeug's HTTP/1.0 server wants."""
-    connection = http.client.HTTPConnection("127.0.0.1", app.port, timeout=20)
-    headers = {"User-Agent": "rivo-test"}
-    if cookie:
-        headers["Cookie"] = f"session={cookie}"
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read().decode()
-        set_cookie = None
-        for header in response.headers.get_all("Set-Cookie") or []:
-            if header.startswith("session="):
-                value = header.split(";", 1)[0].split("=", 1)[1]
-                set_cookie = "" if "Expires=Thu, 01 Jan 1970" in header else value
-        return Reply(response.status, body, set_cookie)
-    finally:
-        connection.close()
-
-
 class Browser:
     """A browser's session cookie, updated by every response, whichever
     process sent it."""
@@ -76,7 +50,7 @@ class Browser:
         self.cookie: str | None = None
 
     def get(self, app: AppProcess, path: str) -> Reply:
-        reply = fetch(app, path, self.cookie)
+        reply = fetch(app.port, path, self.cookie)
         assert reply.status == 200, reply
         if reply.cookie is not None:
             self.cookie = reply.cookie or None
@@ -142,7 +116,9 @@ def apps(store_env: dict[str, str]) -> Iterator[Apps]:
 
 def test_a_session_made_on_one_process_works_on_the_other(apps: Apps) -> None:
     a, b = apps
-    assert fetch(a, "/pid").body != fetch(b, "/pid").body  # two processes answer
+    assert (
+        fetch(a.port, "/pid").body != fetch(b.port, "/pid").body
+    )  # two processes answer
     browser = Browser()
     assert browser.get(a, "/incr/n").body == "1"
     first = browser.cookie
@@ -153,7 +129,7 @@ def test_a_session_made_on_one_process_works_on_the_other(apps: Apps) -> None:
     assert browser.cookie == first  # one session, under one ID, all along
     # A log-out on B ends the session for A too.
     assert browser.get(b, "/logout").cookie == ""
-    assert fetch(a, "/get/n", first) == Reply(200, "None", "")
+    assert fetch(a.port, "/get/n", first) == Reply(200, "None", "")
 
 
 def test_a_rotation_on_one_process_is_seen_by_the_other(
@@ -164,19 +140,19 @@ def test_a_rotation_on_one_process_is_seen_by_the_other(
     grace = 1.0
     settings = {"RIVO_SESSION_ID_LIFETIME": "1", "RIVO_SESSION_ID_GRACE": str(grace)}
     with two_apps({**store_env, **settings}) as (a, b):
-        old = fetch(a, "/incr/n").cookie
+        old = fetch(a.port, "/incr/n").cookie
         time.sleep(1.1)  # past the ID's lifetime
-        rotated = fetch(a, "/incr/n", old)
+        rotated = fetch(a.port, "/incr/n", old)
         new = rotated.cookie
         assert rotated.body == "2"
         assert new and new != old
-        assert fetch(b, "/get/n", new) == Reply(200, "2", None)
+        assert fetch(b.port, "/get/n", new) == Reply(200, "2", None)
         # The old ID works on B, which hands the browser the new one.
-        assert fetch(b, "/get/n", old) == Reply(200, "2", new)
+        assert fetch(b.port, "/get/n", old) == Reply(200, "2", new)
         time.sleep(grace)
-        assert fetch(b, "/get/n", old) == Reply(200, "None", "")
+        assert fetch(b.port, "/get/n", old) == Reply(200, "None", "")
         # The new ID lives on, and is now old enough for B to rotate it.
-        newest = fetch(b, "/get/n", new)
+        newest = fetch(b.port, "/get/n", new)
         assert newest.body == "2"
         assert newest.cookie not in (None, "", old, new)
 
@@ -193,8 +169,8 @@ def test_a_log_out_everywhere_on_one_process_ends_sessions_on_the_other(
     assert laptop.get(b, "/user").body == "'ann'"  # A's log-in holds on B
     laptop_id = laptop.cookie
     assert phone.get(b, "/logout-everywhere").body == "2"
-    assert fetch(a, "/user", laptop_id) == Reply(200, "None", "")
-    assert fetch(a, "/get/n", laptop_id) == Reply(200, "None", "")  # data gone too
+    assert fetch(a.port, "/user", laptop_id) == Reply(200, "None", "")
+    assert fetch(a.port, "/get/n", laptop_id) == Reply(200, "None", "")  # data gone too
     assert phone.get(a, "/user").body == "None"
     assert bob.get(a, "/user").body == "'bob'"  # other users stay logged in
 
@@ -203,18 +179,18 @@ def test_threads_in_two_processes_lose_no_write(apps: Apps) -> None:
     """2 processes x 4 threads, each thread incrementing its own key of one
     session 25 times: every write is a compare-and-swap across processes,
     and a lost race is merged and retried, never dropped."""
-    session_id = fetch(apps[0], "/incr/start").cookie
+    session_id = fetch(apps[0].port, "/incr/start").cookie
     assert session_id
 
     def hammer(n: int) -> list[Reply]:
         app = apps[n % 2]  # threads alternate between the processes
-        return [fetch(app, f"/incr/k{n}", session_id) for _ in range(25)]
+        return [fetch(app.port, f"/incr/k{n}", session_id) for _ in range(25)]
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(hammer, range(8)))
     for app in apps:
         keys = ["start", *(f"k{n}" for n in range(8))]
-        found = {key: fetch(app, f"/get/{key}", session_id).body for key in keys}
+        found = {key: fetch(app.port, f"/get/{key}", session_id).body for key in keys}
         assert found == {"start": "1", **dict.fromkeys(keys[1:], "25")}
     for replies in results:
         # Each request saw the thread's previous write, and kept the ID.

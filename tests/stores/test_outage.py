@@ -12,15 +12,14 @@ from __future__ import annotations
 import time
 import typing as t
 
-import flask
 import pytest
 from servers import POSTGRES_BIN
 from servers import REDIS_SERVER
 from servers import PostgresServer
 from servers import RedisServer
 from support import require
+from support import session_app
 
-from flask_rivo import RivoSessions
 from flask_rivo.stores import RedisStore
 from flask_rivo.stores import SQLAlchemyStore
 
@@ -54,23 +53,6 @@ def make_store(server: RedisServer | PostgresServer) -> SessionStore:
     return SQLAlchemyStore(server.url)
 
 
-def make_app(store: SessionStore) -> flask.Flask:
-    app = flask.Flask(__name__)
-    app.config.update(TESTING=True, RIVO_SESSION_STORE=store)
-    RivoSessions(app)
-
-    @app.get("/get/<key>")
-    def get(key: str) -> str:
-        return repr(flask.session.get(key))
-
-    @app.get("/set/<key>/<value>")
-    def set_(key: str, value: str) -> str:
-        flask.session[key] = value
-        return "ok"
-
-    return app
-
-
 @pytest.mark.parametrize(
     ("server_name", "outage"),
     [
@@ -99,7 +81,7 @@ def test_an_outage_answers_503_and_keeps_the_session(
     store = make_store(server)
     bound = 1.8 if outage == "pause" else 1.0
     try:
-        app = make_app(store)
+        app = session_app(RIVO_SESSION_STORE=store)
         client, newcomer = app.test_client(), app.test_client()
         assert client.get("/set/cart/apples").status_code == 200
         cookie = client.get_cookie("session")

@@ -30,8 +30,8 @@ from servers import RedisServer
 from stores import test_conformance as conformance
 from support import FakeClock
 from support import require
+from support import session_app
 
-from flask_rivo import RivoSessions
 from flask_rivo import StoreError
 from flask_rivo.ids import new_session_id
 from flask_rivo.ids import session_key
@@ -58,34 +58,6 @@ def key() -> str:
 def record(user_id: str | None = "ann", ttl: float = 3600, version: int = 1) -> Record:
     now = time.time()
     return Record({"a": '"1"'}, version, now, now, now, now + ttl, user_id=user_id)
-
-
-def make_app(**config: t.Any) -> flask.Flask:
-    """An app with RivoSessions and the views the tests below request."""
-    app = flask.Flask(__name__)
-    app.config.update(TESTING=True, **config)
-    RivoSessions(app)
-
-    @app.get("/nothing")
-    def nothing() -> str:
-        return "nothing"
-
-    @app.get("/get/<k>")
-    def get(k: str) -> str:
-        return repr(flask.session.get(k))
-
-    @app.get("/set/<k>/<v>")
-    def set_(k: str, v: str) -> str:
-        flask.session[k] = v
-        return "ok"
-
-    @app.get("/login/<uid>")
-    def login(uid: str) -> str:
-        flask.session.regenerate()
-        flask.session.user_id = uid
-        return "in"
-
-    return app
 
 
 def exercise(app: flask.Flask, uid: str) -> None:
@@ -222,7 +194,7 @@ def test_a_request_takes_one_round_trip_to_read_and_one_to_write(
     pool = redis.ConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection)
     clock = FakeClock()
     with redis.Redis(connection_pool=pool) as client:
-        app = make_app(RIVO_SESSION_STORE=shared(client, clock=clock))
+        app = session_app(RIVO_SESSION_STORE=shared(client, clock=clock))
         app.extensions["rivo_sessions"].clock = clock
         browser = app.test_client()
 
@@ -266,7 +238,7 @@ def test_a_hung_server_gets_503_not_a_hung_worker(tmp_path: Path) -> None:
     require(REDIS_SERVER is not None, "redis-server not installed")
     with RedisServer(tmp_path) as server:
         url = f"{server.url}?socket_timeout=0.5&socket_connect_timeout=0.5"
-        app = make_app(RIVO_SESSION_STORE="redis", RIVO_SESSION_STORE_URL=url)
+        app = session_app(RIVO_SESSION_STORE="redis", RIVO_SESSION_STORE_URL=url)
         with app.app_context():
             store = app.extensions["rivo_sessions"].store
         try:
@@ -310,7 +282,7 @@ def test_on_a_cluster_the_prefix_becomes_a_hash_tag(cluster: RedisCluster) -> No
 
 
 def test_a_cluster_serves_an_app_end_to_end(cluster_store: RedisStore) -> None:
-    exercise(make_app(RIVO_SESSION_STORE=cluster_store), "ann")
+    exercise(session_app(RIVO_SESSION_STORE=cluster_store), "ann")
 
 
 @pytest.mark.parametrize(
@@ -333,7 +305,7 @@ def test_a_cluster_store_passes_the_key_conformance_checks(
 def test_a_cluster_out_of_reach_gets_503(
     cluster: RedisCluster, cluster_store: RedisStore
 ) -> None:
-    app = make_app(RIVO_SESSION_STORE=cluster_store)
+    app = session_app(RIVO_SESSION_STORE=cluster_store)
     browser = app.test_client()
     browser.get("/set/cart/apples")
     cluster.stop()  # redis-py then raises RedisClusterException, no RedisError
@@ -355,7 +327,7 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinel
 
 def test_a_sentinel_managed_master_serves_an_app(sentinel: RedisSentinel) -> None:
     with sentinel.client() as client:
-        app = make_app(RIVO_SESSION_STORE=RedisStore(client))
+        app = session_app(RIVO_SESSION_STORE=RedisStore(client))
         exercise(app, "bob")
         app.test_client().get("/set/cart/pears")
         with sentinel.master.client() as direct:
