@@ -7,12 +7,20 @@ does to one scenario it does to all. Requests go straight to
 client, so the numbers are the cost of Flask and the session interface, not
 of sockets or of Werkzeug's test machinery.
 
+Each of rivo's stores is measured against Flask-Session on the same backend:
+the memory store against cachelib's ``SimpleCache``, ``RedisStore`` against
+Flask-Session's Redis interface on the same server, and ``SQLAlchemyStore``
+on PostgreSQL against its SQLAlchemy interface on the same database. The
+README says what exactly each side does per request, and so what the
+ratios compare.
+
 Run ``python benchmarks/run.py --help`` for the options.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import json
@@ -20,21 +28,28 @@ import platform
 import sys
 import time
 import typing as t
+import urllib.parse
 from importlib.metadata import version
 
+import sqlalchemy as sa
 from flask import Flask
 from flask import session
 from werkzeug.test import EnvironBuilder
 
 from flask_rivo import RivoSessions
+from flask_rivo.stores import RedisStore
+from flask_rivo.stores import SessionStore
+from flask_rivo.stores import SQLAlchemyStore
 
 try:
+    import redis
     from cachelib import SimpleCache
     from flask_session import Session  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - told to the user below
+    from flask_sqlalchemy import SQLAlchemy
+except ImportError as error:  # pragma: no cover - told to the user below
     sys.exit(
-        "The benchmark compares with Flask-Session on cachelib; install them"
-        " with: pip install '.[bench]'"
+        f"The benchmark needs {error.name} (it compares with Flask-Session on"
+        " cachelib, Redis and SQLAlchemy); install it with: pip install '.[bench]'"
     )
 
 if t.TYPE_CHECKING:
@@ -49,27 +64,52 @@ USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/1
 #: The client address; RivoSessions records it with the session.
 REMOTE_ADDR = "192.0.2.10"
 
+#: The stores ``--stores`` chooses from, each with how the rows of rivo on it
+#: and of Flask-Session on the same backend are named.
+STORES = {
+    "memory": ("rivo memory", "Flask-Session cachelib"),
+    "redis": ("rivo redis", "Flask-Session redis"),
+    "postgresql": ("rivo postgresql", "Flask-Session sqlalchemy/postgresql"),
+}
+#: The stores on a server: the option that names it, and where it is unless
+#: that option says otherwise.
+SERVERS = {
+    "redis": ("--redis-url", "redis://127.0.0.1:6379/0"),
+    "postgresql": (
+        "--postgres-url",
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    ),
+}
+#: Where each side keeps its sessions on a server; all removed at the end.
+REDIS_PREFIXES = {"rivo": "rivobench:", "flask-session": "fsbench:"}
+TABLES = {"rivo": "rivo_bench_sessions", "flask-session": "fs_bench_sessions"}
+#: Seconds to wait for a server before calling it unreachable.
+CONNECT_TIMEOUT = 3
+
 
 class BenchmarkError(Exception):
     """A scenario did not do what it claims to, so its number would lie."""
 
 
-def make_app(kind: str) -> Flask:
+def make_app(
+    kind: str, store: str | None, url: str, cleanup: contextlib.ExitStack
+) -> Flask:
     """An application with the session interface ``kind`` and three views.
 
-    ``/start`` creates a session, ``/read`` reads it and ``/write`` changes
-    it. Both use ``session["n"]``, not ``.get``: a session that failed to
-    load is then a KeyError and a 500, never a silently empty session.
+    ``store`` picks rivo's store or Flask-Session's backend (see
+    :data:`STORES`), on the server at ``url``; what the app opens is closed
+    by ``cleanup``. ``/start`` creates a session, ``/read`` reads it and
+    ``/write`` changes it. Both use ``session["n"]``, not ``.get``: a session
+    that failed to load is then a KeyError and a 500, never a silently empty
+    session.
     """
-    app = Flask(f"bench_{kind}")
+    app = Flask(f"bench_{kind}_{store}")
     if kind == "cookie":
         app.config["SECRET_KEY"] = "benchmark-only-not-secret"  # noqa: S105
     elif kind == "rivo":
-        RivoSessions(app)
+        use_rivo(app, store, url, cleanup)
     elif kind == "flask-session":
-        app.config["SESSION_TYPE"] = "cachelib"
-        app.config["SESSION_CACHELIB"] = SimpleCache()
-        Session(app)
+        use_flask_session(app, store, url, cleanup)
     elif kind != "bare":
         raise ValueError(kind)
 
@@ -92,6 +132,63 @@ def make_app(kind: str) -> Flask:
         return str(session["n"])
 
     return app
+
+
+def use_rivo(
+    app: Flask, store: str | None, url: str, cleanup: contextlib.ExitStack
+) -> None:
+    """Install RivoSessions on ``app``, with its own store (and connections)."""
+    if store != "memory":
+        shared: SessionStore = (
+            RedisStore(url, prefix=REDIS_PREFIXES["rivo"])
+            if store == "redis"
+            else SQLAlchemyStore(url, table_name=TABLES["rivo"])
+        )
+        app.config["RIVO_SESSION_STORE"] = shared
+        cleanup.callback(shared.close)
+    RivoSessions(app)
+
+
+def use_flask_session(
+    app: Flask, store: str | None, url: str, cleanup: contextlib.ExitStack
+) -> None:
+    """Install Flask-Session on ``app``, with its own client (or ``db``).
+
+    Flask-Session saves the whole session on every request, reads included,
+    while Flask's ``SESSION_REFRESH_EACH_REQUEST`` is true (the default):
+    that is how it slides the expiry. Turned off here, a read costs it one
+    store read, as it costs rivo, whose sliding expiry costs it a touch at
+    most once per ``RIVO_SESSION_TOUCH_INTERVAL``. See the README.
+    """
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    if store == "memory":
+        app.config.update(SESSION_TYPE="cachelib", SESSION_CACHELIB=SimpleCache())
+    elif store == "redis":
+        client = redis.Redis.from_url(url)
+        cleanup.callback(client.close)
+        app.config.update(
+            SESSION_TYPE="redis",
+            SESSION_REDIS=client,
+            SESSION_KEY_PREFIX=REDIS_PREFIXES["flask-session"],
+        )
+    else:
+        # A db per app: Flask-Session defines its table's model on it, and
+        # creates the table (if missing) when it is installed.
+        db = SQLAlchemy()
+        app.config.update(
+            SQLALCHEMY_DATABASE_URI=url,
+            SESSION_TYPE="sqlalchemy",
+            SESSION_SQLALCHEMY=db,
+            SESSION_SQLALCHEMY_TABLE=TABLES["flask-session"],
+        )
+        db.init_app(app)
+
+        @cleanup.callback
+        def dispose() -> None:
+            with app.app_context():
+                db.engine.dispose()
+
+    Session(app)
 
 
 def environ(path: str, cookie: str | None = None) -> Environ:
@@ -144,8 +241,10 @@ class Scenario:
     name: str
     kind: str
     path: str
-    #: Writes, counted so the end of the run can check they were all kept.
-    writes: bool = False
+    #: The store (see :data:`STORES`) of a rivo or Flask-Session scenario.
+    store: str | None = None
+    #: Where that store's server is, if it has one.
+    url: str = ""
     app: Flask = dataclasses.field(init=False, repr=False)
     env: Environ = dataclasses.field(init=False, repr=False)
     cookie: str | None = dataclasses.field(init=False, default=None)
@@ -153,13 +252,18 @@ class Scenario:
     last_headers: Headers = dataclasses.field(init=False, default_factory=list)
     rates: list[float] = dataclasses.field(init=False, default_factory=list)
 
-    def set_up(self) -> None:
+    @property
+    def writes(self) -> bool:
+        """Whether each request writes, counted so the end can check them."""
+        return self.path == "/write"
+
+    def set_up(self, cleanup: contextlib.ExitStack) -> None:
         """Build the app and, for a session scenario, start its session.
 
         Each scenario has its own app and session, so the write counts of
         one never mix with another's.
         """
-        self.app = make_app(self.kind)
+        self.app = make_app(self.kind, self.store, self.url, cleanup)
         if self.path != "/plain":
             status, headers, _ = call(self.app, environ("/start"))
             if status != "200 OK":
@@ -197,9 +301,10 @@ class Scenario:
     def check(self) -> None:
         """Prove the writes happened, by reading the counter back.
 
-        Server-side sessions must hold every write. Flask's cookie session
-        keeps nothing on the server and the loop resends the first cookie,
-        so each write there starts from 0: the cookie it returns holds 1.
+        Server-side sessions must hold every write, on every store. Flask's
+        cookie session keeps nothing on the server and the loop resends the
+        first cookie, so each write there starts from 0: the cookie it
+        returns holds 1.
         """
         if not self.writes:
             return
@@ -220,18 +325,142 @@ def _no_write(data: bytes) -> object:
     raise BenchmarkError("the app used the legacy write() callable")
 
 
-SCENARIOS = [
-    ("bare Flask, no session", "bare", "/plain", False),
-    ("cookie session, read", "cookie", "/read", False),
-    ("cookie session, write", "cookie", "/write", True),
-    ("rivo memory, read", "rivo", "/read", False),
-    ("rivo memory, write", "rivo", "/write", True),
-    ("Flask-Session cachelib, read", "flask-session", "/read", False),
-    ("Flask-Session cachelib, write", "flask-session", "/write", True),
-]
+def build_scenarios(stores: list[str], urls: dict[str, str]) -> list[Scenario]:
+    """The baselines, then rivo and Flask-Session on each of ``stores``."""
+    found = [
+        Scenario("bare Flask, no session", "bare", "/plain"),
+        Scenario("cookie session, read", "cookie", "/read"),
+        Scenario("cookie session, write", "cookie", "/write"),
+    ]
+    for store in stores:
+        for kind, label in zip(("rivo", "flask-session"), STORES[store], strict=True):
+            found += (
+                Scenario(f"{label}, {op}", kind, f"/{op}", store, urls.get(store, ""))
+                for op in ("read", "write")
+            )
+    return found
 
 
-def measure(requests: int, rounds: int, warmup: int) -> list[Scenario]:
+# -- the servers ---------------------------------------------------------------
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, to be shown."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def connect(store: str, url: str) -> redis.Redis | sa.Engine:
+    """A client of the server of ``store``, quick to give up on it."""
+    if store == "redis":
+        return redis.Redis.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=30
+        )
+    if sa.make_url(url).get_backend_name() != "postgresql":
+        raise ValueError("not a PostgreSQL URL")
+    # The lock timeout keeps the final DROP from waiting on a stuck client.
+    options = {"connect_timeout": CONNECT_TIMEOUT, "options": "-c lock_timeout=10s"}
+    return sa.create_engine(url, connect_args=options)
+
+
+def probe(store: str, url: str) -> str:
+    """Connect to the server of ``store``; return its name and version."""
+    client = connect(store, url)
+    if isinstance(client, redis.Redis):
+        with client:
+            return f"Redis {client.info('server')['redis_version']}"
+    try:
+        with client.connect() as connection:
+            query = sa.text("SHOW server_version")
+            return f"PostgreSQL {connection.execute(query).scalar()}"
+    finally:
+        client.dispose()
+
+
+def clean_up(store: str, url: str) -> None:
+    """Remove the benchmark's sessions from the server of ``store``.
+
+    Called before the run, for what an interrupted one left, and after it.
+    """
+    client = connect(store, url)
+    if isinstance(client, redis.Redis):
+        with client:
+            for prefix in REDIS_PREFIXES.values():
+                keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+                if keys:
+                    client.delete(*keys)
+        return
+    try:
+        metadata = sa.MetaData()
+        for name in TABLES.values():
+            sa.Table(name, metadata)
+        metadata.drop_all(client, checkfirst=True)
+    finally:
+        client.dispose()
+
+
+#: What a server out of reach, or a bad URL, raises.
+SERVER_ERRORS = (ImportError, ValueError, redis.RedisError, sa.exc.SQLAlchemyError)
+
+
+def _reason(error: Exception) -> str:
+    """The gist of ``error``: the driver's own message, on one line."""
+    if isinstance(error, ImportError):
+        return f"{error} (pip install '.[bench]')"
+    return " ".join(str(getattr(error, "orig", None) or error).split())
+
+
+def open_servers(
+    stores: list[str], urls: dict[str, str], cleanup: contextlib.ExitStack
+) -> dict[str, str]:
+    """Check each server of ``stores`` answers and clean it, now and on exit.
+
+    :returns: each server's name and version, by store.
+    :raises BenchmarkError: naming the server that does not answer, and how
+        to leave it out.
+    """
+    found = {}
+    for store in stores:
+        if store not in SERVERS:
+            continue
+        url = urls[store]
+        try:
+            found[store] = probe(store, url)
+            clean_up(store, url)
+        except SERVER_ERRORS as error:
+            others = ",".join(s for s in stores if s != store) or "memory"
+            raise BenchmarkError(
+                f"cannot use {store} at {redact(url)}: {_reason(error)}\n"
+                f"Is it running? Give its URL with {SERVERS[store][0]}, or leave"
+                f" it out: --stores {others}"
+            ) from None
+        cleanup.callback(_clean_up_or_warn, store, url)
+    return found
+
+
+def _clean_up_or_warn(store: str, url: str) -> None:
+    try:
+        clean_up(store, url)
+    except SERVER_ERRORS as error:
+        print(
+            f"warning: could not clean up {store} at {redact(url)}: {_reason(error)}",
+            file=sys.stderr,
+        )
+
+
+# -- measuring -----------------------------------------------------------------
+
+
+def measure(
+    scenarios: list[Scenario],
+    requests: int,
+    rounds: int,
+    warmup: int,
+    cleanup: contextlib.ExitStack,
+) -> list[Scenario]:
     """Warm every scenario up, then time the rounds in turn.
 
     Rounds are interleaved (scenario 1, 2, ..., then again) rather than
@@ -239,9 +468,8 @@ def measure(requests: int, rounds: int, warmup: int) -> list[Scenario]:
     scenario rather than one. The garbage collector stays on, as in a real
     server, but starts each round empty.
     """
-    scenarios = [Scenario(*row) for row in SCENARIOS]
     for scenario in scenarios:
-        scenario.set_up()
+        scenario.set_up(cleanup)
         scenario.run(warmup)
     for _ in range(rounds):
         for scenario in scenarios:
@@ -252,9 +480,12 @@ def measure(requests: int, rounds: int, warmup: int) -> list[Scenario]:
     return scenarios
 
 
-def best(scenarios: list[Scenario], name: str) -> float:
-    """The best round's requests per second of the scenario ``name``."""
-    return max(next(s for s in scenarios if s.name == name).rates)
+def best(
+    scenarios: list[Scenario], kind: str, path: str, store: str | None = None
+) -> float:
+    """The best round's requests per second of one scenario."""
+    key = (kind, path, store)
+    return max(next(s for s in scenarios if (s.kind, s.path, s.store) == key).rates)
 
 
 def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
@@ -263,9 +494,9 @@ def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
     The best round, not the mean: noise only ever slows a round down, so
     the fastest is the closest to what the code itself costs. Rivo's rows
     are also compared with the same operation on the cookie session and on
-    Flask-Session.
+    Flask-Session on the same backend.
     """
-    bare = best(scenarios, "bare Flask, no session")
+    bare = best(scenarios, "bare", "/plain")
     rows = []
     for scenario in scenarios:
         rate = max(scenario.rates)
@@ -276,11 +507,10 @@ def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
             "vs_bare": round(rate / bare, 3),
         }
         if scenario.kind == "rivo":
-            op = scenario.name.rsplit(", ", 1)[1]
-            row["vs_cookie"] = round(rate / best(scenarios, f"cookie session, {op}"), 3)
-            row["vs_flask_session"] = round(
-                rate / best(scenarios, f"Flask-Session cachelib, {op}"), 3
-            )
+            path, store = scenario.path, scenario.store
+            row["vs_cookie"] = round(rate / best(scenarios, "cookie", path), 3)
+            peer = best(scenarios, "flask-session", path, store)
+            row["vs_flask_session"] = round(rate / peer, 3)
         rows.append(row)
     return rows
 
@@ -310,27 +540,58 @@ def table(rows: list[dict[str, t.Any]]) -> str:
     return "\n".join(text)
 
 
+def store_list(text: str) -> list[str]:
+    """Parse ``--stores``: names from :data:`STORES`, comma-separated."""
+    stores = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in stores if s not in STORES]
+    if unknown or not stores:
+        raise argparse.ArgumentTypeError(
+            f"expected some of {','.join(STORES)}, got {text!r}"
+        )
+    return stores
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--requests", type=int, default=5000, help="requests per round (5000)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
+    parser.add_argument(
+        "--stores",
+        type=store_list,
+        default=list(STORES),
+        help=f"the stores to measure rivo on, comma-separated ({','.join(STORES)})",
+    )
+    for store, (option, url) in SERVERS.items():
+        text = f"the {store} server ({url})"
+        parser.add_argument(option, dest=store, default=url, metavar="URL", help=text)
     parser.add_argument("--json", metavar="PATH", help="also write the numbers here")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1:
         parser.error("--requests and --rounds must be at least 1")
     warmup = max(100, args.requests // 10)
+    urls = {store: getattr(args, store) for store in args.stores if store in SERVERS}
 
-    versions = {name: version(name) for name in ("flask", "flask-session", "cachelib")}
-    versions["python"] = platform.python_version()
-    print(
-        f"{args.requests} requests x {args.rounds} rounds per scenario"
-        f" (after {warmup} warm-up), best round; "
-        + ", ".join(f"{k} {v}" for k, v in versions.items())
-    )
+    packages = ["flask", "flask-session", "cachelib"]
+    if "redis" in urls:
+        packages.append("redis")
+    if "postgresql" in urls:
+        packages += ["flask-sqlalchemy", "sqlalchemy", "psycopg"]
     try:
-        rows = results(measure(args.requests, args.rounds, warmup))
+        with contextlib.ExitStack() as cleanup:
+            servers = open_servers(args.stores, urls, cleanup)
+            versions = {name: version(name) for name in packages}
+            versions["python"] = platform.python_version()
+            print(
+                f"{args.requests} requests x {args.rounds} rounds per scenario"
+                f" (after {warmup} warm-up), best round; "
+                + ", ".join(f"{k} {v}" for k, v in versions.items())
+            )
+            for store, server in servers.items():
+                print(f"{store}: {server} at {redact(urls[store])}")
+            found = build_scenarios(args.stores, urls)
+            rows = results(measure(found, args.requests, args.rounds, warmup, cleanup))
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
@@ -341,6 +602,10 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "warmup": warmup,
             "versions": versions,
+            "servers": {
+                store: {"server": server, "url": redact(urls[store])}
+                for store, server in servers.items()
+            },
             "results": rows,
         }
         with open(args.json, "w", encoding="utf-8") as file:
