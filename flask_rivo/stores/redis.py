@@ -55,11 +55,15 @@ local ttl, user, member = tonumber(ARGV[3]), ARGV[7], ARGV[9]
 if cur[3] and cur[3] ~= user then
   redis.call('SREM', ARGV[10] .. cur[3], member)
 end
-redis.call('DEL', KEYS[1])
-if ttl <= 0 then return 1 end
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[4], 'e', ARGV[5], 'a', ARGV[6], 'b', ARGV[8])
 redis.call('PEXPIRE', KEYS[1], ttl)
-if user ~= '' then
+if user == '' then
+  redis.call('HDEL', KEYS[1], 'u')
+else
   redis.call('HSET', KEYS[1], 'u', user)
   local set = ARGV[10] .. user
   if cur[3] ~= user then
