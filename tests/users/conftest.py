@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
+from support import CountingStore
 from support import FakeClock
 from users_support import SITE
 from users_support import Base
@@ -41,9 +42,15 @@ def db() -> Iterator[scoped_session[t.Any]]:
 
 @pytest.fixture
 def make_users_app(
-    smtp_server: tuple[int, Mailbox], db: scoped_session[t.Any], clock: FakeClock
+    smtp_server: tuple[int, Mailbox],
+    db: scoped_session[t.Any],
+    clock: FakeClock,
+    store: CountingStore,
 ) -> t.Callable[..., flask.Flask]:
     """Build an app with RivoUsers, CSRF on and mail to the loopback server.
+
+    Sessions, log-in throttles and mail quotas go to the ``store`` fixture:
+    the memory store, or every store for tests marked ``every_store``.
 
     ``config`` goes on top of the base configuration; ``drop`` removes keys
     from it; ``debug`` sets debug mode before RivoUsers is installed.
@@ -62,6 +69,7 @@ def make_users_app(
             "MAIL_PORT": smtp_server[0],
             "MAIL_SUPPRESS_SEND": False,
             "MAIL_DEFAULT_SENDER": "Rivo Test <noreply@rivo.test>",
+            "RIVO_SESSION_STORE": store,
         }
         for key in drop:
             del base[key]

@@ -57,6 +57,9 @@ _COST = re.compile(r"\$2[abxy]?\$(\d\d)\$")
 
 # -- helpers ------------------------------------------------------------------
 
+# Every test here that uses a store runs on every store.
+pytestmark = pytest.mark.every_store
+
 
 def attempt(
     browser: Browser,

@@ -8,6 +8,7 @@ import typing as t
 from pathlib import Path
 
 import flask
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
@@ -22,6 +23,9 @@ from flask_rivo import RivoUsers
 from flask_rivo.users import accounts
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+# Every test here that uses a store runs on every store.
+pytestmark = pytest.mark.every_store
 
 
 def test_parallel_sign_ups_of_one_address_make_one_account(

@@ -53,6 +53,9 @@ _HREF = re.compile(r'href="([^"]+)"')
 
 # Helpers ------------------------------------------------------------------
 
+# Every test here that uses a store runs on every store.
+pytestmark = pytest.mark.every_store
+
 
 def rows(db: scoped_session[t.Any]) -> list[dict[str, t.Any]]:
     """Every row of the users table, as stored (no ORM in between)."""
