@@ -19,12 +19,14 @@ import contextlib
 import functools
 import glob
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import typing as t
 import weakref
@@ -585,3 +587,55 @@ class RedisSentinel(_Group):
         sentinel = Sentinel([("127.0.0.1", self.port)], socket_timeout=socket_timeout)
         master = sentinel.master_for(self.service_name, socket_timeout=socket_timeout)
         return t.cast("redis.Redis", master)
+
+
+class ReplyDropper(_Managed):
+    """A TCP proxy on loopback that can lose one reply, as a network does.
+
+    Once :meth:`drop_next_reply` is called, the next request a client sends
+    reaches the server, but the connection is cut before the reply comes
+    back: the client cannot tell whether its write landed.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self._armed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._thread: threading.Thread | None = None
+
+    def drop_next_reply(self) -> None:
+        self._armed.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._accept, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # the listener was closed
+            while True:
+                client, _ = self._listener.accept()
+                threading.Thread(target=self._pump, args=(client,), daemon=True).start()
+
+    def _pump(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        sent_armed = False
+        with client, upstream, contextlib.suppress(OSError):
+            while True:
+                ready, _, _ = select.select([client, upstream], [], [])
+                for end in ready:
+                    data = end.recv(65536)
+                    if not data:
+                        return
+                    if end is client:
+                        sent_armed = sent_armed or self._armed.is_set()
+                        upstream.sendall(data)
+                    elif sent_armed:
+                        self._armed.clear()
+                        return  # the reply is lost: both connections close
+                    else:
+                        client.sendall(data)

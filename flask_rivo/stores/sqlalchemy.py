@@ -9,8 +9,11 @@ Tested on SQLite, PostgreSQL and MariaDB.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+import random
 import threading
 import time
 import typing as t
@@ -44,11 +47,46 @@ CONNECT_ARGS: t.Mapping[str, t.Mapping[str, object]] = {
         "keepalives_interval": 2,
         "keepalives_count": 3,
         "tcp_user_timeout": 10_000,
+        # Server-side limits: a statement stuck behind another client's lock
+        # fails after 5 s instead of waiting as long as the lock is held.
+        "options": "-c statement_timeout=10000 -c lock_timeout=5000",
     },
     "mysql": {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10},
     "mariadb": {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10},
     "sqlite": {"timeout": 10},
 }
+
+
+#: Errors after which the database has rolled the statement back, so it may
+#: simply run again: PostgreSQL's SQLSTATEs for a deadlock and a
+#: serialization failure, MySQL's error number for a deadlock. (A lock
+#: timeout is not retried: it has waited long enough.)
+_ROLLED_BACK: frozenset[object] = frozenset({"40P01", "40001", 1213})
+
+
+class _Result(t.NamedTuple):
+    #: Rows changed (what the driver reports).
+    changed: int
+    rows: list[sa.Row[t.Any]]
+    #: The statement was sent twice, after a connection died under it.
+    resent: bool
+    #: An INSERT found its key taken.
+    clash: bool = False
+
+
+def _rolled_back(error: exc.DBAPIError) -> bool:
+    original = error.orig
+    code = getattr(original, "sqlstate", None)
+    args = getattr(original, "args", ())
+    if code is None and args:
+        code = args[0]
+    return code in _ROLLED_BACK
+
+
+def _same(a: Record, b: Record) -> bool:
+    return dataclasses.replace(a, data=dict(a.data)) == dataclasses.replace(
+        b, data=dict(b.data)
+    )
 
 
 def session_table(
@@ -197,6 +235,13 @@ class SQLAlchemyStore(SessionStore):
         self._create_table = create_table
         self._ready = not create_table
         self._ready_lock = threading.Lock()
+        # One shared connection (in-memory SQLite) must not be used by two
+        # threads at once; a real pool hands each thread its own.
+        self._serial: t.ContextManager[object] = (
+            threading.Lock()
+            if isinstance(self.engine.pool, StaticPool)
+            else contextlib.nullcontext()
+        )
 
     # -- plumbing ------------------------------------------------------------
 
@@ -215,35 +260,55 @@ class SQLAlchemyStore(SessionStore):
                     raise
             self._ready = True
 
-    def _run(self, statement: sa.Executable) -> tuple[int, list[sa.Row[t.Any]]]:
+    def _run(self, statement: sa.Executable) -> _Result:
         """Run one statement in autocommit mode, as one round trip.
 
-        Returns the count of rows it changed and the rows it selected, all
-        fetched before the connection goes back to the pool. A connection
-        that died while idle in the pool (the server restarted) fails before
-        the statement reaches the server, so the statement is sent once more
-        on a fresh connection. Every other failure to reach the database
-        becomes a :class:`StoreError`.
+        The rows it selected are fetched before the connection goes back to
+        the pool. Two failures are worth another try, and get one:
+
+        * The connection died (the server restarted while it sat in the
+          pool, or the reply was lost): the statement is sent again on a
+          fresh connection, and the result says so, because a write may
+          have landed the first time.
+        * A deadlock, serialization failure or lock timeout: the database
+          rolled the statement back, so it runs again after a short pause.
+
+        Anything else that keeps the database from answering becomes a
+        :class:`StoreError` (HTTP 503).
         """
+        resent = False
         try:
             if not self._ready:
                 self._ensure_table()
-            for attempt in (1, 2):
+            for attempt in range(1, 5):
                 try:
-                    with self.engine.connect().execution_options(
-                        isolation_level="AUTOCOMMIT"
-                    ) as connection:
+                    with (
+                        self._serial,
+                        self.engine.connect().execution_options(
+                            isolation_level="AUTOCOMMIT"
+                        ) as connection,
+                    ):
                         result = connection.execute(statement)
                         rows = list(result.all()) if result.returns_rows else []
-                        return result.rowcount, rows
+                        return _Result(result.rowcount, rows, resent)
+                except exc.IntegrityError:
+                    return _Result(0, [], resent, clash=True)
                 except exc.DBAPIError as error:
-                    if attempt == 2 or not error.connection_invalidated:
+                    if error.connection_invalidated and not resent:
+                        resent = True
+                    elif _rolled_back(error) and attempt < 4:
+                        time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311
+                    else:
                         raise
             raise AssertionError("unreachable")  # pragma: no cover
-        except exc.IntegrityError:
-            raise
         except exc.SQLAlchemyError as error:
             raise StoreError(f"session database unavailable: {error}") from error
+
+    def _landed(self, key: str, record: Record) -> bool:
+        """Whether ``record`` is stored under ``key``: a write whose reply was
+        lost did land, and its resend found its own work."""
+        found = self.load(key)
+        return found is not None and _same(found, record)
 
     def _row(self, record: Record) -> dict[str, object]:
         return {
@@ -280,7 +345,7 @@ class SQLAlchemyStore(SessionStore):
     # -- the store interface -------------------------------------------------
 
     def load(self, key: str) -> Record | None:
-        _, rows = self._run(sa.select(self.table).where(self.table.c.key == key))
+        rows = self._run(sa.select(self.table).where(self.table.c.key == key)).rows
         return self._record(rows[0]) if rows else None
 
     def save(self, key: str, record: Record, expected_version: int | None) -> bool:
@@ -292,21 +357,23 @@ class SQLAlchemyStore(SessionStore):
                 .where(self.table.c.version == expected_version)
                 .values(values)
             )
-            return self._run(update)[0] == 1
+            done = self._run(update)
+            return done.changed == 1 or (done.resent and self._landed(key, record))
         # Create-only: a plain INSERT, which the primary key makes atomic. A
         # clash with an expired record (a reused throttle key, say) removes
         # that record and tries once more.
+        insert = sa.insert(self.table).values(key=key, **values)
         for _ in (1, 2):
-            try:
-                self._run(sa.insert(self.table).values(key=key, **values))
-            except exc.IntegrityError:
-                dead = sa.delete(self.table).where(
-                    self.table.c.key == key, self.table.c.expires_at <= self.clock()
-                )
-                if self._run(dead)[0] == 0:
-                    return False
-            else:
+            done = self._run(insert)
+            if not done.clash:
                 return True
+            if done.resent and self._landed(key, record):
+                return True
+            dead = sa.delete(self.table).where(
+                self.table.c.key == key, self.table.c.expires_at <= self.clock()
+            )
+            if self._run(dead).changed == 0:
+                return False
         return False
 
     def touch(
@@ -324,15 +391,29 @@ class SQLAlchemyStore(SessionStore):
 
     def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
         query = sa.select(self.table).where(
-            self.table.c.user_id == user_id, self.table.c.expires_at > self.clock()
+            self._of_user(user_id), self.table.c.expires_at > self.clock()
         )
-        return [(row.key, self._record(row)) for row in self._run(query)[1]]
+        return [(row.key, self._record(row)) for row in self._run(query).rows]
 
     def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
-        statement = sa.delete(self.table).where(self.table.c.user_id == user_id)
+        statement = sa.delete(self.table).where(self._of_user(user_id))
         if keep is not None:
             statement = statement.where(self.table.c.key != keep)
-        return self._run(statement)[0]
+        return self._run(statement).changed
+
+    def _of_user(self, user_id: str) -> sa.ColumnElement[bool]:
+        """The rows of exactly this user.
+
+        MySQL's collations, binary ones included, ignore trailing spaces
+        when comparing, so there "ann" would also match "ann "'s sessions;
+        comparing the lengths as well keeps them apart.
+        """
+        column = self.table.c.user_id
+        if self.engine.dialect.name not in ("mysql", "mariadb"):
+            return column == user_id
+        return sa.and_(
+            column == user_id, sa.func.length(column) == sa.func.length(user_id)
+        )
 
     def purge_expired(self, now: float) -> int:
         """Delete expired rows in batches of :data:`PURGE_BATCH`.
@@ -354,7 +435,7 @@ class SQLAlchemyStore(SessionStore):
                 self.table.c.key.in_(batch.scalar_subquery()), expired
             )
         while True:
-            removed = self._run(statement)[0]
+            removed = self._run(statement).changed
             yield removed
             if removed < PURGE_BATCH:
                 return

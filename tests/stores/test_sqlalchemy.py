@@ -13,14 +13,17 @@ instance folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
 import socket
 import sqlite3
 import threading
+import time
 import typing as t
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import flask
 import pytest
@@ -435,12 +438,23 @@ def test_made_engines_have_timeouts(
         with engine.connect() as connection:
             dbapi = t.cast("t.Any", connection.connection.dbapi_connection)
             dsn = dbapi.info.dsn if name == "postgresql" else ""
+            limits = (
+                [connection.exec_driver_sql(f"SHOW {n}").scalar() for n in LIMITS]
+                if name == "postgresql"
+                else []
+            )
     finally:
         engine.dispose()
     assert given[0].items() >= expected.items()
-    if dsn:  # what libpq itself was told
-        told = dict(p.split("=", 1) for p in dsn.split())
-        assert {k: int(told[k]) for k in expected} == expected
+    if dsn:  # what libpq itself was told, and what the server applies
+        from psycopg.conninfo import conninfo_to_dict
+
+        told = conninfo_to_dict(dsn)
+        assert {k: int(t.cast("str", told[k])) for k in expected} == expected
+        assert limits == ["10s", "5s"]
+
+
+LIMITS = ("statement_timeout", "lock_timeout")
 
 
 def test_a_made_sqlite_file_engine_uses_wal(tmp_path: Path) -> None:
@@ -516,3 +530,116 @@ def test_the_default_database_is_a_file_in_the_instance_folder(
     store.save(key, record(clock()), None)
     store.close()
     assert os.path.getsize(tmp_path / "inst" / "rivo_sessions.db") > 0
+
+
+# -- failures a store survives -------------------------------------------------
+
+
+@pytest.fixture
+def droppers() -> Iterator[t.Callable[[int], servers.ReplyDropper]]:
+    """Makes reply-losing proxies, closed after the stores that use them."""
+    made: list[servers.ReplyDropper] = []
+
+    def make(port: int) -> servers.ReplyDropper:
+        made.append(servers.ReplyDropper(port))
+        made[-1].start()
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("name", ["postgresql", "mariadb"])
+def test_a_write_whose_reply_was_lost_is_not_reported_as_failed(
+    name: str,
+    backends: dict[str, Backend],
+    droppers: t.Callable[[int], servers.ReplyDropper],
+    stores: MakeStore,
+) -> None:
+    """The write lands, the reply is lost, the statement is sent again and
+    finds its own work: success, not a conflict (which would leave an orphan
+    session behind) or a 503."""
+    use(backends[name])
+    server = sa.make_url(t.cast("SQL", backends[name]).url)
+    proxy = droppers(t.cast("int", server.port))
+    store = stores(server.set(port=proxy.port).render_as_string(False))
+    now = time.time()
+    new, old = session_key(new_session_id()), session_key(new_session_id())
+    store.save(old, record(now), None)
+    proxy.drop_next_reply()
+    assert store.save(new, record(now, user_id="ann"), None) is True
+    proxy.drop_next_reply()
+    changed = dataclasses.replace(record(now), data={"x": '"2"'}, version=2)
+    assert store.save(old, changed, 1) is True
+    assert [k for k, _ in store.user_sessions("ann")] == [new]
+    found = store.load(old)
+    assert found is not None and (found.version, found.data) == (2, {"x": '"2"'})
+
+
+@pytest.mark.parametrize("name", ["postgresql", "mariadb"])
+def test_a_deadlock_victim_runs_again(
+    name: str, backends: dict[str, Backend], stores: MakeStore
+) -> None:
+    """Log-out everywhere locks the user's rows one by one; another client
+    locking them in the other order makes a deadlock, and the database rolls
+    the store's statement back. The store runs it again instead of a 503."""
+    use(backends[name])
+    url = t.cast("SQL", backends[name]).url
+    store = stores(url)
+    now = time.time()
+    first, second = "0" * 64, "f" * 64  # the order the DELETE takes them in
+    for key in (first, second):
+        store.save(key, record(now, user_id="ann"), None)
+    # InnoDB sacrifices the transaction that changed less, so the other one
+    # adds rows first (of a user who sorts before "ann", out of the DELETE's
+    # way), then locks the rows in the other order.
+    heavy = [
+        dict(store._row(record(now, user_id="aaa")), key=f"{n:064x}")
+        for n in range(1, 21)
+    ]
+    deadlocks: list[str] = []
+    sa.event.listen(
+        store.engine,
+        "handle_error",
+        lambda c: deadlocks.append(str(c.original_exception)),
+    )
+    other = sa.create_engine(url)
+    table = store.table
+    result: list[int] = []
+    try:
+        with other.connect() as connection, connection.begin():
+            bump = sa.update(table).values(version=table.c.version + 1)
+            connection.execute(sa.insert(table), heavy)
+            connection.execute(bump.where(table.c.key == second))
+            ending = threading.Thread(
+                target=lambda: result.append(store.delete_user_sessions("ann"))
+            )
+            ending.start()
+            time.sleep(0.3)  # the DELETE holds `first` and waits for `second`
+            connection.execute(bump.where(table.c.key == first))
+        ending.join(30)
+    finally:
+        other.dispose()
+    assert result == [2]
+    assert any("eadlock" in message for message in deadlocks)
+    assert store.user_sessions("ann") == []
+
+
+def test_an_in_memory_database_survives_many_threads(clock: FakeClock) -> None:
+    """One shared connection, used by one thread at a time (without the
+    store's lock, sqlite3 crashes the process)."""
+    store = SQLAlchemyStore("sqlite://", clock=clock)
+    keys = [session_key(new_session_id()) for _ in range(8)]
+
+    def work(key: str) -> int:
+        for version in range(1, 51):
+            expected = None if version == 1 else version - 1
+            current = dataclasses.replace(record(clock()), version=version)
+            assert store.save(key, current, expected)
+            assert store.load(key) is not None
+        return t.cast("Record", store.load(key)).version
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(work, keys)) == [50] * 8
+    store.close()
