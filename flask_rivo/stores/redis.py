@@ -14,6 +14,7 @@ and its user's set live in one slot, as Lua scripts need.
 from __future__ import annotations
 
 import json
+import re
 import time
 import typing as t
 
@@ -36,6 +37,10 @@ if t.TYPE_CHECKING:
 SOCKET_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
 
+#: A key prefix that is a hash tag already: Redis hashes only what lies
+#: between the first "{" and the next "}", if that is not empty.
+HASH_TAG = re.compile(r"[^{]*\{[^}]+\}")
+
 #: What redis-py raises when the server cannot serve: a Cluster none of whose
 #: nodes answers raises RedisClusterException, which is no RedisError.
 _ERRORS = (redis.RedisError, RedisClusterException)
@@ -44,7 +49,10 @@ _ERRORS = (redis.RedisError, RedisClusterException)
 # The body is JSON of everything the scripts never look at.
 
 _SAVE = """
-local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'u')
+local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'u', 'b')
+if cur[1] == ARGV[4] and cur[2] == ARGV[5] and cur[4] == ARGV[8] then
+  return 1  -- this very write landed already (a resend after a lost reply)
+end
 local live = cur[1] and tonumber(cur[2]) > tonumber(ARGV[2])
 if ARGV[1] == '' then
   if live then return 0 end
@@ -52,7 +60,8 @@ elseif not live or cur[1] ~= ARGV[1] then
   return 0
 end
 local ttl, user, member = tonumber(ARGV[3]), ARGV[7], ARGV[9]
-if cur[3] and cur[3] ~= user then
+local has_user = ARGV[12] == '1'
+if cur[3] and (not has_user or cur[3] ~= user) then
   redis.call('SREM', ARGV[10] .. cur[3], member)
 end
 if ttl <= 0 then
@@ -61,7 +70,7 @@ if ttl <= 0 then
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[4], 'e', ARGV[5], 'a', ARGV[6], 'b', ARGV[8])
 redis.call('PEXPIRE', KEYS[1], ttl)
-if user == '' then
+if not has_user then
   redis.call('HDEL', KEYS[1], 'u')
 else
   redis.call('HSET', KEYS[1], 'u', user)
@@ -175,7 +184,7 @@ class RedisStore(SessionStore):
             if isinstance(client, str)
             else client
         )
-        if isinstance(self.client, RedisCluster) and "{" not in prefix:
+        if isinstance(self.client, RedisCluster) and not HASH_TAG.match(prefix):
             prefix = "{" + prefix + "}"
         #: Starts every key the store writes.
         self.prefix = prefix
@@ -259,6 +268,7 @@ class RedisStore(SessionStore):
             key,
             f"{self.prefix}u:",
             f"{self.prefix}s:",
+            "0" if record.user_id is None else "1",
         ]
         return bool(self._call(self._save, [self._session(key)], args))
 

@@ -172,6 +172,26 @@ def test_user_index_follows_changes_of_user(any_store: SessionStore) -> None:
     assert any_store.user_sessions("carol") == []
 
 
+def test_an_empty_user_id_is_a_user_not_none(any_store: SessionStore) -> None:
+    k = key()
+    any_store.save(k, record(user_id=""), None)
+    loaded = any_store.load(k)
+    assert loaded is not None and loaded.user_id == ""
+    assert [x for x, _ in any_store.user_sessions("")] == [k]
+
+
+def test_user_ids_differing_in_trailing_spaces_are_different_users(
+    any_store: SessionStore,
+) -> None:
+    # MySQL's collations compare "ann" and "ann " as equal.
+    ann, spaced = key(), key()
+    any_store.save(ann, record(user_id="ann"), None)
+    any_store.save(spaced, record(user_id="ann "), None)
+    assert [x for x, _ in any_store.user_sessions("ann")] == [ann]
+    assert any_store.delete_user_sessions("ann") == 1
+    assert [x for x, _ in any_store.user_sessions("ann ")] == [spaced]
+
+
 def test_expired_sessions_are_not_listed_for_a_user(any_store: SessionStore) -> None:
     any_store.save(key(), record(user_id="dave", ttl=-1), None)
     live = key()

@@ -20,6 +20,7 @@ import uuid
 import flask
 import pytest
 import redis
+import servers
 from backends import REDIS_URL
 from backends import use
 from servers import REDIS_CLI
@@ -88,7 +89,7 @@ def shared(backends: dict[str, Backend]) -> Iterator[MakeStore]:
     use(backend)
     made: list[RedisStore] = []
 
-    def make(client: redis.Redis | None = None, **options: t.Any) -> RedisStore:
+    def make(client: redis.Redis | str | None = None, **options: t.Any) -> RedisStore:
         prefix = f"rivotest:{uuid.uuid4().hex[:12]}:"
         made.append(RedisStore(client or backend.client, prefix=prefix, **options))
         return made[-1]
@@ -96,6 +97,28 @@ def shared(backends: dict[str, Backend]) -> Iterator[MakeStore]:
     yield make
     for store in made:
         backend.clear(store)
+        store.close()
+
+
+def test_a_write_whose_reply_was_lost_is_not_reported_as_failed(
+    shared: MakeStore, backends: dict[str, Backend]
+) -> None:
+    """The script ran, the reply was lost, redis-py sent it again: the script
+    recognises its own write and says so, instead of a conflict (which would
+    leave an orphan session behind)."""
+    port = redis.Redis.from_url(REDIS_URL).connection_pool.connection_kwargs["port"]
+    with servers.ReplyDropper(port) as proxy:
+        store = shared(f"redis://127.0.0.1:{proxy.port}/0")
+        new, old = key(), key()
+        store.save(old, record(), None)
+        proxy.drop_next_reply()
+        assert store.save(new, record(), None) is True
+        proxy.drop_next_reply()
+        changed = dataclasses.replace(record(), data={"x": '"2"'}, version=2)
+        assert store.save(old, changed, 1) is True
+        assert sorted(k for k, _ in store.user_sessions("ann")) == sorted([new, old])
+        found = store.load(old)
+        assert found is not None and (found.version, found.data) == (2, {"x": '"2"'})
 
 
 def test_sessions_and_user_sets_carry_a_native_ttl(shared: MakeStore) -> None:
@@ -279,6 +302,11 @@ def test_on_a_cluster_the_prefix_becomes_a_hash_tag(cluster: RedisCluster) -> No
         session, user = f"{store.prefix}s:x", f"{store.prefix}u:y"
         assert client.keyslot(session) == client.keyslot(user)  # as scripts need
         assert RedisStore(client, prefix="app:{tag}:").prefix == "app:{tag}:"
+        # Braces that make no tag ("{}" is empty, "a{b" never closes) get one.
+        for odd in ("a{b:", "{}x:", "x}{:"):
+            prefix = RedisStore(client, prefix=odd).prefix
+            assert prefix == "{" + odd + "}"
+            assert client.keyslot(f"{prefix}s:1") == client.keyslot(f"{prefix}u:2")
 
 
 def test_a_cluster_serves_an_app_end_to_end(cluster_store: RedisStore) -> None:
