@@ -66,5 +66,9 @@ def same_user_agent(before: str, now: str) -> bool:
 
 
 def user_agent(header: str | None) -> str:
-    """Normalize a User-Agent header for storage and comparison."""
-    return (header or "")[:MAX_USER_AGENT]
+    """Normalize a User-Agent header for storage and comparison.
+
+    NUL characters are dropped: PostgreSQL cannot store them in text, and a
+    client must not be able to make its own sessions fail that way.
+    """
+    return (header or "").replace("\x00", "")[:MAX_USER_AGENT]

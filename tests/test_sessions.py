@@ -877,3 +877,12 @@ def test_keep_current_follows_a_parallel_rotation(
     assert len(store.user_sessions("ann")) == 1
     client.set_cookie("session", s2 or "")
     assert client.get("/get/user").text == "'ann'"
+
+
+def test_any_user_agent_is_stored(client: FlaskClient, store: CountingStore) -> None:
+    """Even one with a NUL, which PostgreSQL refuses in text columns."""
+    agent = "Mozilla/5.0 \x00 Grüße 🎉"
+    assert client.get("/set/a/1", headers={"User-Agent": agent}).status_code == 200
+    assert client.get("/get/a", headers={"User-Agent": agent}).text == "'1'"
+    [record] = store.records().values()
+    assert record.user_agent == "Mozilla/5.0  Grüße 🎉"
