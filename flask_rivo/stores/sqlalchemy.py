@@ -35,25 +35,30 @@ if t.TYPE_CHECKING:
 #: removes at most, so that purging never holds many locks or much memory.
 PURGE_BATCH = 1000
 
-#: Connection timeouts for the engines the store makes from a URL: a server
-#: that stops answering fails the request (HTTP 503) instead of hanging a
-#: worker. An engine you pass in keeps its own settings.
+_LIBPQ = {
+    "connect_timeout": 5,
+    # Kernel-level limits: a dead peer is noticed within about 10 s.
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+    # Server-side limits: a statement stuck behind another client's lock
+    # fails after 5 s instead of waiting as long as the lock is held.
+    "options": "-c statement_timeout=10000 -c lock_timeout=5000",
+}
+_MYSQL = {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10}
+
+#: Connection timeouts for the engines the store makes from a URL, by
+#: SQLAlchemy driver name: a server that stops answering fails the request
+#: (HTTP 503) instead of hanging a worker. Other drivers take other
+#: arguments, so they get none; an engine you pass in keeps its settings.
 CONNECT_ARGS: t.Mapping[str, t.Mapping[str, object]] = {
-    "postgresql": {
-        "connect_timeout": 5,
-        # Kernel-level limits: a dead peer is noticed within about 10 s.
-        "keepalives": 1,
-        "keepalives_idle": 5,
-        "keepalives_interval": 2,
-        "keepalives_count": 3,
-        "tcp_user_timeout": 10_000,
-        # Server-side limits: a statement stuck behind another client's lock
-        # fails after 5 s instead of waiting as long as the lock is held.
-        "options": "-c statement_timeout=10000 -c lock_timeout=5000",
-    },
-    "mysql": {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10},
-    "mariadb": {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10},
-    "sqlite": {"timeout": 10},
+    "psycopg": _LIBPQ,
+    "psycopg2": _LIBPQ,
+    "pymysql": _MYSQL,
+    "mysqldb": _MYSQL,
+    "pysqlite": {"timeout": 10},
 }
 
 
@@ -157,7 +162,7 @@ def make_engine(url: str) -> sa.Engine:
     parsed = sa.make_url(url)
     backend = parsed.get_backend_name()
     options: dict[str, t.Any] = {
-        "connect_args": dict(CONNECT_ARGS.get(backend, {})),
+        "connect_args": dict(CONNECT_ARGS.get(parsed.get_driver_name(), {})),
         "pool_pre_ping": False,  # a failed statement is retried instead
     }
     memory = parsed.database in (None, "", ":memory:")
@@ -186,7 +191,7 @@ def _sqlite_wal(connection: t.Any, _record: object) -> None:
     """
     import sqlite3
 
-    timeout = t.cast("float", CONNECT_ARGS["sqlite"]["timeout"])
+    timeout = t.cast("float", CONNECT_ARGS["pysqlite"]["timeout"])
     deadline = time.monotonic() + timeout
     while True:
         try:
