@@ -28,7 +28,7 @@ POSTGRES_URL = os.environ.get(
     "RIVO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 MARIADB_URL = os.environ.get(
-    "RIVO_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    "RIVO_TEST_MARIADB_URL", "mariadb+pymysql://root@127.0.0.1:3306/test"
 )
 REDIS_URL = os.environ.get("RIVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -94,6 +94,20 @@ def _same(a: Record, b: Record) -> bool:
     )
 
 
+#: The table options on MySQL and MariaDB: InnoDB, full UTF-8, and a binary
+#: collation (the default ones ignore case, which would merge user IDs).
+MYSQL_TABLE_OPTIONS = {
+    "engine": "InnoDB",
+    "charset": "utf8mb4",
+    "collate": "utf8mb4_bin",
+}
+_MYSQL_OPTIONS: dict[str, t.Any] = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in MYSQL_TABLE_OPTIONS.items()
+}
+
+
 def session_table(
     metadata: sa.MetaData, name: str = "rivo_sessions", schema: str | None = None
 ) -> sa.Table:
@@ -124,10 +138,8 @@ def session_table(
         # JSON of the session's keys and tagged-JSON values, ASCII only.
         sa.Column("data", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")),
         schema=schema,
-        # Binary collation: user IDs "Ann" and "ann" are different users.
-        mysql_engine="InnoDB",
-        mysql_charset="utf8mb4",
-        mysql_collate="utf8mb4_bin",
+        # SQLAlchemy's mariadb dialect reads only the mariadb_ options.
+        **_MYSQL_OPTIONS,
     )
 
 
@@ -275,8 +287,8 @@ class SQLAlchemyStore(SessionStore):
           pool, or the reply was lost): the statement is sent again on a
           fresh connection, and the result says so, because a write may
           have landed the first time.
-        * A deadlock, serialization failure or lock timeout: the database
-          rolled the statement back, so it runs again after a short pause.
+        * A deadlock or serialization failure: the database rolled the
+          statement back, so it runs again after a short pause.
 
         Anything else that keeps the database from answering becomes a
         :class:`StoreError` (HTTP 503).
@@ -433,7 +445,9 @@ class SQLAlchemyStore(SessionStore):
         if self.engine.dialect.name in ("mysql", "mariadb"):
             # MySQL has DELETE ... LIMIT but no LIMIT in an IN subquery.
             statement: sa.Delete = sa.delete(self.table).where(expired)
-            statement = statement.with_dialect_options(mysql_limit=PURGE_BATCH)
+            statement = statement.with_dialect_options(
+                mysql_limit=PURGE_BATCH, mariadb_limit=PURGE_BATCH
+            )
         else:
             batch = sa.select(self.table.c.key).where(expired).limit(PURGE_BATCH)
             statement = sa.delete(self.table).where(

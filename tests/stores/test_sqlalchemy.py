@@ -643,3 +643,35 @@ def test_an_in_memory_database_survives_many_threads(clock: FakeClock) -> None:
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(work, keys)) == [50] * 8
     store.close()
+
+
+@pytest.mark.parametrize("scheme", ["mysql+pymysql", "mariadb+pymysql"])
+def test_both_mysql_dialects_get_the_binary_collation_and_bounded_purges(
+    scheme: str, backends: dict[str, Backend], stores: MakeStore
+) -> None:
+    """SQLAlchemy's mariadb dialect reads only mariadb_ options: without
+    them the table took the server's case-insensitive collation."""
+    use(backends["mariadb"])
+    url = sa.make_url(t.cast("SQL", backends["mariadb"]).url)
+    store = stores(url.set(drivername=scheme).render_as_string(False))
+    store.delete("0" * 64)  # creates the table
+    with store.engine.connect() as connection:
+        collation = connection.execute(
+            sa.text(
+                "SELECT table_collation FROM information_schema.tables"
+                " WHERE table_schema = DATABASE() AND table_name = :name"
+            ),
+            {"name": store.table.name},
+        ).scalar()
+    assert collation == "utf8mb4_bin"
+    [purge] = statements_of_purge(store)
+    assert purge.endswith(f" LIMIT {PURGE_BATCH}")
+
+
+def statements_of_purge(store: SQLAlchemyStore) -> list[str]:
+    sent: list[str] = []
+    sa.event.listen(
+        store.engine, "before_cursor_execute", lambda *a: sent.append(a[2].strip())
+    )
+    store.purge_expired(time.time())
+    return [s for s in sent if s.startswith("DELETE")]
