@@ -59,6 +59,19 @@ _STORE_KEYS = tuple(
 )
 
 
+def _snapshot(config: t.Mapping[str, t.Any]) -> tuple[object, ...]:
+    """The keys that shape the settings and the store, to notice a change.
+
+    ``SQLALCHEMY_DATABASE_URI`` counts only for the ``"sqlalchemy"`` store:
+    the application's database moving must not empty a memory store.
+    """
+    fallbacks = tuple(
+        config.get(key) if config.get("RIVO_SESSION_STORE") == "sqlalchemy" else None
+        for key in _FALLBACKS
+    )
+    return (*(config.get(key) for key in SESSION_DEFAULTS), *fallbacks)
+
+
 def sa_errors() -> type[Exception]:
     """SQLAlchemy's base error, imported only when that store is used."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -103,7 +116,7 @@ class RivoSessionInterface(SessionInterface):
             ``"sqlalchemy"`` store keeps its SQLite file if no URL is set.
         :raises ConfigError: if a ``RIVO_SESSION_*`` key has a bad value.
         """
-        snapshot = tuple(config.get(key) for key in (*SESSION_DEFAULTS, *_FALLBACKS))
+        snapshot = _snapshot(config)
         state = self._state
         if state is not None and state[0] == snapshot:
             return state[1], state[2]

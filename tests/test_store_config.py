@@ -187,3 +187,23 @@ def test_a_store_instance_replaced_in_the_config_is_not_closed(tmp_path: Path) -
     assert round_trip(app) == "kept"
     assert mine.engine.pool.checkedin() == 1  # still open: the app's owner closes it
     mine.close()
+
+
+def test_the_apps_database_uri_matters_only_to_the_sqlalchemy_store(
+    tmp_path: Path,
+) -> None:
+    memory = make_app(tmp_path, SQLALCHEMY_DATABASE_URI="sqlite:///a.db")
+    first = store_of(memory)
+    memory.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///b.db"
+    assert store_of(memory) is first  # its sessions are kept
+
+    sql = make_app(
+        tmp_path,
+        RIVO_SESSION_STORE="sqlalchemy",
+        SQLALCHEMY_DATABASE_URI="sqlite:///a.db",
+    )
+    before = store_of(sql)
+    sql.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///b.db"
+    after = store_of(sql)
+    assert after is not before
+    assert after.engine.url.database == str(tmp_path / "b.db")
