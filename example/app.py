@@ -55,6 +55,7 @@ from flask_rivo import UserMixin
 from flask_rivo import cuid
 from flask_rivo import current_user
 from flask_rivo import login_required
+from flask_rivo.stores.sqlalchemy import database_url
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -243,7 +244,11 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
         app.config.setdefault("RIVO_SESSION_STORE", "sqlalchemy")
         app.config.setdefault("RIVO_SESSION_STORE_URL", app.config["DATABASE_URL"])
 
-    database = open_database(app.config["DATABASE_URL"])
+    # A relative SQLite path means the instance folder, for the users as for
+    # the sessions (and as with Flask-SQLAlchemy), so both use one file.
+    database = open_database(
+        database_url(app.config["DATABASE_URL"], app.instance_path)
+    )
     app.extensions["example_db"] = database
 
     @app.teardown_appcontext

@@ -400,6 +400,16 @@ def test_sessions_live_in_the_database_and_survive_a_restart(
     assert "rivo_sessions" in tables(tmp_path / "shop.sqlite3")
 
 
+def test_a_relative_sqlite_url_puts_users_and_sessions_in_one_file(
+    create_app: CreateApp, settings: dict[str, t.Any], instance_path: Path
+) -> None:
+    client = create_app(
+        {**settings, "DATABASE_URL": "sqlite:///shop.sqlite3"}
+    ).test_client()
+    add(client, "tea", csrf_token(client))
+    assert tables(instance_path / "shop.sqlite3") == {"users", "rivo_sessions"}
+
+
 def test_redis_url_moves_sessions_to_redis(
     create_app: CreateApp,
     settings: dict[str, t.Any],
