@@ -16,6 +16,7 @@ import typing as t
 from flask import current_app
 from flask.sessions import SessionInterface
 from flask.sessions import session_json_serializer
+from sqlalchemy.exc import ArgumentError
 
 from . import commit
 from . import fingerprint
@@ -43,40 +44,28 @@ logger = logging.getLogger("flask_rivo")
 
 #: Where the ``"redis"`` store looks when ``RIVO_SESSION_STORE_URL`` is unset.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-#: Keys besides ``RIVO_SESSION_*`` that the choice of store depends on.
-_FALLBACKS = ("SQLALCHEMY_DATABASE_URI",)
-#: Positions in the config snapshot of the keys that choose the store.
-_STORE_KEYS = tuple(
-    i
-    for i, key in enumerate((*SESSION_DEFAULTS, *_FALLBACKS))
-    if key
-    in (
-        "RIVO_SESSION_STORE",
-        "RIVO_SESSION_STORE_URL",
-        "RIVO_SESSION_MEMORY_MAX",
-        *_FALLBACKS,
-    )
+#: The keys that choose the store: a change of any other key keeps it.
+_STORE_KEYS = (
+    "RIVO_SESSION_STORE",
+    "RIVO_SESSION_STORE_URL",
+    "RIVO_SESSION_MEMORY_MAX",
 )
 
 
-def _snapshot(config: t.Mapping[str, t.Any]) -> tuple[object, ...]:
-    """The keys that shape the settings and the store, to notice a change.
+#: The config keys that shape the settings, and those that choose the store.
+_Snapshot = tuple[tuple[object, ...], tuple[object, ...]]
+
+
+def _snapshot(config: t.Mapping[str, t.Any]) -> _Snapshot:
+    """The keys that shape the settings, and those that choose the store.
 
     ``SQLALCHEMY_DATABASE_URI`` counts only for the ``"sqlalchemy"`` store:
     the application's database moving must not empty a memory store.
     """
-    fallbacks = tuple(
-        config.get(key) if config.get("RIVO_SESSION_STORE") == "sqlalchemy" else None
-        for key in _FALLBACKS
-    )
-    return (*(config.get(key) for key in SESSION_DEFAULTS), *fallbacks)
-
-
-def sa_errors() -> type[Exception]:
-    """SQLAlchemy's base error, imported only when that store is used."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    return SQLAlchemyError
+    store = tuple(config.get(key) for key in _STORE_KEYS)
+    if store[0] == "sqlalchemy":
+        store += (config.get("SQLALCHEMY_DATABASE_URI"),)
+    return tuple(config.get(key) for key in SESSION_DEFAULTS), store
 
 
 class RivoSessionInterface(SessionInterface):
@@ -94,11 +83,11 @@ class RivoSessionInterface(SessionInterface):
 
     def __init__(self) -> None:
         #: Returns the time in seconds since the epoch. Every time this
-        #: interface and its memory store read comes from here, so tests can
+        #: interface and the stores it makes read comes from here, so tests can
         #: replace it to move time without sleeping.
         self.clock: t.Callable[[], float] = time.time
         self._lock = threading.Lock()
-        self._state: tuple[tuple[object, ...], SessionSettings, SessionStore] | None
+        self._state: tuple[_Snapshot, SessionSettings, SessionStore] | None
         self._state = None
 
     def now(self) -> float:
@@ -130,13 +119,12 @@ class RivoSessionInterface(SessionInterface):
             self._state = (snapshot, settings, store)
             return settings, store
 
-    def _reuse_store(self, snapshot: tuple[object, ...]) -> SessionStore | None:
+    def _reuse_store(self, snapshot: _Snapshot) -> SessionStore | None:
         """The current store, if the keys that choose it have not changed."""
         if self._state is None:
             return None
         old, _, store = self._state
-        same = all(old[i] == snapshot[i] for i in _STORE_KEYS)
-        return store if same else None
+        return store if old[1] == snapshot[1] else None
 
     def _make_store(
         self,
@@ -172,7 +160,7 @@ class RivoSessionInterface(SessionInterface):
                 "RIVO_SESSION_STORE",
                 f"the {settings.store!r} store needs {error.name or error}{extra}",
             ) from error
-        except (ValueError, sa_errors()) as error:
+        except (ValueError, ArgumentError) as error:
             raise ConfigError(
                 "RIVO_SESSION_STORE_URL",
                 f"unusable for the {settings.store!r} store: {error}",
