@@ -94,18 +94,25 @@ def _same(a: Record, b: Record) -> bool:
     )
 
 
+#: SQLAlchemy's two dialects for MySQL's protocol, each reading only the
+#: dialect options with its own name.
+_MYSQL_DIALECTS = ("mysql", "mariadb")
+
 #: The table options on MySQL and MariaDB: InnoDB, full UTF-8, and a binary
 #: collation (the default ones ignore case, which would merge user IDs).
-MYSQL_TABLE_OPTIONS = {
-    "engine": "InnoDB",
-    "charset": "utf8mb4",
-    "collate": "utf8mb4_bin",
-}
 _MYSQL_OPTIONS: dict[str, t.Any] = {
     f"{dialect}_{option}": value
-    for dialect in ("mysql", "mariadb")
-    for option, value in MYSQL_TABLE_OPTIONS.items()
+    for dialect in _MYSQL_DIALECTS
+    for option, value in {
+        "engine": "InnoDB",
+        "charset": "utf8mb4",
+        "collate": "utf8mb4_bin",
+    }.items()
 }
+
+
+def _in_memory(url: sa.URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def session_table(
@@ -136,9 +143,8 @@ def session_table(
         sa.Column("address", sa.Text, nullable=False),
         sa.Column("successor", sa.Text, nullable=True),
         # JSON of the session's keys and tagged-JSON values, ASCII only.
-        sa.Column("data", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")),
+        sa.Column("data", sa.Text().with_variant(mysql.LONGTEXT(), *_MYSQL_DIALECTS)),
         schema=schema,
-        # SQLAlchemy's mariadb dialect reads only the mariadb_ options.
         **_MYSQL_OPTIONS,
     )
 
@@ -156,7 +162,7 @@ def database_url(url: str | None, instance_path: str) -> str:
         url = "sqlite:///rivo_sessions.db"
     parsed = sa.make_url(url)
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+    if parsed.get_backend_name() != "sqlite" or _in_memory(parsed) or not database:
         return url
     if database.startswith("file:") or os.path.isabs(database):
         return url
@@ -177,11 +183,10 @@ def make_engine(url: str) -> sa.Engine:
         "connect_args": dict(CONNECT_ARGS.get(parsed.get_driver_name(), {})),
         "pool_pre_ping": False,  # a failed statement is retried instead
     }
-    memory = parsed.database in (None, "", ":memory:")
-    if backend == "sqlite" and memory:
+    if _in_memory(parsed):
         options["poolclass"] = StaticPool
         options["connect_args"]["check_same_thread"] = False
-    if backend in ("mysql", "mariadb"):
+    if backend in _MYSQL_DIALECTS:
         # The whole pool in autocommit: switched for each statement, as it
         # must be on an engine passed in, MySQL drivers spend five more round
         # trips per statement (autocommit on and off, the isolation level
@@ -189,7 +194,7 @@ def make_engine(url: str) -> sa.Engine:
         options["isolation_level"] = "AUTOCOMMIT"
         options["skip_autocommit_rollback"] = True
     engine = sa.create_engine(parsed, **options)
-    if backend == "sqlite" and not memory:
+    if backend == "sqlite" and not _in_memory(parsed):
         sa.event.listen(engine, "connect", _sqlite_wal)
     return engine
 
@@ -249,7 +254,6 @@ class SQLAlchemyStore(SessionStore):
         #: The sessions table.
         self.table = session_table(metadata or sa.MetaData(), table_name, schema)
         self.clock = clock
-        self._create_table = create_table
         self._ready = not create_table
         self._ready_lock = threading.Lock()
         # One shared connection (in-memory SQLite) must not be used by two
@@ -426,7 +430,7 @@ class SQLAlchemyStore(SessionStore):
         comparing the lengths as well keeps them apart.
         """
         column = self.table.c.user_id
-        if self.engine.dialect.name not in ("mysql", "mariadb"):
+        if self.engine.dialect.name not in _MYSQL_DIALECTS:
             return column == user_id
         return sa.and_(
             column == user_id, sa.func.length(column) == sa.func.length(user_id)
@@ -442,7 +446,7 @@ class SQLAlchemyStore(SessionStore):
 
     def _purge_batches(self, now: float) -> Iterator[int]:
         expired = self.table.c.expires_at <= now
-        if self.engine.dialect.name in ("mysql", "mariadb"):
+        if self.engine.dialect.name in _MYSQL_DIALECTS:
             # MySQL has DELETE ... LIMIT but no LIMIT in an IN subquery.
             statement: sa.Delete = sa.delete(self.table).where(expired)
             statement = statement.with_dialect_options(
