@@ -188,6 +188,7 @@ class RedisStore(SessionStore):
             prefix = "{" + prefix + "}"
         #: Starts every key the store writes.
         self.prefix = prefix
+        self._sessions, self._users = f"{prefix}s:", f"{prefix}u:"
         self.clock = clock
         register = self.client.register_script
         self._save = register(_SAVE)
@@ -196,18 +197,14 @@ class RedisStore(SessionStore):
         self._user_sessions = register(_USER_SESSIONS)
         self._delete_user_sessions = register(_DELETE_USER_SESSIONS)
 
-    def _session(self, key: str) -> str:
-        return f"{self.prefix}s:{key}"
-
-    def _user(self, user_id: str) -> str:
-        return f"{self.prefix}u:{user_id}"
-
     def _ttl_ms(self, expires_at: float) -> int:
         return int((expires_at - self.clock()) * 1000)
 
-    def _call(self, script: t.Any, keys: list[str], args: list[object]) -> t.Any:
+    @staticmethod
+    def _call(command: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
+        """Run a command or script; a server out of reach is a StoreError."""
         try:
-            return script(keys=keys, args=args)
+            return command(*args, **kwargs)
         except _ERRORS as error:
             raise StoreError(f"Redis unavailable: {error}") from error
 
@@ -236,10 +233,7 @@ class RedisStore(SessionStore):
     # -- the store interface -------------------------------------------------
 
     def load(self, key: str) -> Record | None:
-        try:
-            fields = self.client.hgetall(self._session(key))
-        except _ERRORS as error:
-            raise StoreError(f"Redis unavailable: {error}") from error
+        fields = self._call(self.client.hgetall, self._sessions + key)
         found = {_text(k): v for k, v in t.cast("dict[t.Any, t.Any]", fields).items()}
         if "v" not in found:
             return None
@@ -266,11 +260,11 @@ class RedisStore(SessionStore):
             record.user_id or "",
             json.dumps(body, separators=(",", ":")),
             key,
-            f"{self.prefix}u:",
-            f"{self.prefix}s:",
+            self._users,
+            self._sessions,
             "0" if record.user_id is None else "1",
         ]
-        return bool(self._call(self._save, [self._session(key)], args))
+        return bool(self._call(self._save, [self._sessions + key], args))
 
     def touch(
         self, key: str, accessed_at: float, expires_at: float, expected_version: int
@@ -281,16 +275,16 @@ class RedisStore(SessionStore):
             repr(accessed_at),
             repr(expires_at),
             self._ttl_ms(expires_at),
-            f"{self.prefix}u:",
+            self._users,
         ]
-        self._call(self._touch, [self._session(key)], args)
+        self._call(self._touch, [self._sessions + key], args)
 
     def delete(self, key: str) -> None:
-        self._call(self._delete, [self._session(key)], [f"{self.prefix}u:", key])
+        self._call(self._delete, [self._sessions + key], [self._users, key])
 
     def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
-        args: list[object] = [f"{self.prefix}s:", user_id, repr(self.clock())]
-        rows = self._call(self._user_sessions, [self._user(user_id)], args)
+        args: list[object] = [self._sessions, user_id, repr(self.clock())]
+        rows = self._call(self._user_sessions, [self._users + user_id], args)
         return [
             (
                 _text(member),
@@ -300,8 +294,9 @@ class RedisStore(SessionStore):
         ]
 
     def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
-        args: list[object] = [f"{self.prefix}s:", user_id, keep or ""]
-        return int(self._call(self._delete_user_sessions, [self._user(user_id)], args))
+        args: list[object] = [self._sessions, user_id, keep or ""]
+        script = self._delete_user_sessions
+        return int(self._call(script, [self._users + user_id], args))
 
     def purge_expired(self, now: float) -> int:
         """Nothing to do: Redis expires sessions by itself."""
