@@ -20,6 +20,7 @@ import os
 import typing as t
 
 import flask
+from support import session_app
 
 from flask_rivo import RivoSession
 from flask_rivo import RivoSessions
@@ -42,13 +43,14 @@ def make_store() -> SessionStore:
 
 
 def create_app() -> flask.Flask:
-    """The app, on the store the environment names, with a view per action."""
-    app = flask.Flask(__name__)
-    app.config["RIVO_SESSION_STORE"] = make_store()
+    """The tests' session app on the store the environment names, plus views
+    that say which process answered and who is logged in, and one that logs
+    the current user out everywhere."""
+    config: dict[str, t.Any] = {"RIVO_SESSION_STORE": make_store()}
     for key in ("RIVO_SESSION_ID_LIFETIME", "RIVO_SESSION_ID_GRACE"):
         if key in os.environ:
-            app.config[key] = float(os.environ[key])
-    sessions = RivoSessions(app)
+            config[key] = float(os.environ[key])
+    app = t.cast("flask.Flask", session_app(**config))
     session = t.cast("RivoSession", flask.session)  # a proxy to one
 
     @app.get("/pid")
@@ -56,29 +58,9 @@ def create_app() -> flask.Flask:
         """Which process answered."""
         return str(os.getpid())
 
-    @app.get("/incr/<key>")
-    def incr(key: str) -> str:
-        session[key] = session.get(key, 0) + 1
-        return str(session[key])
-
-    @app.get("/get/<key>")
-    def get(key: str) -> str:
-        return repr(session.get(key))
-
     @app.get("/user")
     def user() -> str:
         return repr(session.user_id)
-
-    @app.get("/login/<user_id>")
-    def login(user_id: str) -> str:
-        session.regenerate()
-        session.user_id = user_id
-        return "in"
-
-    @app.get("/logout")
-    def logout() -> str:
-        session.destroy()
-        return "out"
 
     @app.get("/logout-everywhere")
     def logout_everywhere() -> str:
@@ -86,6 +68,6 @@ def create_app() -> flask.Flask:
         user_id = session.user_id
         if user_id is None:
             flask.abort(403)
-        return str(sessions.end_user_sessions(user_id))
+        return str(RivoSessions().end_user_sessions(user_id))
 
     return app

@@ -149,7 +149,7 @@ def save_session(app: t.Any, session: t.Any) -> t.Any:
     return response
 
 
-def session_app(**config: t.Any) -> t.Any:
+def session_app(instance_path: str | None = None, **config: t.Any) -> t.Any:
     """A Flask app with RivoSessions, ``config``, and the views tests request.
 
     ``/nothing`` leaves the session alone, ``/get/<key>`` and
@@ -161,7 +161,7 @@ def session_app(**config: t.Any) -> t.Any:
 
     from flask_rivo import RivoSessions
 
-    app = flask.Flask(__name__)
+    app = flask.Flask(__name__, instance_path=instance_path)
     app.config.update(TESTING=True, **config)
     RivoSessions(app)
 

@@ -128,7 +128,7 @@ def test_a_session_made_on_one_process_works_on_the_other(apps: Apps) -> None:
     assert browser.get(a, "/incr/n").body == "3"
     assert browser.cookie == first  # one session, under one ID, all along
     # A log-out on B ends the session for A too.
-    assert browser.get(b, "/logout").cookie == ""
+    assert browser.get(b, "/destroy").cookie == ""
     assert fetch(a.port, "/get/n", first) == Reply(200, "None", "")
 
 

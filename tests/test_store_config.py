@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from backends import POSTGRES_URL
 from backends import REDIS_URL
 from backends import use
+from support import session_app
 
-from flask_rivo import RivoSessions
 from flask_rivo.exceptions import ConfigError
 from flask_rivo.stores import RedisStore
 from flask_rivo.stores import SQLAlchemyStore
@@ -36,27 +36,16 @@ def close_stores() -> t.Iterator[None]:
 
 
 def make_app(instance: Path, **config: object) -> flask.Flask:
-    app = flask.Flask(__name__, instance_path=str(instance))
-    app.config.update(TESTING=True, **config)
-    RivoSessions(app)
+    app = t.cast("flask.Flask", session_app(str(instance), **config))
     MADE.append(app)
-
-    @app.get("/set/<value>")
-    def set_(value: str) -> str:
-        flask.session["value"] = value
-        return "ok"
-
-    @app.get("/get")
-    def get() -> str:
-        return str(flask.session.get("value"))
-
     return app
 
 
 def round_trip(app: flask.Flask) -> str:
+    """What a second request reads of what the first stored."""
     client = app.test_client()
-    client.get("/set/kept")
-    return client.get("/get").text
+    client.get("/set/value/kept")
+    return client.get("/get/value").text
 
 
 def store_of(app: flask.Flask) -> t.Any:
@@ -69,7 +58,7 @@ def test_sqlalchemy_without_a_url_uses_sqlite_in_the_instance_folder(
 ) -> None:
     instance = tmp_path / "instance"  # not there yet: made on demand
     app = make_app(instance, RIVO_SESSION_STORE="sqlalchemy")
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     store = store_of(app)
     assert isinstance(store, SQLAlchemyStore)
     assert store.engine.url.database == str(instance / "rivo_sessions.db")
@@ -87,7 +76,7 @@ def test_sqlalchemy_shares_flask_sqlalchemys_relative_sqlite_file(
         SQLALCHEMY_DATABASE_URI="sqlite:///site.db",
     )
     db = SQLAlchemy(app)
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     with app.app_context():
         assert store_of(app).engine.url.database == db.engine.url.database
         tables = sa.inspect(db.engine).get_table_names()
@@ -106,7 +95,7 @@ def test_sqlalchemy_store_url_wins_over_the_apps_database(
     )
     store = store_of(app)
     assert store.engine.dialect.name == "postgresql"
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     store.delete_user_sessions("nobody")  # reachable
     with store.engine.begin() as connection:
         connection.execute(sa.delete(store.table))
@@ -119,7 +108,7 @@ def test_redis_by_url(tmp_path: Path, backends: dict[str, Backend]) -> None:
     store = store_of(app)
     assert isinstance(store, RedisStore)
     try:
-        assert round_trip(app) == "kept"
+        assert round_trip(app) == "'kept'"
         keys = store.client.keys("rivo:s:*")
         assert len(keys) == 1
     finally:
@@ -134,12 +123,12 @@ def test_a_changed_url_makes_a_new_store_and_closes_the_old(tmp_path: Path) -> N
         RIVO_SESSION_STORE_URL=f"sqlite:///{tmp_path / 'a.db'}",
     )
     first = store_of(app)
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     app.config["RIVO_SESSION_STORE_URL"] = f"sqlite:///{tmp_path / 'b.db'}"
     second = store_of(app)
     assert second is not first
     assert first.engine.pool.checkedin() == 0  # disposed
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     assert (tmp_path / "b.db").is_file()
 
 
@@ -182,9 +171,9 @@ def test_redis_without_the_package_says_what_to_install(
 def test_a_store_instance_replaced_in_the_config_is_not_closed(tmp_path: Path) -> None:
     mine = SQLAlchemyStore(f"sqlite:///{tmp_path / 'mine.db'}")
     app = make_app(tmp_path, RIVO_SESSION_STORE=mine)
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     app.config["RIVO_SESSION_STORE"] = "memory"
-    assert round_trip(app) == "kept"
+    assert round_trip(app) == "'kept'"
     assert mine.engine.pool.checkedin() == 1  # still open: the app's owner closes it
     mine.close()
 

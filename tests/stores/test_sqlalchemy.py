@@ -37,8 +37,8 @@ from backends import use
 from flask_sqlalchemy import SQLAlchemy
 from support import FakeClock
 from support import require
+from support import session_app
 
-from flask_rivo import RivoSessions
 from flask_rivo.ids import new_session_id
 from flask_rivo.ids import session_key
 from flask_rivo.stores import Record
@@ -88,19 +88,9 @@ def record(now: float, ttl: float = 3600, **fields: t.Any) -> Record:
 
 
 def make_app(store: SQLAlchemyStore, clock: FakeClock | None = None) -> flask.Flask:
-    app = flask.Flask(__name__)
-    app.config.update(TESTING=True, RIVO_SESSION_STORE=store)
-    RivoSessions(app)
+    app = t.cast("flask.Flask", session_app(RIVO_SESSION_STORE=store))
     if clock is not None:
         app.extensions["rivo_sessions"].clock = clock
-    app.add_url_rule("/nothing", "nothing", lambda: "nothing")
-    app.add_url_rule("/get/<k>", "get", lambda k: repr(flask.session.get(k)))
-
-    @app.get("/set/<k>/<v>")
-    def set_(k: str, v: str) -> str:
-        flask.session[k] = v
-        return "ok"
-
     return app
 
 
