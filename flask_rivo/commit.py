@@ -46,14 +46,16 @@ class Changes:
         data.update(self.set)
         for key in self.deleted:
             data.pop(key, None)
-        user_id = base.user_id if self.user_id is UNCHANGED else self.user_id
+        user_id = t.cast(
+            "str | None", base.user_id if self.user_id is UNCHANGED else self.user_id
+        )
         return dataclasses.replace(
             base,
             data=data,
             version=base.version + 1,
             accessed_at=now,
-            expires_at=settings.expires_at(base.created_at, now),
-            user_id=t.cast("str | None", user_id),
+            expires_at=settings.expires_at(base.created_at, now, data, user_id),
+            user_id=user_id,
         )
 
 
@@ -96,7 +98,7 @@ def create(
         created_at=now,
         accessed_at=now,
         id_issued_at=now,
-        expires_at=settings.expires_at(now, now),
+        expires_at=settings.expires_at(now, now, data, user_id),
         user_id=user_id,
         user_agent=user_agent,
         address=address,

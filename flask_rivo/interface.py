@@ -27,6 +27,7 @@ from .ids import is_session_id
 from .ids import session_key
 from .ids import unseal_successor
 from .session import RivoSession
+from .settings import FOREIGN_KEYS
 from .settings import SESSION_DEFAULTS
 from .settings import SessionSettings
 from .stores.base import Record
@@ -44,6 +45,9 @@ logger = logging.getLogger("flask_rivo")
 
 #: Where the ``"redis"`` store looks when ``RIVO_SESSION_STORE_URL`` is unset.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: The most values of the session cookie one request may send that are
+#: looked up (see :meth:`RivoSessionInterface._load_first`).
+MAX_COOKIES = 3
 #: The keys that choose the store: a change of any other key keeps it.
 _STORE_KEYS = (
     "RIVO_SESSION_STORE",
@@ -65,7 +69,8 @@ def _snapshot(config: t.Mapping[str, t.Any]) -> _Snapshot:
     store = tuple(config.get(key) for key in _STORE_KEYS)
     if store[0] == "sqlalchemy":
         store += (config.get("SQLALCHEMY_DATABASE_URI"),)
-    return tuple(config.get(key) for key in SESSION_DEFAULTS), store
+    shaping = (*SESSION_DEFAULTS, *FOREIGN_KEYS)
+    return tuple(config.get(key) for key in shaping), store
 
 
 class RivoSessionInterface(SessionInterface):
@@ -179,19 +184,17 @@ class RivoSessionInterface(SessionInterface):
             fingerprint.user_agent(request.headers.get("User-Agent")),
             request.remote_addr or "",
         )
-        cookie = request.cookies.get(self.get_cookie_name(app))
-        if not cookie:
+        cookies = [c for c in request.cookies.getlist(self.get_cookie_name(app)) if c]
+        if not cookies:
             return self.session_class(client=client)
-        if not is_session_id(cookie):
-            return self.session_class(client=client, stale_cookie=True)
         try:
-            found = self._load(store, settings, cookie, client)
+            found = self._load_first(store, settings, cookies, client)
         except StoreError as error:
             logger.error("Session store unavailable: %s", error, exc_info=error)
             return self.session_class(client=client, error=error)
         if found is None:
             return self.session_class(client=client, stale_cookie=True)
-        session_id, record = found
+        cookie, (session_id, record) = found
         try:
             data = {k: self.serializer.loads(v) for k, v in record.data.items()}
         except (ValueError, TypeError, KeyError) as error:
@@ -208,6 +211,30 @@ class RivoSessionInterface(SessionInterface):
             client=client,
             stale_cookie=session_id != cookie,
         )
+
+    def _load_first(
+        self,
+        store: SessionStore,
+        settings: SessionSettings,
+        cookies: list[str],
+        client: tuple[str, str],
+    ) -> tuple[str, tuple[str, Record]] | None:
+        """The first cookie value that leads to a live session, and that session.
+
+        A browser sends several cookies of one name when a sibling subdomain,
+        or a script on a plain-HTTP page of the host, set one for a parent
+        domain or another path. An unknown value must not win over the
+        user's live session (which would log them out on every request), so
+        each value is tried, in the browser's order; none is ever adopted.
+        At most :data:`MAX_COOKIES` are tried, so a request costs boundedly
+        many reads.
+        """
+        candidates = dict.fromkeys(c for c in cookies if is_session_id(c))
+        for cookie in list(candidates)[:MAX_COOKIES]:
+            found = self._load(store, settings, cookie, client)
+            if found is not None:
+                return cookie, found
+        return None
 
     def _load(
         self,
@@ -229,7 +256,9 @@ class RivoSessionInterface(SessionInterface):
                     return None
                 session_id = successor
                 continue
-            ends = settings.expires_at(record.created_at, record.accessed_at)
+            ends = settings.expires_at(
+                record.created_at, record.accessed_at, record.data, record.user_id
+            )
             if min(ends, record.expires_at) <= now:
                 store.delete(key)
                 return None
@@ -284,7 +313,7 @@ class RivoSessionInterface(SessionInterface):
         settings, store = self.configure(app.config, app.instance_path)
         now = self.now()
         record, session_id = session._record, session._id
-        empty = not dict.__len__(session) and session._user_id is None
+        empty = settings.is_empty(dict.keys(session), session._user_id)
 
         ended = session._cleared and (empty or session._regenerate)
         if ended and session_id is not None:
@@ -296,7 +325,9 @@ class RivoSessionInterface(SessionInterface):
         if record is None or session_id is None:  # no session in the store yet
             if not empty:
                 self._start(app, session, response, store, settings, now)
-            elif session._stale_cookie or session.modified:
+            elif session._stale_cookie or session_id is not None:
+                # A cookie came with the request and leads nowhere now. (A
+                # visitor who sent none and stored nothing gets no cookie.)
                 self._delete_cookie(app, response)
             return
 
@@ -328,13 +359,15 @@ class RivoSessionInterface(SessionInterface):
             # period, so that a parallel request's write still lands in it
             # (and its response brings the cookie back). If another request
             # stored something meanwhile, the session simply lives on.
-            emptied = not written.data and written.user_id is None
+            emptied = settings.is_empty(written.data, written.user_id)
             fade_until = now + settings.id_grace
             if emptied and commit.fade(store, session_id, written, fade_until):
                 self._delete_cookie(app, response)
                 return
         elif not empty and now - record.accessed_at >= settings.touch_interval:
-            expires_at = settings.expires_at(record.created_at, now)
+            expires_at = settings.expires_at(
+                record.created_at, now, record.data, record.user_id
+            )
             store.touch(session_key(session_id), now, expires_at, record.version)
         if (
             session_id != session._id
@@ -377,7 +410,7 @@ class RivoSessionInterface(SessionInterface):
             else:
                 merged = (changes or commit.NO_CHANGES).apply(base, now, settings)
                 data, user_id = dict(merged.data), merged.user_id
-            if base is not None and not data and user_id is None:
+            if base is not None and settings.is_empty(data, user_id):
                 commit.retire_latest(store, session_id, base, now)
                 self._delete_cookie(app, response)
                 return

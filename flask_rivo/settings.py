@@ -37,6 +37,18 @@ SESSION_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
 #: The store names ``RIVO_SESSION_STORE`` accepts besides a store instance.
 STORE_NAMES = ("memory", "sqlalchemy", "redis")
 
+#: Flask's own bookkeeping in a session: not content. A session holding
+#: nothing else is empty (no record, no cookie).
+INTERNAL_KEYS = frozenset({"_permanent"})
+#: Keys other extensions own that shape the settings too: Flask-WTF's CSRF
+#: secret lives no longer than its tokens.
+FOREIGN_KEYS = ("WTF_CSRF_FIELD_NAME", "WTF_CSRF_TIME_LIMIT")
+#: Flask-WTF's defaults for the keys above.
+_CSRF_FIELD = "csrf_token"
+_CSRF_TIME_LIMIT = 3600.0
+#: Flash messages are shown on the next page and are as short-lived.
+_FLASHES = "_flashes"
+
 
 def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
     """Read a duration given as seconds (int or float) or a ``timedelta``.
@@ -92,6 +104,15 @@ class SessionSettings:
     ipv6_prefix: int
     ua_match: bool
     memory_max: int
+    #: Keys whose values outlive no request by much (Flask-WTF's CSRF secret,
+    #: flash messages). A session of nobody that holds only these (and
+    #: :data:`INTERNAL_KEYS`) is *transient*: it lives
+    #: :attr:`transient_timeout` at most, so a flood of visitors who fetch a
+    #: form and leave cannot fill the store for the full idle timeout.
+    transient_keys: frozenset[str] = frozenset({_CSRF_FIELD, _FLASHES})
+    #: The idle timeout of a transient session: ``WTF_CSRF_TIME_LIMIT`` (one
+    #: hour by default), or the idle timeout when that is ``None``.
+    transient_timeout: float = _CSRF_TIME_LIMIT
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> SessionSettings:
@@ -119,12 +140,11 @@ class SessionSettings:
             raise ConfigError(
                 "RIVO_SESSION_UA_MATCH", f"expected True or False, got {ua_match!r}"
             )
+        idle = duration("RIVO_SESSION_IDLE_TIMEOUT", get("RIVO_SESSION_IDLE_TIMEOUT"))
         settings = cls(
             store=store,
             store_url=store_url,
-            idle_timeout=duration(
-                "RIVO_SESSION_IDLE_TIMEOUT", get("RIVO_SESSION_IDLE_TIMEOUT")
-            ),
+            idle_timeout=idle,
             absolute_timeout=None
             if absolute is None
             else duration("RIVO_SESSION_ABSOLUTE_TIMEOUT", absolute),
@@ -149,6 +169,7 @@ class SessionSettings:
             memory_max=integer(
                 "RIVO_SESSION_MEMORY_MAX", get("RIVO_SESSION_MEMORY_MAX"), 1, 2**62
             ),
+            **_transient(config, idle),
         )
         if settings.touch_interval >= settings.idle_timeout:
             raise ConfigError(
@@ -158,12 +179,63 @@ class SessionSettings:
             )
         return settings
 
-    def expires_at(self, created_at: float, accessed_at: float) -> float:
-        """When a session created and last used at these times ends."""
-        idle_end = accessed_at + self.idle_timeout
+    def is_empty(self, keys: t.Iterable[str], user_id: str | None) -> bool:
+        """Whether a session with these keys, filed under this user, holds nothing.
+
+        The one test of emptiness: an empty session gets no record and no
+        cookie, and a stored one that becomes empty ends. Flask's own
+        bookkeeping (``session.permanent = True`` in a ``before_request``)
+        is not content.
+        """
+        return user_id is None and all(key in INTERNAL_KEYS for key in keys)
+
+    def is_transient(self, keys: t.Iterable[str], user_id: str | None) -> bool:
+        """Whether a session holds nothing but short-lived values of nobody's.
+
+        See :attr:`transient_keys`.
+        """
+        short = self.transient_keys | INTERNAL_KEYS
+        return user_id is None and all(key in short for key in keys)
+
+    def expires_at(
+        self,
+        created_at: float,
+        accessed_at: float,
+        keys: t.Iterable[str] = (),
+        user_id: str | None = "",
+    ) -> float:
+        """When a session created and last used at these times ends.
+
+        :param keys: the session's keys, and
+        :param user_id: the user it is filed under: a transient session
+            (see :meth:`is_transient`) ends after the shorter
+            :attr:`transient_timeout` of idleness. The defaults describe a
+            session that is not transient.
+        """
+        idle = self.idle_timeout
+        if self.is_transient(keys, user_id):
+            idle = min(idle, self.transient_timeout)
+        idle_end = accessed_at + idle
         if self.absolute_timeout is None:
             return idle_end
         return min(idle_end, created_at + self.absolute_timeout)
+
+
+def _transient(config: t.Mapping[str, t.Any], idle: float) -> dict[str, t.Any]:
+    """The transient keys and timeout, from Flask-WTF's keys.
+
+    :raises ConfigError: for a CSRF field name that is no string, or a time
+        limit that is no duration.
+    """
+    field = config.get("WTF_CSRF_FIELD_NAME", _CSRF_FIELD)
+    if not isinstance(field, str) or not field:
+        raise ConfigError("WTF_CSRF_FIELD_NAME", f"expected a name, got {field!r}")
+    limit = config.get("WTF_CSRF_TIME_LIMIT", _CSRF_TIME_LIMIT)
+    timeout = idle if limit is None else duration("WTF_CSRF_TIME_LIMIT", limit)
+    return {
+        "transient_keys": frozenset({field, _FLASHES}),
+        "transient_timeout": timeout,
+    }
 
 
 #: Every ``RIVO_*`` key of :class:`~flask_rivo.RivoUsers` and its default.

@@ -18,6 +18,7 @@ from flask import url_for
 from werkzeug.local import LocalProxy
 
 from ..session import RivoSession
+from . import binding
 from .models import AnonymousUser
 from .models import User
 from .models import utcnow
@@ -54,11 +55,19 @@ def _rivo_session() -> RivoSession:
 def _load_user() -> User | AnonymousUser:
     if "rivo_user" not in g:
         user: User | AnonymousUser = _ANONYMOUS
-        user_id = _rivo_session().user_id
-        if user_id is not None:
-            loaded = users_state().user_loader(user_id)
-            if loaded is not None and getattr(loaded, "is_active", False):
+        current = _rivo_session()
+        if current.user_id is not None:
+            loaded = users_state().user_loader(current.user_id)
+            if (
+                loaded is not None
+                and getattr(loaded, "is_active", False)
+                and binding.matches(loaded, current.get(binding.SESSION_KEY))
+            ):
                 user = loaded
+            else:
+                # Deleted, locked, or its credentials changed since this
+                # session was made (see binding): the session ends.
+                current.destroy()
         g.rivo_user = user
     return t.cast("User | AnonymousUser", g.rivo_user)
 
@@ -86,14 +95,19 @@ def login_user(user: User, *, remember: bool = False) -> None:
 
     The session gets a new ID (the old one dies at once: no session
     fixation) and is filed under the user, so it can be listed and ended
-    with the user's other sessions. With ``remember`` the cookie outlives
-    the browser (``PERMANENT_SESSION_LIFETIME``). The caller commits the
-    user's ``last_login_at``.
+    with the user's other sessions. It keeps a digest of the user's
+    credentials: once their password, address or state changes, the
+    session ends (see :mod:`flask_rivo.users.binding`). Call it again after
+    a user changed their own password to keep them logged in, with a new ID.
+    With ``remember`` the cookie outlives the browser
+    (``PERMANENT_SESSION_LIFETIME``). The caller commits the user's
+    ``last_login_at``.
     """
     current = _rivo_session()
     current.regenerate()
     _forget_csrf_token(current)
     current.user_id = user.get_id()
+    current[binding.SESSION_KEY] = binding.credentials_digest(user)
     current.permanent = remember
     user.last_login_at = utcnow()
     g.rivo_user = user

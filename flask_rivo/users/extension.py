@@ -13,6 +13,7 @@ from ..interface import RivoSessionInterface
 from ..sessions import RivoSessions
 from ..settings import USERS_DEFAULTS
 from ..settings import UsersSettings
+from . import binding
 from .auth import current_user
 from .mail import check_site_url
 from .models import SQLAlchemyUserStore
@@ -105,6 +106,8 @@ class RivoUsers:
         check_site_url(app)
         if "rivo_users" in app.blueprints:
             raise ConfigError("RIVO_USERS_URL_PREFIX", "RivoUsers is already installed")
+        if isinstance(self.user_store, SQLAlchemyUserStore):
+            binding.end_sessions_on_lock_and_delete(self.user_store.model)
         app.extensions["rivo_users"] = state
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
         app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
