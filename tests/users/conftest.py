@@ -57,7 +57,12 @@ def make_users_app(
     """
 
     def make(
-        *, debug: bool = False, drop: tuple[str, ...] = (), **config: t.Any
+        *,
+        debug: bool = False,
+        drop: tuple[str, ...] = (),
+        user_model: type[t.Any] = User,
+        db_session: scoped_session[t.Any] = db,
+        **config: t.Any,
     ) -> flask.Flask:
         app = flask.Flask(__name__)
         base: dict[str, t.Any] = {
@@ -75,12 +80,12 @@ def make_users_app(
             del base[key]
         app.config.update({**base, **config})
         app.debug = debug
-        RivoUsers(app, user_model=User, db_session=db)
+        RivoUsers(app, user_model=user_model, db_session=db_session)
         app.extensions["rivo_sessions"].clock = clock
 
         @app.teardown_appcontext
         def remove_session(error: BaseException | None) -> None:
-            db.remove()
+            db_session.remove()
 
         return app
 
