@@ -17,7 +17,6 @@ from flask import request
 
 from ..sessions import RivoSessions
 from .auth import login_user
-from .auth import users_state
 from .mail import external_url
 from .mail import send_email
 from .models import User
@@ -29,6 +28,7 @@ from .passwords import needs_rehash
 from .signals import user_login_failed
 from .signals import user_signed_up
 from .signals import user_verified
+from .state import users_state
 from .throttle import Throttle
 from .throttle import take_mail_quota
 from .tokens import is_fresh

@@ -24,25 +24,14 @@ from .models import User
 from .models import utcnow
 from .signals import user_logged_in
 from .signals import user_logged_out
+from .state import users_state
 
 if t.TYPE_CHECKING:
     from werkzeug import Response
 
-    from .extension import UsersState
-
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 _ANONYMOUS = AnonymousUser()
-
-
-def users_state() -> UsersState:
-    """The :class:`RivoUsers` state of the current application."""
-    state = current_app.extensions.get("rivo_users")
-    if state is None:
-        raise RuntimeError(
-            "RivoUsers is not installed on this application; call RivoUsers(app)"
-        )
-    return t.cast("UsersState", state)
 
 
 def _rivo_session() -> RivoSession:

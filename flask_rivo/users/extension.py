@@ -2,56 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 import typing as t
 
-from flask import current_app
 from flask_wtf.csrf import generate_csrf
 
 from ..exceptions import ConfigError
 from ..interface import RivoSessionInterface
 from ..sessions import RivoSessions
 from ..settings import USERS_DEFAULTS
-from ..settings import UsersSettings
 from . import binding
 from .auth import current_user
 from .mail import check_site_url
 from .models import SQLAlchemyUserStore
 from .models import User
 from .models import UserStore
+from .state import UsersState
 from .views import bp
 
 if t.TYPE_CHECKING:
     from flask import Flask
-
-
-class UsersState:
-    """The per-application state of :class:`RivoUsers`.
-
-    Lives in ``app.extensions["rivo_users"]``.
-    """
-
-    def __init__(
-        self, store: UserStore, user_loader: t.Callable[[str], User | None]
-    ) -> None:
-        #: Where users live.
-        self.store = store
-        #: Turns the user ID a session holds into a user, or ``None``.
-        self.user_loader = user_loader
-        self._lock = threading.Lock()
-        self._cached: tuple[tuple[object, ...], UsersSettings] | None = None
-
-    def settings(self, config: t.Mapping[str, t.Any] | None = None) -> UsersSettings:
-        """The settings for ``config`` (the current app's), rebuilt if changed."""
-        config = current_app.config if config is None else config
-        snapshot = tuple(config.get(key) for key in USERS_DEFAULTS)
-        cached = self._cached
-        if cached is not None and cached[0] == snapshot:
-            return cached[1]
-        with self._lock:
-            settings = UsersSettings.from_config(config)
-            self._cached = (snapshot, settings)
-            return settings
 
 
 class RivoUsers:

@@ -18,13 +18,13 @@ from . import accounts
 from .auth import current_user
 from .auth import logout_user
 from .auth import safe_next
-from .auth import users_state
 from .forms import LoginForm
 from .forms import LogoutForm
 from .forms import SignupForm
 from .forms import TokenForm
 from .mail import MailError
 from .models import UserConflictError
+from .state import users_state
 
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
