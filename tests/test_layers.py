@@ -30,7 +30,7 @@ def imports(path: Path) -> set[str]:
             else:
                 target = node.module or ""
             candidates = [f"{target}.{alias.name}" for alias in node.names]
-            found.update(candidates + [target])
+            found.update([*candidates, target])
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return {m for m in found if m.startswith("flask_rivo")}
@@ -50,7 +50,7 @@ def cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         if node in path:
-            return path[path.index(node) :] + [node]
+            return [*path[path.index(node) :], node]
         if node in done:
             return None
         for target in sorted(edges[node]):
