@@ -99,40 +99,109 @@ def sign_up(email: str, password: str) -> None:
         )
 
 
-def user_for_token(token: str | None) -> User | None:
-    """The user a verification link belongs to, if the link still works."""
+class Link(enum.Enum):
+    """What an emailed verification link leads to."""
+
+    #: A fresh token: the page asks for the account's password.
+    OPEN = "open"
+    #: The token was used: the address is confirmed already.
+    USED = "used"
+    #: Unknown, replaced by a newer link, or expired.
+    DEAD = "dead"
+
+
+def verification_link(token: str | None) -> tuple[Link, User | None]:
+    """Where a verification link stands, and its user while it is open.
+
+    A used token keeps its hash (with no creation time, so it never works
+    again), so that opening the link a second time can say "already
+    confirmed: log in" instead of "sign up again".
+    """
     if not is_token(token):
-        return None
+        return Link.DEAD, None
     state = users_state()
     user = state.store.by_token(
         "verification_token_hash", token_hash(t.cast("str", token))
     )
-    if user is None:
-        return None
-    if not is_fresh(
-        user.verification_created_at, state.settings().verification_ttl, now()
-    ):
-        return None
-    return user
+    if user is None or user.state is UserState.EXPIRED:
+        return Link.DEAD, None
+    if user.verification_created_at is None:
+        return (Link.USED if user.state is UserState.VERIFIED else Link.DEAD), None
+    ttl = state.settings().verification_ttl
+    if not is_fresh(user.verification_created_at, ttl, now()):
+        return Link.DEAD, None
+    return Link.OPEN, user
 
 
-def verify(token: str | None) -> User | None:
-    """Use a verification token: the account's address is verified.
+class ConfirmOutcome(enum.Enum):
+    """How the POST of a verification page ended."""
 
-    :returns: the user, or ``None`` for an unknown, used or expired token.
+    #: Confirmed, and logged in.
+    OK = "ok"
+    #: Not the password the account has: nothing changed.
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a name, not a password)
+    #: Too many failures for this account or client: wait.
+    THROTTLED = "throttled"
+    #: The link is dead (see :class:`Link`).
+    DEAD = "dead"
+
+
+def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
+    """Confirm an address with the link's token and the account's password.
+
+    The one who confirms must know the password the account will have, so an
+    address somebody else signed up can never be confirmed, by its owner's
+    click, with that somebody's password (account pre-hijacking). Wrong
+    passwords count toward the log-in throttle. A success logs the person in
+    with a new session ID; the caller commits.
+
+    :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
-    user = user_for_token(token)
+    _link, user = verification_link(token)
     if user is None:
-        return None
-    user.verification_token_hash = None
-    user.verification_created_at = None
+        return ConfirmOutcome.DEAD, 0.0
+    throttle = _throttle()
+    address = request.remote_addr or ""
+    account = account_key(user, user.email)
+    wait = throttle.claim(account, address)
+    if wait > 0:
+        user_login_failed.send(_app(), email=user.email, reason="throttled")
+        return ConfirmOutcome.THROTTLED, wait
+    if not check_password(password, user.password_hash):
+        user_login_failed.send(_app(), email=user.email, reason="password")
+        return ConfirmOutcome.WRONG_PASSWORD, 0.0
+    throttle.succeeded(account, address)
+    user.verification_created_at = None  # used: the hash stays, see above
     if user.pending_email:
         user.email, user.pending_email = user.pending_email, None
     if user.state is UserState.CREATED:
         user.state = UserState.VERIFIED
     user.verified_at = _moment()
     user_verified.send(_app(), user=user)
-    return user
+    login_user(user)
+    return ConfirmOutcome.OK, 0.0
+
+
+def account_key(user: User | None, email: str) -> str:
+    """What the counters protecting an account are keyed by: the account.
+
+    Keyed by the user's ID, not by the address typed, no spelling of an
+    address that reaches the account escapes them; an address without an
+    account is counted by itself (the same work, so the same time).
+    """
+    return f"email:{email}" if user is None else f"user:{user.get_id()}"
+
+
+def _throttle() -> Throttle:
+    """The log-in throttle for an attempt made now."""
+    settings = users_state().settings()
+    return Throttle(
+        RivoSessions.interface().store,
+        now(),
+        settings.login_free_attempts,
+        settings.login_address_free_attempts,
+        settings.login_max_delay,
+    )
 
 
 class LoginOutcome(enum.Enum):
@@ -157,19 +226,14 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     """
     state = users_state()
     settings = state.settings()
-    throttle = Throttle(
-        RivoSessions.interface().store,
-        now(),
-        settings.login_free_attempts,
-        settings.login_address_free_attempts,
-        settings.login_max_delay,
-    )
+    throttle = _throttle()
     address = request.remote_addr or ""
-    wait = throttle.claim(email, address)
+    user = state.store.by_email(email)
+    account = account_key(user, email)
+    wait = throttle.claim(account, address)
     if wait > 0:
         user_login_failed.send(_app(), email=email, reason="throttled")
         return LoginOutcome.THROTTLED, wait
-    user = state.store.by_email(email)
     if user is None:
         dummy_check(password, settings.bcrypt_rounds)  # the same cost as a real check
         right = False
@@ -184,7 +248,7 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
         # would tell them the address had no account before.
         user_login_failed.send(_app(), email=email, reason="unverified")
         return LoginOutcome.UNVERIFIED, 0.0
-    throttle.succeeded(email, address)
+    throttle.succeeded(account, address)
     if user.state is not UserState.VERIFIED:
         user_login_failed.send(_app(), email=email, reason="inactive")
         return LoginOutcome.INACTIVE, 0.0

@@ -93,6 +93,14 @@ def _new_password_fields() -> tuple[PasswordField, PasswordField]:
     return password, confirm
 
 
+def _current_password(label: str = "Password") -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[InputRequired(), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
 class SignupForm(FlaskForm):
     email = _email_field("email")
     password, password_confirm = _new_password_fields()
@@ -100,11 +108,7 @@ class SignupForm(FlaskForm):
 
 class LoginForm(FlaskForm):
     email = _email_field("username")
-    password = PasswordField(
-        "Password",
-        validators=[InputRequired(), Length(max=MAX_LENGTH)],
-        render_kw={"autocomplete": "current-password"},
-    )
+    password = _current_password()
     remember = BooleanField("Stay logged in on this device")
 
 
@@ -112,6 +116,12 @@ class TokenForm(FlaskForm):
     """The confirm button of an emailed link: the POST that uses the token."""
 
     token = HiddenField()
+
+
+class VerifyForm(TokenForm):
+    """Confirming an address takes the account's password with the token."""
+
+    password = _current_password("Your password")
 
 
 class LogoutForm(FlaskForm):

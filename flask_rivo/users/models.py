@@ -8,6 +8,7 @@ from datetime import datetime
 from datetime import timezone
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -46,6 +47,16 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value
 
 
+#: An email address column that compares exactly on every database. MySQL
+#: and MariaDB compare text by a collation, and their default ones treat
+#: ``ann@exámple.com`` as ``ann@example.com``: one row would answer to many
+#: spellings, each with throttle counters of its own. The binary collation
+#: makes equality there what it is on PostgreSQL and SQLite.
+EmailAddress = sa.String(254).with_variant(
+    mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+
+
 class UserConflictError(RivoError):
     """Saving users broke a uniqueness rule: another request won a race.
 
@@ -81,7 +92,7 @@ class UserMixin:
     """
 
     #: The normalized address (see :func:`~flask_rivo.users.normalize_email`).
-    email: Mapped[str] = mapped_column(sa.String(254), unique=True, index=True)
+    email: Mapped[str] = mapped_column(EmailAddress, unique=True, index=True)
     #: A ``$rivo1$`` bcrypt hash; never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(128))
     state: Mapped[UserState] = mapped_column(
@@ -107,7 +118,7 @@ class UserMixin:
         UTCDateTime(), default=None
     )
     #: A new address waiting for verification; the old one stays in use.
-    pending_email: Mapped[str | None] = mapped_column(sa.String(254), default=None)
+    pending_email: Mapped[str | None] = mapped_column(EmailAddress, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

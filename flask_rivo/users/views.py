@@ -21,7 +21,7 @@ from .auth import safe_next
 from .forms import LoginForm
 from .forms import LogoutForm
 from .forms import SignupForm
-from .forms import TokenForm
+from .forms import VerifyForm
 from .mail import MailError
 from .models import UserConflictError
 from .state import users_state
@@ -37,6 +37,8 @@ bp = Blueprint(
     static_url_path="/rivo-static",
 )
 
+#: Shown when a form's CSRF token is missing or stale.
+FORM_EXPIRED = "The form expired. Open the link from your email again."
 #: Shown when an email could not be sent: the request changed nothing.
 MAIL_DOWN = (
     "We could not send you an email just now. Please try again in a few minutes."
@@ -68,21 +70,48 @@ def signup() -> ResponseReturnValue:
 
 @bp.route("/verify", methods=["GET", "POST"])
 def verify() -> ResponseReturnValue:
-    form = TokenForm()
-    if request.method == "GET":
-        token = request.args.get("token")
-        if accounts.user_for_token(token) is None:
-            return render_template("rivo/link_invalid.html"), 400
-        form.token.data = token
-        return render_template("rivo/verify.html", form=form)
-    if not form.validate_on_submit():
-        abort(400, description="The form expired. Open the link from your email again.")
-    user = accounts.verify(form.token.data)
+    form = VerifyForm()
+    token = form.token.data if request.method == "POST" else request.args.get("token")
+    link, user = accounts.verification_link(token)
+    if link is accounts.Link.USED:
+        return render_template("rivo/link_used.html"), 400
     if user is None:
         return render_template("rivo/link_invalid.html"), 400
-    users_state().store.commit()
-    flash("Your email address is confirmed. You can log in now.", "success")
-    return redirect(url_for("rivo_users.login"))
+    # GET and HEAD (link scanners send both) only show the form.
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            if form.csrf_token.errors:
+                abort(400, description=FORM_EXPIRED)
+        else:
+            outcome, wait = accounts.confirm(token, form.password.data or "")
+            if outcome is accounts.ConfirmOutcome.OK:
+                users_state().store.commit()
+                flash("Your email address is confirmed. Welcome!", "success")
+                return redirect(users_state().settings().login_redirect)
+            if outcome is accounts.ConfirmOutcome.DEAD:
+                return render_template("rivo/link_invalid.html"), 400
+            error, status, headers = _confirm_error(outcome, wait, user)
+            form.form_errors.append(error)
+            page = render_template("rivo/verify.html", form=form, user=user)
+            return page, status, headers
+    form.token.data = token
+    page = render_template("rivo/verify.html", form=form, user=user)
+    return page, _form_status()
+
+
+def _confirm_error(
+    outcome: accounts.ConfirmOutcome, wait: float, user: t.Any
+) -> tuple[str, int, dict[str, str]]:
+    if outcome is accounts.ConfirmOutcome.THROTTLED:
+        return _throttled(wait)
+    if user.pending_email:
+        return "This is not the password of your account.", 400, {}
+    return (
+        "This is not the password this account was signed up with. If you do"
+        " not know it, sign up again with this address to choose one.",
+        400,
+        {},
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -109,13 +138,7 @@ def _login_error(
     outcome: accounts.LoginOutcome, wait: float
 ) -> tuple[str, int, dict[str, str]]:
     if outcome is accounts.LoginOutcome.THROTTLED:
-        seconds = math.ceil(wait)
-        unit = "second" if seconds == 1 else "seconds"
-        return (
-            f"Too many failed attempts. Try again in {seconds} {unit}.",
-            429,
-            {"Retry-After": str(seconds)},
-        )
+        return _throttled(wait)
     if outcome is accounts.LoginOutcome.INACTIVE:
         return "This account is closed.", 400, {}
     # Also for an account whose address is not confirmed: see accounts.log_in.
@@ -124,6 +147,17 @@ def _login_error(
         " confirmed yet.",
         400,
         {},
+    )
+
+
+def _throttled(wait: float) -> tuple[str, int, dict[str, str]]:
+    """The form error, status and ``Retry-After`` of a throttled attempt."""
+    seconds = max(1, math.ceil(wait))
+    unit = "second" if seconds == 1 else "seconds"
+    return (
+        f"Too many failed attempts. Try again in {seconds} {unit}.",
+        429,
+        {"Retry-After": str(seconds)},
     )
 
 

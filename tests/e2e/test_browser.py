@@ -100,12 +100,15 @@ def test_sign_up_confirm_log_in_and_out(
     [link] = mailbox.links(message)
     assert link.startswith(site + "/verify?token=")
     page.goto(link)
-    page.get_by_role("button", name="Confirm my email address").click()
+    page.get_by_text("eve@example.com").first.wait_for()
+    # A wrong password confirms nothing and says what to do.
+    page.get_by_label("Your password").fill("not the one at all")
+    page.get_by_role("button", name="Confirm and log in").click()
+    page.get_by_text("not the password this account was signed up with").wait_for()
+    # The right one confirms and logs in.
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm and log in").click()
     page.get_by_text("Your email address is confirmed").wait_for()
-
-    page.get_by_label("Email address").fill("eve@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
     page.goto(site + "/account")
     page.get_by_text("eve@example.com").first.wait_for()
     page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
@@ -117,6 +120,13 @@ def test_sign_up_confirm_log_in_and_out(
     page.get_by_role("heading", name="Log in").wait_for()
     page.goto(site + "/account")
     assert "/login?next=/account" in page.url
+
+    # Logging in again, from the log-in page.
+    page.get_by_label("Email address").fill("eve@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("eve@example.com").first.wait_for()
+    assert page.url.endswith("/account")
 
 
 def test_wrong_password_and_weak_password_show_form_errors(

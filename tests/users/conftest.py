@@ -12,6 +12,7 @@ from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 from support import CountingStore
 from support import FakeClock
+from users_support import PASSWORD
 from users_support import SITE
 from users_support import Base
 from users_support import Browser
@@ -116,9 +117,13 @@ def browser(users_app: flask.Flask) -> Browser:
 
 @pytest.fixture
 def verified(browser: Browser, mailbox: Mailbox) -> str:
-    """An address with a verified account (password ``PASSWORD``)."""
+    """An address with a verified account (password ``PASSWORD``), logged out."""
     address = "ann@example.com"
     browser.sign_up(address)
-    assert browser.submit(mailbox.last_link(address), {}).status_code == 302
+    assert (
+        browser.submit(mailbox.last_link(address), {"password": PASSWORD}).status_code
+        == 302
+    )
+    browser.log_out()  # confirming logged in; the tests start logged out
     mailbox.clear()
     return address

@@ -19,6 +19,7 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 from support import CountingStore
+from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
@@ -208,7 +209,12 @@ def test_a_reused_integer_id_does_not_inherit_the_old_session(
     def verified_user(address: str) -> Browser:
         browser = Browser(app.test_client())
         browser.sign_up(address)
-        assert browser.submit(mailbox.last_link(address), {}).status_code == 302
+        assert (
+            browser.submit(
+                mailbox.last_link(address), {"password": PASSWORD}
+            ).status_code
+            == 302
+        )
         assert browser.log_in(address).status_code == 302
         return browser
 

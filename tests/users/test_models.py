@@ -130,7 +130,7 @@ def test_flask_sqlalchemy_model_works_end_to_end(
     mailbox.clear()
     browser = Browser(app.test_client())
     browser.sign_up("dana@example.com")
-    browser.submit(mailbox.last_link("dana@example.com"), {})
+    browser.submit(mailbox.last_link("dana@example.com"), {"password": PASSWORD})
     assert browser.log_in("dana@example.com", PASSWORD).status_code == 302
     assert browser.get("/me").text == "dana@example.com"
     with app.app_context():

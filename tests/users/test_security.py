@@ -10,6 +10,7 @@ import typing as t
 import flask
 import pytest
 from support import FakeClock
+from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 
@@ -99,7 +100,7 @@ def test_csrf_secret_is_renewed_at_log_in(
 
     browser = Browser(app.test_client())
     browser.sign_up("ann@example.com")
-    browser.submit(mailbox.last_link("ann@example.com"), {})
+    browser.submit(mailbox.last_link("ann@example.com"), {"password": PASSWORD})
     found = _CSRF.search(browser.get("/login").text)
     assert found is not None
     before = found.group(1)

@@ -87,10 +87,18 @@ def csrf(browser: Browser) -> str:
 
 def post_token(browser: Browser, token: str | None) -> TestResponse:
     """POST the verify form with a valid CSRF token and ``token`` (if any)."""
-    data = {"csrf_token": csrf(browser)}
+    data = {"csrf_token": csrf(browser), "password": PASSWORD}
     if token is not None:
         data["token"] = token
     return browser.client.post("/verify", data=data)
+
+
+def assert_link_used(response: TestResponse) -> None:
+    """The page of a link that confirmed its address already."""
+    assert response.status_code == 400
+    assert "already confirmed" in response.text
+    assert 'href="/login"' in response.text
+    assert 'name="token"' not in response.text
 
 
 def assert_link_invalid(response: TestResponse) -> None:
@@ -242,7 +250,7 @@ def test_created_account_can_verify_then_log_in(
     # Not verified yet: no log-in.
     assert browser.log_in("bob@example.com").status_code == 400
     assert browser.get("/account").status_code == 302
-    browser.submit(mailbox.last_link("bob@example.com"), {})
+    browser.submit(mailbox.last_link("bob@example.com"), {"password": PASSWORD})
     assert browser.log_in("bob@example.com").status_code == 302
     assert browser.get("/account").text == "Account of bob@example.com"
 
@@ -279,7 +287,7 @@ def test_address_stays_unique_across_spellings(
     assert [row["email"] for row in rows(db)] == ["ann@example.com"]
     assert len(mailbox.to("ann@example.com")) == 3
 
-    browser.submit(mailbox.last_link("ann@example.com"), {})
+    browser.submit(mailbox.last_link("ann@example.com"), {"password": PASSWORD})
     mailbox.clear()
     clock.advance(3600)  # past the hour's quota of emails to one address
     assert browser.sign_up("ANN@example.com", NEW_PASSWORD).status_code == 200
@@ -339,7 +347,7 @@ def test_verified_address_gets_the_same_answer(
     assert after.password_hash == hash_before
     assert after.state is state_before is UserState.VERIFIED
     assert after.verified_at == verified_at_before
-    assert after.verification_token_hash is None
+    assert after.verification_created_at is None
     assert len(rows(db)) == 2  # ann and bob, no duplicate
 
     browser = Browser(users_app.test_client())
@@ -386,8 +394,14 @@ def test_created_account_signing_up_again(
     assert_link_invalid(post_token(browser, token_of(first)))
     assert rows(db)[0]["state"] == "created"
 
-    # The second does; then the new password replaced the old one.
-    assert browser.submit(second, {}).status_code == 302
+    # The second does, with the new password only: it replaced the old one.
+    refused = browser.submit(second, {"password": PASSWORD})
+    assert refused.status_code == 400
+    assert "not the password this account was signed up with" in refused.text
+    assert rows(db)[0]["state"] == "created"
+    assert browser.submit(second, {"password": NEW_PASSWORD}).status_code == 302
+    assert browser.get("/account").text == "Account of bob@example.com"
+    browser.log_out()
     assert browser.log_in("bob@example.com", PASSWORD).status_code == 400
     assert browser.log_in("bob@example.com", NEW_PASSWORD).status_code == 302
     assert browser.get("/account").text == "Account of bob@example.com"
@@ -416,18 +430,20 @@ def test_get_shows_confirm_form_and_does_not_consume(
 
     assert rows(db) == [before]  # nothing changed by opening the link
 
-    response = browser.submit(link, {})
+    response = browser.submit(link, {"password": PASSWORD})
     assert response.status_code == 302
-    assert response.headers["Location"] == "/login"
+    assert response.headers["Location"] == "/"  # logged in: RIVO_LOGIN_REDIRECT
     [after] = rows(db)
     assert after["state"] == "verified"
     assert after["verified_at"] is not None
-    assert after["verification_token_hash"] is None
+    # Used: no time, so never again; the hash stays to say "already confirmed".
     assert after["verification_created_at"] is None
+    assert after["verification_token_hash"] == before["verification_token_hash"]
 
-    login_page = browser.get("/login")
-    assert "Your email address is confirmed" in login_page.text
-    assert "rivo-flash" in login_page.text
+    assert browser.get("/account").text == "Account of bob@example.com"
+    page = browser.get("/login")
+    assert "Your email address is confirmed" in page.text
+    assert "rivo-flash" in page.text
     # A flash shows once.
     assert "Your email address is confirmed" not in browser.get("/login").text
 
@@ -437,7 +453,7 @@ def test_verified_at_comes_from_the_clock(
 ) -> None:
     browser.sign_up("bob@example.com")
     clock.advance(3600)
-    browser.submit(mailbox.last_link("bob@example.com"), {})
+    browser.submit(mailbox.last_link("bob@example.com"), {"password": PASSWORD})
     found = user(db, "bob@example.com")
     assert found is not None
     assert found.verified_at is not None
@@ -454,11 +470,11 @@ def test_reused_token(
 ) -> None:
     browser.sign_up("bob@example.com")
     link = mailbox.last_link("bob@example.com")
-    assert browser.submit(link, {}).status_code == 302
+    assert browser.submit(link, {"password": PASSWORD}).status_code == 302
     [after] = rows(db)
 
-    assert_link_invalid(browser.get(link))
-    assert_link_invalid(post_token(browser, token_of(link)))
+    assert_link_used(browser.get(link))
+    assert_link_used(post_token(browser, token_of(link)))
     assert rows(db) == [after]  # the second use changed nothing
 
 
@@ -467,8 +483,8 @@ def test_reused_token_in_another_browser(
 ) -> None:
     browser.sign_up("bob@example.com")
     link = mailbox.last_link("bob@example.com")
-    assert browser.submit(link, {}).status_code == 302
-    assert_link_invalid(Browser(users_app.test_client()).get(link))
+    assert browser.submit(link, {"password": PASSWORD}).status_code == 302
+    assert_link_used(Browser(users_app.test_client()).get(link))
 
 
 def test_unknown_token(
@@ -586,7 +602,7 @@ def test_link_works_at_the_instant_it_was_sent(
     browser.sign_up("bob@example.com")
     link = mailbox.last_link("bob@example.com")
     assert browser.get(link).status_code == 200
-    assert browser.submit(link, {}).status_code == 302
+    assert browser.submit(link, {"password": PASSWORD}).status_code == 302
     assert rows(db)[0]["state"] == "verified"
 
 
@@ -597,7 +613,7 @@ def test_token_works_until_it_expires(
     link = mailbox.last_link("bob@example.com")
     clock.advance(THREE_DAYS - 60)
     assert browser.get(link).status_code == 200
-    assert browser.submit(link, {}).status_code == 302
+    assert browser.submit(link, {"password": PASSWORD}).status_code == 302
     assert rows(db)[0]["state"] == "verified"
 
 
@@ -609,7 +625,12 @@ def test_expired_link_can_be_replaced_by_signing_up_again(
     assert_link_invalid(browser.get(mailbox.last_link("bob@example.com")))
     mailbox.clear()
     browser.sign_up("bob@example.com")
-    assert browser.submit(mailbox.last_link("bob@example.com"), {}).status_code == 302
+    assert (
+        browser.submit(
+            mailbox.last_link("bob@example.com"), {"password": PASSWORD}
+        ).status_code
+        == 302
+    )
     assert rows(db)[0]["state"] == "verified"
 
 
@@ -638,7 +659,7 @@ def test_verify_post_without_csrf_token(
     )
     [row] = rows(db)
     assert row["state"] == "created"  # the token was not used
-    assert browser.submit(link, {}).status_code == 302
+    assert browser.submit(link, {"password": PASSWORD}).status_code == 302
 
 
 def test_signup_post_without_csrf_token(
@@ -825,7 +846,7 @@ def test_mail_server_down_keeps_a_created_account_as_it_was(
     assert rows(db) == [before]
 
     users_app.config["MAIL_PORT"] = port
-    assert browser.submit(link, {}).status_code == 302
+    assert browser.submit(link, {"password": PASSWORD}).status_code == 302
     assert browser.log_in("bob@example.com", PASSWORD).status_code == 302
 
 
@@ -863,7 +884,7 @@ def test_links_from_server_name(
     assert link.startswith("https://shop.test/verify?token=")
     path = link[len("https://shop.test") :]
     assert browser.get(path).status_code == 200
-    assert browser.submit(path, {}).status_code == 302
+    assert browser.submit(path, {"password": PASSWORD}).status_code == 302
     assert rows(db)[0]["state"] == "verified"
 
 
@@ -914,7 +935,7 @@ def test_no_site_url_in_debug_points_at_the_dev_server(
     [link] = mailbox.links(only_message_to(mailbox, "bob@example.com"))
     assert link.startswith("http://127.0.0.1:5000/verify?token=")
     path = link[len("http://127.0.0.1:5000") :]
-    assert browser.submit(path, {}).status_code == 302
+    assert browser.submit(path, {"password": PASSWORD}).status_code == 302
     assert rows(db)[0]["state"] == "verified"
 
 
@@ -938,7 +959,7 @@ def test_debug_without_mail_server_logs_the_email(
     assert found is not None, logged
     # The logged link can be followed.
     assert browser.get(found.group(1)).status_code == 200
-    assert browser.submit(found.group(1), {}).status_code == 302
+    assert browser.submit(found.group(1), {"password": PASSWORD}).status_code == 302
     assert rows(db)[0]["state"] == "verified"
 
 
@@ -953,7 +974,7 @@ def test_debug_without_mail_server_logs_the_notice(
         browser.sign_up("bob@example.com")
         link = re.search(rf"{re.escape(SITE)}(/verify\?token=\w+)", caplog.text)
         assert link is not None
-        browser.submit(link.group(1), {})
+        browser.submit(link.group(1), {"password": PASSWORD})
         caplog.clear()
         assert browser.sign_up("bob@example.com", NEW_PASSWORD).status_code == 200
     assert f"{SITE}/login" in caplog.text
@@ -1010,7 +1031,7 @@ def test_signals_fire_once_with_the_user(
         browser.get(link)
         assert confirmed == []  # opening the link is not verifying
 
-        browser.submit(link, {})
+        browser.submit(link, {"password": PASSWORD})
         assert confirmed == [(users_app, "bob@example.com", UserState.VERIFIED)]
 
         post_token(browser, token_of(link))  # a reused token
