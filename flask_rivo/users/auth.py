@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import typing as t
+from urllib.parse import quote
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from ..session import RivoSession
 from . import binding
 from .models import AnonymousUser
 from .models import User
+from .models import UserState
 from .models import utcnow
 from .signals import user_logged_in
 from .signals import user_logged_out
@@ -47,11 +49,7 @@ def _load_user() -> User | AnonymousUser:
         current = _rivo_session()
         if current.user_id is not None:
             loaded = users_state().user_loader(current.user_id)
-            if (
-                loaded is not None
-                and getattr(loaded, "is_active", False)
-                and binding.matches(loaded, current.get(binding.SESSION_KEY))
-            ):
+            if loaded is not None and _may_stay(loaded, current):
                 user = loaded
             else:
                 # Deleted, locked, or its credentials changed since this
@@ -59,6 +57,19 @@ def _load_user() -> User | AnonymousUser:
                 current.destroy()
         g.rivo_user = user
     return t.cast("User | AnonymousUser", g.rivo_user)
+
+
+#: Marks a session that :func:`login_user` logged in with ``force``.
+_FORCED = "_rivo_forced"
+
+
+def _may_stay(user: User, current: RivoSession) -> bool:
+    """Whether the session's user is still the one who logged in, and may be."""
+    if not binding.matches(user, current.get(binding.SESSION_KEY)):
+        return False
+    if getattr(user, "is_active", False):
+        return True
+    return user.state is UserState.CREATED and current.get(_FORCED) is True
 
 
 #: The logged-in user, or an anonymous user whose ``is_authenticated`` is
@@ -79,7 +90,7 @@ def _forget_csrf_token(current: RivoSession) -> None:
     g.pop(name, None)
 
 
-def login_user(user: User, *, remember: bool = False) -> None:
+def login_user(user: User, *, remember: bool = False, force: bool = False) -> bool:
     """Log ``user`` in to the current session.
 
     The session gets a new ID (the old one dies at once: no session
@@ -91,16 +102,30 @@ def login_user(user: User, *, remember: bool = False) -> None:
     With ``remember`` the cookie outlives the browser
     (``PERMANENT_SESSION_LIFETIME``). The caller commits the user's
     ``last_login_at``.
+
+    As with Flask-Login, a user who may not log in (``is_active`` false: an
+    address not yet verified, or a closed account) is refused, unless
+    ``force`` is true; a forced session stays logged in while the account is
+    unverified, never once it is closed.
+
+    :returns: whether the user is now logged in.
     """
+    if not force and not getattr(user, "is_active", False):
+        return False
+    if getattr(user, "state", None) is UserState.EXPIRED:
+        return False
     current = _rivo_session()
     current.regenerate()
     _forget_csrf_token(current)
     current.user_id = user.get_id()
     current[binding.SESSION_KEY] = binding.credentials_digest(user)
+    if force and not getattr(user, "is_active", False):
+        current[_FORCED] = True
     current.permanent = remember
     user.last_login_at = utcnow()
     g.rivo_user = user
     user_logged_in.send(current_app._get_current_object(), user=user, remember=remember)  # type: ignore[attr-defined]
+    return True
 
 
 def logout_user() -> None:
@@ -147,9 +172,21 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-def _here() -> str:
-    path = request.script_root + request.path
-    query = request.query_string.decode("latin-1")
+#: Characters RFC 3986 allows unquoted in a path.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def current_path() -> str:
+    """The current request's URL without scheme and host, as it was requested.
+
+    The decoded path is quoted again (every character that is not plain in
+    a path, ``?``, ``#`` and ``%`` included), so ``/files/report%3Fdraft.txt``
+    stays that and does not become ``/files/report?draft.txt`` (another
+    resource), as gluing the decoded ``request.path`` to the query would.
+    Every place that sends a visitor back where they were uses this.
+    """
+    path = quote(request.script_root + request.path, safe=_PATH_SAFE)
+    query = request.query_string.decode("latin-1")  # as sent: never re-quoted
     return f"{path}?{query}" if query else path
 
 
@@ -169,7 +206,7 @@ def login_required(view: F) -> F:
                 response = jsonify(error="authentication required")
                 response.status_code = 401
             else:
-                response = redirect(url_for("rivo_users.login", next=_here()))
+                response = redirect(url_for("rivo_users.login", next=current_path()))
             response.headers["Cache-Control"] = "no-store"
             return response
         response = make_response(current_app.ensure_sync(view)(*args, **kwargs))

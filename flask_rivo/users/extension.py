@@ -62,12 +62,27 @@ class RivoUsers:
     def init_app(self, app: Flask) -> None:
         """Install the account pages on ``app``.
 
-        :raises ConfigError: for a bad ``RIVO_*`` value, or when links in
-            emails would have no address to point at (outside debug mode,
-            neither ``RIVO_EXTERNAL_URL`` nor ``SERVER_NAME`` is set).
+        Sets ``SESSION_COOKIE_SAMESITE`` to ``"Lax"`` when the application
+        left it unset (Flask's default, ``None``).
+
+        :raises ConfigError: for a bad ``RIVO_*`` value, a missing
+            ``SECRET_KEY``, or when links in emails would have no address to
+            point at (outside debug mode, neither ``RIVO_EXTERNAL_URL`` nor
+            ``SERVER_NAME`` is set).
         """
         for key, value in USERS_DEFAULTS.items():
             app.config.setdefault(key, value)
+        if not app.config.get("SECRET_KEY"):
+            raise ConfigError(
+                "SECRET_KEY",
+                "RivoUsers signs its CSRF tokens and device cookies with it;"
+                " set it to a long random string (python -c 'import secrets;"
+                " print(secrets.token_hex())')",
+            )
+        if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+            # OWASP: a logged-in session's cookie is not sent on cross-site
+            # subrequests and POSTs. An explicit "Strict" or "None" stays.
+            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         if not isinstance(app.session_interface, RivoSessionInterface):
             RivoSessions(app)
         state = UsersState(self.user_store, self.user_loader)

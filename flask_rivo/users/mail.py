@@ -44,7 +44,11 @@ def site_url(app: Flask) -> str | None:
         return str(external).rstrip("/")
     server_name = app.config.get("SERVER_NAME")
     if server_name:
-        return f"{app.config['PREFERRED_URL_SCHEME']}://{server_name}"
+        # PREFERRED_URL_SCHEME defaults to http, which on a live site would
+        # send people (and their tokens) over plain HTTP: outside debug mode
+        # links are https; RIVO_EXTERNAL_URL can still say http.
+        scheme = app.config["PREFERRED_URL_SCHEME"] if app.debug else "https"
+        return f"{scheme}://{server_name}"
     return DEBUG_URL if app.debug else None
 
 

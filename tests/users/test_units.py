@@ -59,7 +59,9 @@ def test_bad_users_values_fail_in_init_app(
     key: str, value: object, message: str
 ) -> None:
     app = flask.Flask(__name__)
-    app.config.update({"RIVO_EXTERNAL_URL": "https://rivo.test", key: value})
+    app.config.update(
+        {"RIVO_EXTERNAL_URL": "https://rivo.test", "SECRET_KEY": "s", key: value}
+    )
     with pytest.raises(ConfigError, match=message) as caught:
         RivoUsers(app, user_model=User, db_session=object())
     assert caught.value.key == key
@@ -67,7 +69,7 @@ def test_bad_users_values_fail_in_init_app(
 
 def test_init_app_fills_in_the_users_defaults() -> None:
     app = flask.Flask(__name__)
-    app.config["RIVO_EXTERNAL_URL"] = "https://rivo.test/"
+    app.config.update(RIVO_EXTERNAL_URL="https://rivo.test/", SECRET_KEY="s")
     RivoUsers(app, user_model=User, db_session=object())
     for key, value in USERS_DEFAULTS.items():
         if key != "RIVO_EXTERNAL_URL":
