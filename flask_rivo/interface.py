@@ -42,6 +42,18 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("flask_rivo")
 
+
+def log_store_error(error: StoreError) -> None:
+    """Log a store failure with its traceback, but none of its chained errors.
+
+    The stores of flask_rivo chain nothing to their errors; a store of the
+    application's may chain its driver's error, whose text can hold
+    session data, so only the message and the frames are logged.
+    """
+    shown = StoreError(str(error)).with_traceback(error.__traceback__)
+    logger.error("Session store unavailable: %s", error, exc_info=shown)
+
+
 #: Where the ``"redis"`` store looks when ``RIVO_SESSION_STORE_URL`` is unset.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: The keys that choose the store: a change of any other key keeps it.
@@ -187,7 +199,7 @@ class RivoSessionInterface(SessionInterface):
         try:
             found = self._load(store, settings, cookie, client)
         except StoreError as error:
-            logger.error("Session store unavailable: %s", error, exc_info=error)
+            log_store_error(error)
             return self.session_class(client=client, error=error)
         if found is None:
             return self.session_class(client=client, stale_cookie=True)
@@ -195,7 +207,8 @@ class RivoSessionInterface(SessionInterface):
         try:
             data = {k: self.serializer.loads(v) for k, v in record.data.items()}
         except (ValueError, TypeError, KeyError) as error:
-            logger.error("Dropping unreadable session record: %s", error)
+            # The error's text may quote the stored value: only its class.
+            logger.error("Dropping unreadable session record: %s", type(error).__name__)
             try:
                 store.delete(session_key(session_id))
             except StoreError as store_error:
@@ -273,7 +286,7 @@ class RivoSessionInterface(SessionInterface):
         try:
             self._save(app, session, response)
         except StoreError as error:
-            logger.error("Session store unavailable: %s", error, exc_info=error)
+            log_store_error(error)
             self._refuse(app, response)
         finally:
             # Reading ``session.permanent`` for the cookie is not the app's

@@ -600,10 +600,12 @@ def test_unreadable_record_is_dropped_not_a_500(
 
     client.get("/set/a/1")
     [(key, record)] = store.records().items()
-    store.save(key, dataclasses.replace(record, version=2, data={"a": "{not json"}), 1)
+    damaged = {"a": '{"secret-value'}
+    store.save(key, dataclasses.replace(record, version=2, data=damaged), 1)
     response = client.get("/get/a")
     assert (response.status_code, response.text) == (200, "None")
-    assert "Dropping unreadable session record" in caplog.text
+    assert "Dropping unreadable session record: JSONDecodeError" in caplog.text
+    assert "secret-value" not in caplog.text  # the log names the error, not the data
     assert store.records() == {}
 
 
