@@ -288,6 +288,9 @@ class RivoSessionInterface(SessionInterface):
         except StoreError as error:
             log_store_error(error)
             self._refuse(app, response)
+            if isinstance(error, commit.UnsettledError):
+                # The old ID may be dead already; the new one surely lives.
+                self._set_cookie(app, session, response, error.session_id)
         finally:
             # Reading ``session.permanent`` for the cookie is not the app's
             # reading; it must not count as access.
@@ -373,7 +376,8 @@ class RivoSessionInterface(SessionInterface):
         latest data merged again), so a store error loses nothing, parallel
         changes carry over, and a session that another request ended
         meanwhile (a log-out everywhere) is not brought back, unless this
-        very request logs a user in.
+        very request logs a user in. If retiring fails, the old ID may be
+        dead or not: the 503 carries the new ID (:class:`commit.UnsettledError`).
         """
         session_id, record = loaded
         now = self.now()
@@ -395,10 +399,12 @@ class RivoSessionInterface(SessionInterface):
                 self._delete_cookie(app, response)
                 return
             new_id = commit.create(store, settings, data, user_id, session._client, now)
-            if base is None or commit.retire(store, session_id, base, now):
+            with commit.moving_to(new_id):
+                retired = base is None or commit.retire(store, session_id, base, now)
+            if retired:
                 self._set_cookie(app, session, response, new_id)
                 return
-            store.delete(session_key(new_id))
+            store.delete(session_key(new_id))  # the old record surely lives
             found = commit.reload(store, session_id, now)
             base = None if found is None else found[1]
             if found is not None:
