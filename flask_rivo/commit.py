@@ -32,6 +32,41 @@ MAX_HOPS = 3
 UNCHANGED: t.Final = object()
 
 
+class UnsettledError(StoreError):
+    """A session's old ID may have been retired, by a write whose outcome is
+    unknown, after its new record was written for certain.
+
+    Nothing may then be deleted: the new record may be the only copy of the
+    session. The request still fails (HTTP 503), but its response carries
+    :attr:`session_id`, so that the browser can reach the session whatever
+    became of the old ID.
+
+    :param error: the failure of the write whose outcome is unknown.
+    :param session_id: the new ID, whose record exists.
+    """
+
+    def __init__(self, error: StoreError, session_id: str) -> None:
+        super().__init__(str(error))  # never the ID: messages get logged
+        self.cause_type = error.cause_type
+        #: The session's new ID.
+        self.session_id = session_id
+
+
+@contextlib.contextmanager
+def moving_to(session_id: str) -> t.Iterator[None]:
+    """Turn a :class:`StoreError` raised within into :class:`UnsettledError`.
+
+    Wrap the write that retires (or points away) a session's old ID once
+    the record under the new ``session_id`` is known to exist.
+    """
+    try:
+        yield
+    except UnsettledError:
+        raise
+    except StoreError as error:
+        raise UnsettledError(error, session_id) from error
+
+
 @dataclasses.dataclass(frozen=True)
 class Changes:
     """What one request did to its session, to replay on a newer record."""
@@ -125,7 +160,8 @@ def commit(
     A rotation stores the session under a new ID first, then turns the old
     record into a pointer to it (the new ID sealed with the old one), valid
     for the grace period. If another request rotated first, this one
-    follows it and writes there.
+    follows it and writes there. If the pointer's write fails, it may still
+    have landed, so the new record stays (:class:`UnsettledError`).
 
     :returns: the session's ID and record afterwards, or ``None`` if another
         request ended the session meanwhile.
@@ -149,15 +185,11 @@ def commit(
                     expires_at=min(now + settings.id_grace, fresh.expires_at),
                     successor=seal_successor(new_id, session_id),
                 )
-                try:
+                with moving_to(new_id):
                     swapped = store.save(key, pointer, base.version)
-                except StoreError:
-                    with contextlib.suppress(StoreError):
-                        store.delete(new_key)  # no orphan copy of the session
-                    raise
                 if swapped:
                     return new_id, fresh
-                store.delete(new_key)
+                store.delete(new_key)  # surely unreachable: an orphan copy
         found = reload(store, session_id, now)
         if found is None:
             return None

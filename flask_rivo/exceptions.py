@@ -33,9 +33,25 @@ class ConfigError(RivoError, ValueError):
 class StoreError(RivoError):
     """A session store could not do what was asked (refused, timed out...).
 
-    Stores raise it, wrapping the driver's exception as ``__cause__``; the
-    session interface turns it into :class:`StoreUnavailable`.
+    The session interface turns it into :class:`StoreUnavailable`. Whether
+    a write that raised it landed is unknown.
+
+    Its message says what kind of failure it was without quoting the
+    driver's error text, and the driver's exception is not chained to it:
+    that text can hold session data (SQL parameters, key values), which
+    must never reach a log or an error tracker. :attr:`cause_type` names
+    the driver's exception class for code that needs to tell causes apart.
+
+    :param message: what failed and why, without any stored value or key.
+    :param cause: the driver's exception; only its class is kept.
     """
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        #: The class of the driver's exception behind this one, or ``None``.
+        self.cause_type: type[BaseException] | None = (
+            None if cause is None else type(cause)
+        )
 
 
 class StoreUnavailable(RivoError, ServiceUnavailable):  # noqa: N818 (contract name)

@@ -43,6 +43,18 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("flask_rivo")
 
+
+def log_store_error(error: StoreError) -> None:
+    """Log a store failure with its traceback, but none of its chained errors.
+
+    The stores of flask_rivo chain nothing to their errors; a store of the
+    application's may chain its driver's error, whose text can hold
+    session data, so only the message and the frames are logged.
+    """
+    shown = StoreError(str(error)).with_traceback(error.__traceback__)
+    logger.error("Session store unavailable: %s", error, exc_info=shown)
+
+
 #: Where the ``"redis"`` store looks when ``RIVO_SESSION_STORE_URL`` is unset.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: The most values of the session cookie one request may send that are
@@ -190,7 +202,7 @@ class RivoSessionInterface(SessionInterface):
         try:
             found = self._load_first(store, settings, cookies, client)
         except StoreError as error:
-            logger.error("Session store unavailable: %s", error, exc_info=error)
+            log_store_error(error)
             return self.session_class(client=client, error=error)
         if found is None:
             return self.session_class(client=client, stale_cookie=True)
@@ -198,7 +210,8 @@ class RivoSessionInterface(SessionInterface):
         try:
             data = {k: self.serializer.loads(v) for k, v in record.data.items()}
         except (ValueError, TypeError, KeyError) as error:
-            logger.error("Dropping unreadable session record: %s", error)
+            # The error's text may quote the stored value: only its class.
+            logger.error("Dropping unreadable session record: %s", type(error).__name__)
             try:
                 store.delete(session_key(session_id))
             except StoreError as store_error:
@@ -302,8 +315,11 @@ class RivoSessionInterface(SessionInterface):
         try:
             self._save(app, session, response)
         except StoreError as error:
-            logger.error("Session store unavailable: %s", error, exc_info=error)
+            log_store_error(error)
             self._refuse(app, response)
+            if isinstance(error, commit.UnsettledError):
+                # The old ID may be dead already; the new one surely lives.
+                self._set_cookie(app, session, response, error.session_id)
         finally:
             # Reading ``session.permanent`` for the cookie is not the app's
             # reading; it must not count as access.
@@ -393,7 +409,8 @@ class RivoSessionInterface(SessionInterface):
         latest data merged again), so a store error loses nothing, parallel
         changes carry over, and a session that another request ended
         meanwhile (a log-out everywhere) is not brought back, unless this
-        very request logs a user in.
+        very request logs a user in. If retiring fails, the old ID may be
+        dead or not: the 503 carries the new ID (:class:`commit.UnsettledError`).
         """
         session_id, record = loaded
         now = self.now()
@@ -415,10 +432,12 @@ class RivoSessionInterface(SessionInterface):
                 self._delete_cookie(app, response)
                 return
             new_id = commit.create(store, settings, data, user_id, session._client, now)
-            if base is None or commit.retire(store, session_id, base, now):
+            with commit.moving_to(new_id):
+                retired = base is None or commit.retire(store, session_id, base, now)
+            if retired:
                 self._set_cookie(app, session, response, new_id)
                 return
-            store.delete(session_key(new_id))
+            store.delete(session_key(new_id))  # the old record surely lives
             found = commit.reload(store, session_id, now)
             base = None if found is None else found[1]
             if found is not None:

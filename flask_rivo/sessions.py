@@ -14,7 +14,7 @@ from .exceptions import StoreError
 from .exceptions import StoreUnavailable
 from .ids import session_key
 from .interface import RivoSessionInterface
-from .interface import logger
+from .interface import log_store_error
 from .session import current_session
 from .settings import SESSION_DEFAULTS
 
@@ -39,7 +39,7 @@ def _store_error(error: StoreError) -> ResponseReturnValue:
 
     It is answered by the application's own 503 handler, if it has one.
     """
-    logger.error("Session store unavailable: %s", error, exc_info=error)
+    log_store_error(error)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     unavailable = StoreUnavailable()
     unavailable.__cause__ = error

@@ -600,10 +600,12 @@ def test_unreadable_record_is_dropped_not_a_500(
 
     client.get("/set/a/1")
     [(key, record)] = store.records().items()
-    store.save(key, dataclasses.replace(record, version=2, data={"a": "{not json"}), 1)
+    damaged = {"a": '{"secret-value'}
+    store.save(key, dataclasses.replace(record, version=2, data=damaged), 1)
     response = client.get("/get/a")
     assert (response.status_code, response.text) == (200, "None")
-    assert "Dropping unreadable session record" in caplog.text
+    assert "Dropping unreadable session record: JSONDecodeError" in caplog.text
+    assert "secret-value" not in caplog.text  # the log names the error, not the data
     assert store.records() == {}
 
 
@@ -815,16 +817,21 @@ def test_store_failure_during_regenerate_keeps_the_session(
     assert client.get("/get/cart").text == "'book'"
 
 
-def test_store_failure_mid_rotation_leaves_no_orphan_copy(
+def test_store_failure_mid_rotation_keeps_the_new_copy_and_sends_its_id(
     app: flask.Flask,
     client: FlaskClient,
     clock: FakeClock,
     store: CountingStore,
     monkeypatch: t.Any,
 ) -> None:
+    """The pointer's write fails: it may have landed, so the new record may
+    be the only copy. It is kept, and the 503 hands the browser its ID.
+    (tests/stores/test_uncertain.py makes the write land on a real server.)"""
     from flask_rivo import StoreError
 
     client.get("/login/u2")
+    client.get("/set/cart/book")
+    old = session_cookie(client)
     clock.advance(3601)
     real_save = store.save
 
@@ -834,10 +841,39 @@ def test_store_failure_mid_rotation_leaves_no_orphan_copy(
         return real_save(key, record, expected)
 
     monkeypatch.setattr(store, "save", no_pointers)
-    assert client.get("/set/x/1").status_code == 503
+    response = client.get("/set/x/1")
     monkeypatch.undo()
-    assert len(store.user_sessions("u2")) == 1
+    assert response.status_code == 503
+    new = cookie_value(response)
+    assert new and new != old
+    assert client.get("/get/cart").text == "'book'"
     assert client.get("/get/user").text == "'u2'"
+    # The old record, which the pointer never reached, is left to expire.
+    assert len(store.user_sessions("u2")) == 2
+
+
+def test_store_failure_after_the_old_id_died_at_log_in_sends_the_new_one(
+    app: flask.Flask, client: FlaskClient, store: CountingStore, monkeypatch: t.Any
+) -> None:
+    """Retiring the old ID expires its record, then deletes it; if the
+    delete fails, the old ID is dead already and only the new one leads to
+    the session, so the 503 must carry it."""
+    from flask_rivo import StoreError
+
+    client.get("/set/cart/book")
+    old = session_cookie(client)
+
+    def refused(key: str) -> None:
+        raise StoreError("connection refused")
+
+    monkeypatch.setattr(store, "delete", refused)
+    response = client.get("/login/u1")
+    monkeypatch.undo()
+    assert response.status_code == 503
+    new = cookie_value(response)
+    assert new and new != old
+    assert client.get("/get/cart").text == "'book'"
+    assert client.get("/get/user").text == "'u1'"
 
 
 def test_store_failure_while_dropping_an_unreadable_record_is_a_503(

@@ -24,7 +24,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from ..exceptions import StoreError
+from . import faults
 from .base import Record
 from .base import SessionStore
 
@@ -202,11 +202,12 @@ class RedisStore(SessionStore):
 
     @staticmethod
     def _call(command: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
-        """Run a command or script; a server out of reach is a StoreError."""
+        """Run a command or script; a server out of reach is a StoreError
+        (that quotes nothing of redis-py's error text, see :mod:`.faults`)."""
         try:
             return command(*args, **kwargs)
         except _ERRORS as error:
-            raise StoreError(f"Redis unavailable: {error}") from error
+            raise faults.unavailable("Redis", error) from None
 
     @staticmethod
     def _record(

@@ -23,7 +23,7 @@ from sqlalchemy import exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.pool import StaticPool
 
-from ..exceptions import StoreError
+from . import faults
 from .base import Record
 from .base import SessionStore
 
@@ -172,7 +172,7 @@ def database_url(url: str | None, instance_path: str) -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url`` with the store's timeouts.
+    """An engine for ``url`` with the store's timeouts, hiding parameters.
 
     An in-memory SQLite database exists once per connection, so it gets a
     single shared connection; that suits tests, not production.
@@ -182,6 +182,9 @@ def make_engine(url: str) -> sa.Engine:
     options: dict[str, t.Any] = {
         "connect_args": dict(CONNECT_ARGS.get(parsed.get_driver_name(), {})),
         "pool_pre_ping": False,  # a failed statement is retried instead
+        # The parameters are session data: SQLAlchemy must not show them in
+        # its errors, nor in its log of statements.
+        "hide_parameters": True,
     }
     if _in_memory(parsed):
         options["poolclass"] = StaticPool
@@ -295,7 +298,9 @@ class SQLAlchemyStore(SessionStore):
           statement back, so it runs again after a short pause.
 
         Anything else that keeps the database from answering becomes a
-        :class:`StoreError` (HTTP 503).
+        :class:`~flask_rivo.exceptions.StoreError` (HTTP 503) that names the
+        kind of failure but quotes nothing: SQLAlchemy's error text holds
+        the statement's parameters, and the driver's the values of keys.
         """
         resent = False
         try:
@@ -323,7 +328,7 @@ class SQLAlchemyStore(SessionStore):
                         raise
             raise AssertionError("unreachable")  # pragma: no cover
         except exc.SQLAlchemyError as error:
-            raise StoreError(f"session database unavailable: {error}") from error
+            raise faults.unavailable("session database", error) from None
 
     def _landed(self, key: str, record: Record) -> bool:
         """Whether ``record`` is stored under ``key``: a write whose reply was
