@@ -31,6 +31,7 @@ SESSION_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_SESSION_IPV6_PREFIX": 0,
         "RIVO_SESSION_UA_MATCH": True,
         "RIVO_SESSION_MEMORY_MAX": 100_000,
+        "RIVO_SESSION_MAX_PER_USER": 100,
     }
 )
 
@@ -92,6 +93,9 @@ class SessionSettings:
     ipv6_prefix: int
     ua_match: bool
     memory_max: int
+    #: The most sessions one user may have; a log-in past it ends the
+    #: user's oldest sessions.
+    max_per_user: int
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> SessionSettings:
@@ -148,6 +152,9 @@ class SessionSettings:
             ua_match=ua_match,
             memory_max=integer(
                 "RIVO_SESSION_MEMORY_MAX", get("RIVO_SESSION_MEMORY_MAX"), 1, 2**62
+            ),
+            max_per_user=integer(
+                "RIVO_SESSION_MAX_PER_USER", get("RIVO_SESSION_MAX_PER_USER"), 1, 2**62
             ),
         )
         if settings.touch_interval >= settings.idle_timeout:
