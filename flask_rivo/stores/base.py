@@ -124,8 +124,9 @@ class SessionStore(abc.ABC):
         This default lists the user's sessions and deletes the excess, so
         that a store of your own keeps the cap without more code; the
         shipped stores override it with something cheaper. A store may count
-        a session that expired but is still indexed, ending one more of the
-        oldest than strictly needed; it must then drop the dead one too.
+        sessions that expired but are still in its index (and so end more
+        of the oldest live ones than strictly needed), as long as it drops
+        the dead ones it meets, so that the index never outgrows the cap.
 
         .. versionadded:: 0.1
 

@@ -400,6 +400,7 @@ def test_a_cluster_serves_an_app_end_to_end(cluster_store: RedisStore) -> None:
         conformance.test_touch_of_a_replaced_record_does_nothing,
         conformance.test_user_index,
         conformance.test_user_index_follows_changes_of_user,
+        conformance.test_limit_user_sessions_ends_the_oldest_first,
     ],
     ids=lambda check: check.__name__.removeprefix("test_"),
 )
