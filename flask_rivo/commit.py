@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import typing as t
 
 from .exceptions import StoreError
@@ -22,6 +23,8 @@ from .stores.base import Record
 if t.TYPE_CHECKING:
     from .settings import SessionSettings
     from .stores.base import SessionStore
+
+logger = logging.getLogger("flask_rivo")
 
 #: How often a write is retried after losing a compare-and-swap race.
 MAX_ATTEMPTS = 100
@@ -244,3 +247,29 @@ def retire_latest(
             return None
         session_id, base = found
     raise StoreError(f"gave up ending a session after {MAX_ATTEMPTS} conflicts")
+
+
+def cap_user(
+    store: SessionStore,
+    settings: SessionSettings,
+    session_id: str,
+    user_id: str | None,
+    before: str | None,
+) -> None:
+    """Keep the user within ``RIVO_SESSION_MAX_PER_USER`` after a log-in.
+
+    Called after a write that filed the session under ``user_id``, which it
+    was filed under ``before``; only a new filing (a log-in) can take a user
+    past the cap, so other writes cost nothing. The user's oldest sessions
+    end first, never this one. A store failure here is logged, not raised:
+    the log-in itself is written, a 503 would strand it, and the next log-in
+    ends the excess anyway.
+    """
+    if user_id is None or user_id == before:
+        return
+    try:
+        store.limit_user_sessions(
+            user_id, settings.max_per_user, session_key(session_id)
+        )
+    except StoreError as error:
+        logger.warning("Could not end a user's oldest sessions: %s", error)

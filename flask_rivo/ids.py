@@ -20,8 +20,13 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: Random bytes in a session ID (256 bits).
 SESSION_ID_BYTES = 32
 
+#: Starts every counter key (see :func:`counter_key`). Session keys are 64
+#: lowercase hex digits, so no session key ever starts with it.
+COUNTER_PREFIX = "c-"
+
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 _ROTATION_PERSON = b"rivo-rotation"
+_COUNTER_NAMESPACE = "rivo-counter"
 
 
 def random_id(length: int = 22) -> str:
@@ -73,6 +78,26 @@ def is_session_id(value: str) -> bool:
 def session_key(session_id: str) -> str:
     """Return the store key of ``session_id``: its SHA-256, in hex."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+def counter_key(*parts: str) -> str:
+    """Return the store key of a counter (a log-in throttle, a mail quota).
+
+    Counters live in the session store beside sessions, so their keys have
+    the same length (64 characters) but a prefix that no session key has:
+    a store can then tell them apart, and the memory store keeps them out of
+    reach of a flood of anonymous sessions. The parts are hashed, so an
+    email address or a client address never lies in the store as it is;
+    each part is length-prefixed, so no two lists of parts share a key.
+    """
+    text = _COUNTER_NAMESPACE + "".join(f":{len(part)}:{part}" for part in parts)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return COUNTER_PREFIX + digest[: 64 - len(COUNTER_PREFIX)]
+
+
+def is_counter_key(key: str) -> bool:
+    """Tell whether ``key`` was made by :func:`counter_key`."""
+    return key.startswith(COUNTER_PREFIX)
 
 
 def _rotation_pad(old_id: str) -> bytes:

@@ -371,6 +371,9 @@ class RivoSessionInterface(SessionInterface):
                 # already (from a parallel log-in, say).
                 return
             session_id, written = committed
+            commit.cap_user(
+                store, settings, session_id, written.user_id, record.user_id
+            )
             # Emptied: the cookie goes, and the record fades out over the grace
             # period, so that a parallel request's write still lands in it
             # (and its response brings the cookie back). If another request
@@ -435,6 +438,7 @@ class RivoSessionInterface(SessionInterface):
             with commit.moving_to(new_id):
                 retired = base is None or commit.retire(store, session_id, base, now)
             if retired:
+                commit.cap_user(store, settings, new_id, user_id, record.user_id)
                 self._set_cookie(app, session, response, new_id)
                 return
             store.delete(session_key(new_id))  # the old record surely lives
@@ -457,6 +461,7 @@ class RivoSessionInterface(SessionInterface):
         """Store a new session (by default, the session's own content)."""
         data, user_id = content or (self._serialize(session), session._user_id)
         new_id = commit.create(store, settings, data, user_id, session._client, now)
+        commit.cap_user(store, settings, new_id, user_id, None)
         self._set_cookie(app, session, response, new_id)
 
     def _serialize(self, session: RivoSession) -> dict[str, str]:

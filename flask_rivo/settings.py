@@ -31,6 +31,7 @@ SESSION_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_SESSION_IPV6_PREFIX": 0,
         "RIVO_SESSION_UA_MATCH": True,
         "RIVO_SESSION_MEMORY_MAX": 100_000,
+        "RIVO_SESSION_MAX_PER_USER": 100,
     }
 )
 
@@ -104,6 +105,9 @@ class SessionSettings:
     ipv6_prefix: int
     ua_match: bool
     memory_max: int
+    #: The most sessions one user may have; a log-in past it ends the
+    #: user's oldest sessions.
+    max_per_user: int
     #: Keys whose values outlive no request by much (Flask-WTF's CSRF secret,
     #: flash messages). A session of nobody that holds only these (and
     #: :data:`INTERNAL_KEYS`) is *transient*: it lives
@@ -168,6 +172,9 @@ class SessionSettings:
             ua_match=ua_match,
             memory_max=integer(
                 "RIVO_SESSION_MEMORY_MAX", get("RIVO_SESSION_MEMORY_MAX"), 1, 2**62
+            ),
+            max_per_user=integer(
+                "RIVO_SESSION_MAX_PER_USER", get("RIVO_SESSION_MAX_PER_USER"), 1, 2**62
             ),
             **_transient(config, idle),
         )

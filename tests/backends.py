@@ -69,7 +69,10 @@ class Memory(Backend):
         return MemoryStore(maxsize=1000, clock=clock)
 
     def records(self, store: SessionStore) -> dict[str, Record]:
-        return dict(t.cast("MemoryStore", store)._records)
+        held: dict[str, Record] = {}
+        for pool in t.cast("MemoryStore", store)._pools:
+            held.update(pool)
+        return held
 
 
 class SQL(Backend):

@@ -80,6 +80,12 @@ class CountingStore(SessionStore):
         self._call("delete_user_sessions")
         return self.inner.delete_user_sessions(user_id, keep)
 
+    def limit_user_sessions(
+        self, user_id: str, keep: int, spare: str | None = None
+    ) -> int:
+        self._call("limit_user_sessions")
+        return self.inner.limit_user_sessions(user_id, keep, spare)
+
     def purge_expired(self, now: float) -> int:
         self._call("purge_expired")
         return self.inner.purge_expired(now)

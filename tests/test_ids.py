@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from flask_rivo import cuid
 from flask_rivo import random_id
 from flask_rivo.ids import BASE62
+from flask_rivo.ids import COUNTER_PREFIX
+from flask_rivo.ids import counter_key
+from flask_rivo.ids import is_counter_key
 from flask_rivo.ids import is_session_id
 from flask_rivo.ids import new_session_id
 from flask_rivo.ids import seal_successor
@@ -72,3 +75,19 @@ def test_sealed_successor_opens_only_with_the_old_id() -> None:
 def test_unsealing_garbage_never_raises(garbage: str) -> None:
     result = unseal_successor(garbage, new_session_id())
     assert result is None or is_session_id(result)
+
+
+def test_counter_keys_are_as_long_as_session_keys_and_never_one() -> None:
+    made = counter_key("account", "ann@example.com")
+    assert len(made) == len(session_key(new_session_id())) == 64
+    assert made.startswith(COUNTER_PREFIX) and is_counter_key(made)
+    assert made == counter_key("account", "ann@example.com")  # deterministic
+    assert "ann" not in made
+    assert not any(is_counter_key(session_key(new_session_id())) for _ in range(100))
+
+
+def test_counter_keys_of_different_parts_differ() -> None:
+    # Joining the parts plainly would give these the same text.
+    assert counter_key("a:b", "c") != counter_key("a", "b:c")
+    assert counter_key("address", "2001:db8::") != counter_key("account", "2001:db8::")
+    assert counter_key("x") != counter_key("x", "")

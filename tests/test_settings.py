@@ -25,6 +25,7 @@ def test_defaults_match_the_contract() -> None:
     assert (settings.ip_octets, settings.ipv6_prefix) == (0, 0)
     assert settings.ua_match is True
     assert settings.memory_max == 100_000
+    assert settings.max_per_user == 100
 
 
 def test_init_app_fills_in_the_defaults() -> None:
@@ -65,6 +66,9 @@ def test_init_app_fills_in_the_defaults() -> None:
         ("RIVO_SESSION_IPV6_PREFIX", 6.4, "whole number"),
         ("RIVO_SESSION_UA_MATCH", "yes", "True or False"),
         ("RIVO_SESSION_MEMORY_MAX", 0, "from 1"),
+        ("RIVO_SESSION_MAX_PER_USER", 0, "from 1"),
+        ("RIVO_SESSION_MAX_PER_USER", 2.5, "whole number"),
+        ("RIVO_SESSION_MAX_PER_USER", None, "whole number"),
     ],
 )
 def test_bad_values_fail_in_init_app(key: str, value: object, message: str) -> None:

@@ -43,6 +43,15 @@ class Record:
     successor: str | None = None
 
 
+def oldest_excess(
+    sessions: t.Iterable[tuple[str, Record]], keep: int, spare: str | None
+) -> list[str]:
+    """The keys of the oldest ``sessions`` past ``keep``, never ``spare``."""
+    found = sorted(sessions, key=lambda session: session[1].created_at)
+    excess = len(found) - keep
+    return [key for key, _ in found if key != spare][: max(excess, 0)]
+
+
 class SessionStore(abc.ABC):
     """Where sessions live. Subclass it to keep sessions anywhere.
 
@@ -99,6 +108,34 @@ class SessionStore(abc.ABC):
 
         :returns: how many sessions were removed.
         """
+
+    def limit_user_sessions(
+        self, user_id: str, keep: int, spare: str | None = None
+    ) -> int:
+        """End a user's oldest sessions until at most ``keep`` remain.
+
+        The session interface calls it after each log-in, with
+        ``RIVO_SESSION_MAX_PER_USER``, so nobody can pile up sessions (and
+        the work of keeping them) without end. Oldest means the earliest
+        :attr:`~Record.created_at`: a rotated ID keeps its session's place.
+        The session under ``spare`` (the one just logged in) is never ended,
+        even if it is the oldest.
+
+        This default lists the user's sessions and deletes the excess, so
+        that a store of your own keeps the cap without more code; the
+        shipped stores override it with something cheaper. A store may count
+        sessions that expired but are still in its index (and so end more
+        of the oldest live ones than strictly needed), as long as it drops
+        the dead ones it meets, so that the index never outgrows the cap.
+
+        .. versionadded:: 0.1
+
+        :returns: how many live sessions were ended.
+        """
+        doomed = oldest_excess(self.user_sessions(user_id), keep, spare)
+        for key in doomed:
+            self.delete(key)
+        return len(doomed)
 
     @abc.abstractmethod
     def purge_expired(self, now: float) -> int:

@@ -13,18 +13,27 @@ import time
 import typing as t
 from types import MappingProxyType
 
+from ..ids import is_counter_key
 from .base import Record
 from .base import SessionStore
+from .base import oldest_excess
+
+_Pool: t.TypeAlias = "collections.OrderedDict[str, Record]"
 
 
 class MemoryStore(SessionStore):
-    """Keeps sessions in a dictionary, thread-safe and bounded.
+    """Keeps sessions in dictionaries, thread-safe and bounded.
 
-    Once ``maxsize`` sessions are held, the least recently used one is
-    dropped for each new one, so a flood of new visitors costs bounded
-    memory (the flood's victims are the longest-idle sessions).
+    Entries live in three pools, each holding at most ``maxsize``:
+    RivoUsers' counters (log-in throttles, mail quotas), the sessions of
+    logged-in users (with the pointers their rotated-out IDs leave behind),
+    and everything else, mostly anonymous sessions. A full pool drops its
+    least recently used entry for each new one, so a flood of new visitors
+    costs bounded memory, and its victims are only other anonymous
+    sessions: no amount of anonymous traffic can log a user out or reset a
+    throttle.
 
-    :param maxsize: the most sessions kept at once.
+    :param maxsize: the most entries kept in each pool.
     :param clock: where the store reads the time to skip expired records.
     """
 
@@ -33,25 +42,55 @@ class MemoryStore(SessionStore):
     ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
-        #: The most sessions kept at once.
+        #: The most entries kept in each of the three pools.
         self.maxsize = maxsize
         self._clock = clock
-        self._records: collections.OrderedDict[str, Record] = collections.OrderedDict()
+        self._counters: _Pool = collections.OrderedDict()
+        self._logged_in: _Pool = collections.OrderedDict()
+        self._anonymous: _Pool = collections.OrderedDict()
+        self._pools = (self._counters, self._logged_in, self._anonymous)
         self._users: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._records)
+        return sum(len(pool) for pool in self._pools)
 
-    def _live(self, key: str) -> Record | None:
-        record = self._records.get(key)
-        if record is not None and record.expires_at <= self._clock():
+    def _pool_of(self, key: str) -> _Pool | None:
+        """The pool that holds ``key``, if any."""
+        if is_counter_key(key):
+            return self._counters
+        for pool in (self._logged_in, self._anonymous):
+            if key in pool:
+                return pool
+        return None
+
+    def _pool_for(self, key: str, record: Record, held: _Pool | None) -> _Pool:
+        """The pool where ``record`` belongs, if it replaces one in ``held``.
+
+        A rotated-out ID's pointer stays with the logged-in session it
+        replaces: evicting it would cut off that user's parallel requests.
+        """
+        if is_counter_key(key):
+            return self._counters
+        if record.user_id is not None:
+            return self._logged_in
+        if record.successor is not None and held is self._logged_in:
+            return self._logged_in
+        return self._anonymous
+
+    def _live(self, key: str) -> tuple[_Pool, Record] | None:
+        pool = self._pool_of(key)
+        record = None if pool is None else pool.get(key)
+        if pool is None or record is None:
+            return None
+        if record.expires_at <= self._clock():
             self._remove(key)
             return None
-        return record
+        return pool, record
 
     def _remove(self, key: str) -> None:
-        record = self._records.pop(key, None)
+        pool = self._pool_of(key)
+        record = None if pool is None else pool.pop(key, None)
         if record is not None and record.user_id is not None:
             keys = self._users.get(record.user_id)
             if keys is not None:
@@ -61,47 +100,53 @@ class MemoryStore(SessionStore):
 
     def load(self, key: str) -> Record | None:
         with self._lock:
-            record = self._live(key)
-            if record is not None:
-                self._records.move_to_end(key)
+            found = self._live(key)
+            if found is None:
+                return None
+            pool, record = found
+            pool.move_to_end(key)
             return record
 
     def save(self, key: str, record: Record, expected_version: int | None) -> bool:
         with self._lock:
             current = self._live(key)
-            found = None if current is None else current.version
+            found = None if current is None else current[1].version
             if found != expected_version:
                 return False
+            pool = self._pool_for(key, record, None if current is None else current[0])
             self._remove(key)
-            self._records[key] = dataclasses.replace(
+            pool[key] = dataclasses.replace(
                 record, data=MappingProxyType(dict(record.data))
             )
             if record.user_id is not None:
                 self._users.setdefault(record.user_id, set()).add(key)
-            while len(self._records) > self.maxsize:
-                self._remove(next(iter(self._records)))
+            while len(pool) > self.maxsize:
+                self._remove(next(iter(pool)))
             return True
 
     def touch(
         self, key: str, accessed_at: float, expires_at: float, expected_version: int
     ) -> None:
         with self._lock:
-            record = self._live(key)
-            if record is not None and record.version == expected_version:
-                self._records[key] = dataclasses.replace(
+            found = self._live(key)
+            if found is not None and found[1].version == expected_version:
+                pool, record = found
+                pool[key] = dataclasses.replace(
                     record, accessed_at=accessed_at, expires_at=expires_at
                 )
-                self._records.move_to_end(key)
+                pool.move_to_end(key)
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._remove(key)
 
+    def _user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
+        found = [(key, self._live(key)) for key in list(self._users.get(user_id, ()))]
+        return [(key, live[1]) for key, live in found if live is not None]
+
     def user_sessions(self, user_id: str) -> list[tuple[str, Record]]:
         with self._lock:
-            keys = list(self._users.get(user_id, ()))
-            live = ((key, self._live(key)) for key in keys)
-            return [(key, record) for key, record in live if record is not None]
+            return self._user_sessions(user_id)
 
     def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
         with self._lock:
@@ -110,9 +155,30 @@ class MemoryStore(SessionStore):
                 self._remove(key)
             return len(doomed)
 
+    def limit_user_sessions(
+        self, user_id: str, keep: int, spare: str | None = None
+    ) -> int:
+        """End the user's oldest sessions past ``keep``.
+
+        Free while the user has no more than ``keep`` sessions indexed; past
+        that, one pass over them, which the cap keeps short.
+        """
+        with self._lock:
+            if len(self._users.get(user_id, ())) <= keep:
+                return 0
+            doomed = oldest_excess(self._user_sessions(user_id), keep, spare)
+            for key in doomed:
+                self._remove(key)
+            return len(doomed)
+
     def purge_expired(self, now: float) -> int:
         with self._lock:
-            doomed = [k for k, r in self._records.items() if r.expires_at <= now]
+            doomed = [
+                key
+                for pool in self._pools
+                for key, record in pool.items()
+                if record.expires_at <= now
+            ]
             for key in doomed:
                 self._remove(key)
             return len(doomed)

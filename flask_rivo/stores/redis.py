@@ -1,12 +1,15 @@
 """A session store in Redis, for several app servers sharing sessions.
 
 Each session is one hash with a native TTL, so Redis drops dead sessions by
-itself and nothing needs purging. Each logged-in user has a set of their
-session keys, for listing and ending their sessions. Every write is a Lua
-script: the version check, the write and the upkeep of the user's set are one
-atomic step and one round trip.
+itself and nothing needs purging. Each logged-in user has a sorted set of
+their session keys, scored by when each session began, for listing and
+ending their sessions and for ending the oldest past the per-user cap.
+Every write is a Lua script: the version check, the write and the upkeep of
+the user's set are one atomic step and one round trip, and none of them
+walks the user's other sessions, so a write costs the same however many
+sessions the user has.
 
-Keys are ``<prefix>s:<session key>`` and ``<prefix>u:<user id>``. On a
+Keys are ``<prefix>s:<session key>`` and ``<prefix>user:<user id>``. On a
 Redis Cluster the prefix becomes a hash tag (``{rivo:}``), so that a session
 and its user's set live in one slot, as Lua scripts need.
 """
@@ -62,7 +65,7 @@ end
 local ttl, user, member = tonumber(ARGV[3]), ARGV[7], ARGV[9]
 local has_user = ARGV[12] == '1'
 if cur[3] and (not has_user or cur[3] ~= user) then
-  redis.call('SREM', ARGV[10] .. cur[3], member)
+  redis.call('ZREM', ARGV[10] .. cur[3], member)
 end
 if ttl <= 0 then
   redis.call('DEL', KEYS[1])
@@ -74,17 +77,9 @@ if not has_user then
   redis.call('HDEL', KEYS[1], 'u')
 else
   redis.call('HSET', KEYS[1], 'u', user)
-  local set = ARGV[10] .. user
-  if cur[3] ~= user then
-    -- A log-in: drop the members whose sessions expired meanwhile.
-    for _, other in ipairs(redis.call('SMEMBERS', set)) do
-      if redis.call('EXISTS', ARGV[11] .. other) == 0 then
-        redis.call('SREM', set, other)
-      end
-    end
-  end
-  redis.call('SADD', set, member)
-  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+  local index = ARGV[10] .. user
+  redis.call('ZADD', index, ARGV[11], member)  -- scored by when it began
+  if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
 end
 return 1
 """
@@ -107,16 +102,19 @@ return 1
 _DELETE = """
 local user = redis.call('HGET', KEYS[1], 'u')
 redis.call('DEL', KEYS[1])
-if user then redis.call('SREM', ARGV[1] .. user, ARGV[2]) end
+if user then redis.call('ZREM', ARGV[1] .. user, ARGV[2]) end
 return 1
 """
 
+# Listing and ending all of a user's sessions walk the user's set, which the
+# per-user cap keeps short; members whose session is gone are dropped.
+
 _USER_SESSIONS = """
 local found = {}
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local h = redis.call('HMGET', ARGV[1] .. member, 'v', 'e', 'a', 'b', 'u')
   if not h[1] or h[5] ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], member)
+    redis.call('ZREM', KEYS[1], member)
   elseif tonumber(h[2]) > tonumber(ARGV[3]) then
     table.insert(found, {member, h[1], h[2], h[3], h[4]})
   end
@@ -126,17 +124,41 @@ return found
 
 _DELETE_USER_SESSIONS = """
 local removed = 0
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if member ~= ARGV[3] then
     local key = ARGV[1] .. member
     if redis.call('HGET', key, 'u') == ARGV[2] then
       redis.call('DEL', key)
       removed = removed + 1
     end
-    redis.call('SREM', KEYS[1], member)
+    redis.call('ZREM', KEYS[1], member)
   end
 end
 return removed
+"""
+
+# Past the cap, pop the oldest members (one more is read, in case the spared
+# session is among them). A member whose session is gone or expired, or now
+# belongs to someone else, is only dropped from the set; so a set never grows
+# past the cap, and the work is one step per member ever added.
+_LIMIT_USER_SESSIONS = """
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if excess <= 0 then return 0 end
+local ended = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, excess)) do
+  if excess == 0 then break end
+  if member ~= ARGV[4] then
+    local key = ARGV[1] .. member
+    local h = redis.call('HMGET', key, 'u', 'e')
+    if h[1] == ARGV[2] then
+      redis.call('DEL', key)
+      if tonumber(h[2]) > tonumber(ARGV[5]) then ended = ended + 1 end
+    end
+    redis.call('ZREM', KEYS[1], member)
+    excess = excess - 1
+  end
+end
+return ended
 """
 
 #: A client of a single Redis (or one that Sentinel manages), or of a Cluster.
@@ -188,7 +210,7 @@ class RedisStore(SessionStore):
             prefix = "{" + prefix + "}"
         #: Starts every key the store writes.
         self.prefix = prefix
-        self._sessions, self._users = f"{prefix}s:", f"{prefix}u:"
+        self._sessions, self._users = f"{prefix}s:", f"{prefix}user:"
         self.clock = clock
         register = self.client.register_script
         self._save = register(_SAVE)
@@ -196,6 +218,7 @@ class RedisStore(SessionStore):
         self._delete = register(_DELETE)
         self._user_sessions = register(_USER_SESSIONS)
         self._delete_user_sessions = register(_DELETE_USER_SESSIONS)
+        self._limit_user_sessions = register(_LIMIT_USER_SESSIONS)
 
     def _ttl_ms(self, expires_at: float) -> int:
         return int((expires_at - self.clock()) * 1000)
@@ -262,7 +285,7 @@ class RedisStore(SessionStore):
             json.dumps(body, separators=(",", ":")),
             key,
             self._users,
-            self._sessions,
+            repr(record.created_at),
             "0" if record.user_id is None else "1",
         ]
         return bool(self._call(self._save, [self._sessions + key], args))
@@ -297,6 +320,22 @@ class RedisStore(SessionStore):
     def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
         args: list[object] = [self._sessions, user_id, keep or ""]
         script = self._delete_user_sessions
+        return int(self._call(script, [self._users + user_id], args))
+
+    def limit_user_sessions(
+        self, user_id: str, keep: int, spare: str | None = None
+    ) -> int:
+        """End the user's oldest sessions past ``keep``: one ``ZCARD`` while
+        the user is within the cap; past it, a few commands per session
+        ended. A session that expired counts until it is popped."""
+        args: list[object] = [
+            self._sessions,
+            user_id,
+            keep,
+            spare or "",
+            repr(self.clock()),
+        ]
+        script = self._limit_user_sessions
         return int(self._call(script, [self._users + user_id], args))
 
     def purge_expired(self, now: float) -> int:

@@ -427,6 +427,32 @@ class SQLAlchemyStore(SessionStore):
             statement = statement.where(self.table.c.key != keep)
         return self._run(statement).changed
 
+    def limit_user_sessions(
+        self, user_id: str, keep: int, spare: str | None = None
+    ) -> int:
+        """End the user's oldest live sessions past ``keep``.
+
+        One indexed ``COUNT`` while the user is within the cap; past it,
+        the keys of the oldest excess rows, then one ``DELETE`` of those
+        that still belong to the user. Expired rows do not count (they
+        wait for :meth:`purge_expired`).
+        """
+        table = self.table
+        live = sa.and_(self._of_user(user_id), table.c.expires_at > self.clock())
+        counted = sa.select(sa.func.count()).select_from(table).where(live)
+        excess = int(self._run(counted).rows[0][0]) - keep
+        if excess <= 0:
+            return 0
+        oldest = sa.select(table.c.key).where(live)
+        if spare is not None:
+            oldest = oldest.where(table.c.key != spare)
+        oldest = oldest.order_by(table.c.created_at, table.c.key).limit(excess)
+        doomed = [row.key for row in self._run(oldest).rows]
+        if not doomed:
+            return 0
+        ended = sa.delete(table).where(table.c.key.in_(doomed), self._of_user(user_id))
+        return self._run(ended).changed
+
     def _of_user(self, user_id: str) -> sa.ColumnElement[bool]:
         """The rows of exactly this user.
 

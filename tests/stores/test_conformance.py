@@ -212,3 +212,107 @@ def test_purge_expired(any_store: SessionStore) -> None:
     assert any_store.load(live) is not None
     for k in dead:
         assert any_store.load(k) is None
+
+
+def began(user_id: str, seconds_ago: float, ttl: float = 3600) -> Record:
+    """A session of ``user_id`` that began ``seconds_ago``."""
+    return dataclasses.replace(
+        record(user_id=user_id, ttl=ttl), created_at=time.time() - seconds_ago
+    )
+
+
+def test_limit_user_sessions_ends_the_oldest_first(any_store: SessionStore) -> None:
+    ages = [30, 50, 10, 40, 20]  # saved out of order: age counts, not saving
+    keys = {age: key() for age in ages}
+    for age in ages:
+        any_store.save(keys[age], began("ann", age), None)
+    bobs = key()
+    any_store.save(bobs, began("bob", 100), None)  # older than all of ann's
+    assert any_store.limit_user_sessions("ann", 3) == 2
+    assert sorted(k for k, _ in any_store.user_sessions("ann")) == sorted(
+        [keys[10], keys[20], keys[30]]
+    )
+    assert any_store.load(keys[50]) is None and any_store.load(keys[40]) is None
+    assert any_store.load(bobs) is not None
+    assert any_store.limit_user_sessions("ann", 3) == 0  # within the cap now
+
+
+def test_limit_user_sessions_within_the_cap_ends_nothing(
+    any_store: SessionStore,
+) -> None:
+    mine = [key() for _ in range(3)]
+    for age, k in enumerate(mine):
+        any_store.save(k, began("ann", age), None)
+    assert any_store.limit_user_sessions("ann", 10) == 0
+    assert any_store.limit_user_sessions("ann", 3) == 0
+    assert sorted(k for k, _ in any_store.user_sessions("ann")) == sorted(mine)
+    assert any_store.limit_user_sessions("nobody", 1) == 0
+
+
+def test_limit_user_sessions_never_ends_the_spared_one(
+    any_store: SessionStore,
+) -> None:
+    oldest, old, newer, newest = (key() for _ in range(4))
+    for age, k in ((40, oldest), (30, old), (20, newer), (10, newest)):
+        any_store.save(k, began("ann", age), None)
+    assert any_store.limit_user_sessions("ann", 2, spare=oldest) == 2
+    assert sorted(k for k, _ in any_store.user_sessions("ann")) == sorted(
+        [oldest, newest]
+    )
+
+
+def test_limit_user_sessions_drops_dead_sessions_before_live_ones(
+    any_store: SessionStore,
+) -> None:
+    dead = [key(), key()]
+    for k in dead:
+        any_store.save(k, began("ann", 100, ttl=0.2), None)
+    live = [key() for _ in range(3)]
+    for age, k in zip((30, 20, 10), live, strict=True):
+        any_store.save(k, began("ann", age), None)
+    time.sleep(0.3)
+    assert any_store.limit_user_sessions("ann", 3) == 0  # the dead do not count
+    assert sorted(k for k, _ in any_store.user_sessions("ann")) == sorted(live)
+    assert any_store.limit_user_sessions("ann", 2) == 1
+    assert sorted(k for k, _ in any_store.user_sessions("ann")) == sorted(live[1:])
+
+
+def test_limit_user_sessions_matches_the_user_exactly(
+    any_store: SessionStore,
+) -> None:
+    anns = [key(), key()]
+    spaced = [key(), key()]
+    for age, (k, s) in enumerate(zip(anns, spaced, strict=True)):
+        any_store.save(k, began("ann", 10 - age), None)
+        any_store.save(s, began("ann ", 20 - age), None)  # older: first to go
+    assert any_store.limit_user_sessions("ann", 1) == 1
+    assert [k for k, _ in any_store.user_sessions("ann")] == [anns[1]]
+    assert sorted(k for k, _ in any_store.user_sessions("ann ")) == sorted(spaced)
+
+
+def test_limit_user_sessions_follows_rotation_and_log_out(
+    any_store: SessionStore,
+) -> None:
+    first, second, third = key(), key(), key()
+    any_store.save(first, began("ann", 30), None)
+    any_store.save(second, began("ann", 20), None)
+    any_store.save(third, began("ann", 10), None)
+    # The first session's ID is rotated: a new key, the same beginning; the
+    # old key becomes a pointer filed under nobody.
+    loaded = any_store.load(first)
+    assert loaded is not None
+    rotated = key()
+    any_store.save(rotated, loaded, None)
+    pointer = dataclasses.replace(loaded, version=2, user_id=None, successor="00")
+    assert any_store.save(first, pointer, 1)
+    # The third logs out (filed under nobody).
+    third_record = any_store.load(third)
+    assert third_record is not None
+    assert any_store.save(
+        third, dataclasses.replace(third_record, version=2, user_id=None), 1
+    )
+    assert any_store.limit_user_sessions("ann", 1) == 1
+    assert [k for k, _ in any_store.user_sessions("ann")] == [second]
+    assert any_store.load(rotated) is None  # the oldest, though rotated last
+    assert any_store.load(first) is not None  # the pointer is nobody's session
+    assert any_store.load(third) is not None

@@ -1,12 +1,16 @@
-"""What is particular to MemoryStore: its bound and its clock."""
+"""What is particular to MemoryStore: its bounded pools and its clock."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import pytest
 
+from flask_rivo.ids import counter_key
+from flask_rivo.ids import new_session_id
+from flask_rivo.ids import session_key
 from flask_rivo.stores import MemoryStore
 from flask_rivo.stores import Record
 
@@ -68,3 +72,60 @@ def test_stored_data_cannot_be_changed_from_outside() -> None:
 def test_maxsize_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         MemoryStore(maxsize=0)
+
+
+def anonymous_flood(store: MemoryStore, count: int) -> list[str]:
+    keys = [session_key(new_session_id()) for _ in range(count)]
+    for k in keys:
+        store.save(k, record(), None)
+    return keys
+
+
+def test_an_anonymous_flood_ends_no_login_and_resets_no_counter() -> None:
+    store = MemoryStore(maxsize=50)
+    logged_in = session_key(new_session_id())
+    store.save(logged_in, record(user_id="ann"), None)
+    counter = counter_key("account", "ann@example.com")
+    store.save(counter, record(), None)
+    # A logged-in session rotated: its old ID's pointer, filed under nobody.
+    rotated, successor = session_key(new_session_id()), session_key(new_session_id())
+    store.save(rotated, record(user_id="bob"), None)
+    store.save(successor, record(user_id="bob"), None)
+    pointer = dataclasses.replace(record(), version=2, successor="sealed")
+    assert store.save(rotated, pointer, 1)
+    early = anonymous_flood(store, 10)
+    late = anonymous_flood(store, 60)
+    for k in (logged_in, counter, rotated, successor):
+        assert store.load(k) is not None
+    assert [k for k, _ in store.user_sessions("ann")] == [logged_in]
+    # The flood pushed out only anonymous sessions, its own first.
+    assert all(store.load(k) is None for k in early + late[:10])
+    assert all(store.load(k) is not None for k in late[10:])
+    assert len(store) == 50 + 3 + 1
+
+
+def test_each_pool_is_bounded_on_its_own() -> None:
+    store = MemoryStore(maxsize=50)
+    counters = [counter_key("address", str(n)) for n in range(60)]
+    for k in counters:
+        store.save(k, record(), None)
+    users = [session_key(new_session_id()) for _ in range(60)]
+    for n, k in enumerate(users):
+        store.save(k, record(user_id=str(n)), None)
+    anonymous_flood(store, 60)
+    assert len(store) == 150
+    assert [store.load(k) is not None for k in counters] == [False] * 10 + [True] * 50
+    assert [store.load(k) is not None for k in users] == [False] * 10 + [True] * 50
+
+
+def test_a_session_changes_pool_when_it_logs_in_and_out() -> None:
+    store = MemoryStore(maxsize=5)
+    k = session_key(new_session_id())
+    store.save(k, record(), None)
+    assert store.save(k, dataclasses.replace(record(user_id="ann"), version=2), 1)
+    anonymous_flood(store, 10)
+    assert store.load(k) is not None  # logged in: out of the flood's reach
+    assert store.save(k, dataclasses.replace(record(), version=3), 2)  # logged out
+    anonymous_flood(store, 10)
+    assert store.load(k) is None
+    assert store.user_sessions("ann") == []

@@ -124,7 +124,7 @@ def test_a_write_whose_reply_was_lost_is_not_reported_as_failed(
 def test_sessions_and_user_sets_carry_a_native_ttl(shared: MakeStore) -> None:
     store = shared()
     client = store.client
-    k, user = key(), f"{store.prefix}u:ann"
+    k, user = key(), f"{store.prefix}user:ann"
     r = record(ttl=100)
     assert store.save(k, r, None)
     session_ttl = client.pttl(f"{store.prefix}s:{k}")
@@ -144,7 +144,7 @@ def test_saving_an_expired_record_leaves_no_key(shared: MakeStore) -> None:
     assert store.save(live, record(ttl=0, version=2), 1)  # ended by CAS
     prefix = store.prefix
     assert store.client.exists(f"{prefix}s:{fresh}", f"{prefix}s:{live}") == 0
-    assert store.client.exists(f"{prefix}u:bob") == 0
+    assert store.client.exists(f"{prefix}user:bob") == 0
 
 
 def test_stores_with_other_prefixes_do_not_see_each_other(shared: MakeStore) -> None:
@@ -162,22 +162,46 @@ def test_stores_with_other_prefixes_do_not_see_each_other(shared: MakeStore) -> 
 
 def test_user_sets_drop_expired_members(shared: MakeStore) -> None:
     store = shared()
-    members = store.client.smembers
+
+    def members(user: str) -> list[str]:
+        found = store.client.zrange(f"{store.prefix}user:{user}", 0, -1)
+        return [member.decode() for member in found]
+
     listed, dead_listed = key(), [key(), key()]
-    logged_in, dead_logged_in = key(), key()
     for k in dead_listed:
         store.save(k, record(user_id="ann", ttl=0.3), None)
     store.save(listed, record(user_id="ann"), None)
-    store.save(dead_logged_in, record(user_id="bob", ttl=0.3), None)
-    store.save(logged_in, record(user_id="bob"), None)
+    capped, dead_capped = [key(), key()], [key(), key()]
+    for k in dead_capped:  # the oldest, and dead by the time the cap is kept
+        store.save(k, record(user_id="bob", ttl=0.3), None)
+    for k in capped:
+        store.save(k, record(user_id="bob"), None)
     time.sleep(0.4)
     # Listing a user's sessions drops the dead ones from the set.
     assert [k for k, _ in store.user_sessions("ann")] == [listed]
-    assert members(f"{store.prefix}u:ann") == {listed.encode()}
-    # So does a log-in, on a fresh key, of the same user.
-    new = key()
-    store.save(new, record(user_id="bob"), None)
-    assert members(f"{store.prefix}u:bob") == {logged_in.encode(), new.encode()}
+    assert members("ann") == [listed]
+    # Keeping the cap pops the oldest members, dead or alive: the set never
+    # holds more than the cap, and the dead cost no live session its place.
+    assert store.limit_user_sessions("bob", 2) == 0
+    assert members("bob") == capped
+
+
+def test_a_user_set_is_sorted_by_when_sessions_began(shared: MakeStore) -> None:
+    """A rotated ID takes its session's place, so the oldest session ends
+    first however recently its ID changed."""
+    store = shared()
+    first, second, rotated = key(), key(), key()
+    began = record(user_id="cy")
+    store.save(first, began, None)
+    later = dataclasses.replace(began, created_at=began.created_at + 5)
+    store.save(second, later, None)
+    store.save(rotated, dataclasses.replace(began, id_issued_at=time.time()), None)
+    store.delete(first)
+    index = f"{store.prefix}user:cy"
+    assert store.client.zrange(index, 0, -1, withscores=True) == [
+        (rotated.encode(), pytest.approx(began.created_at)),
+        (second.encode(), pytest.approx(later.created_at)),
+    ]
 
 
 def test_a_client_that_decodes_responses_works(shared: MakeStore) -> None:
@@ -282,6 +306,61 @@ def test_a_hung_server_gets_503_not_a_hung_worker(tmp_path: Path) -> None:
             store.close()
 
 
+def commands(client: redis.Redis) -> dict[str, int]:
+    """How often the server ran each command, those run by scripts included."""
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): row["calls"] for name, row in stats.items()}
+
+
+def test_a_write_costs_the_same_however_many_sessions_the_user_has(
+    tmp_path: Path,
+) -> None:
+    """A log-in and a rotation run the same commands with 10 sessions of the
+    user as with 5,000: counted by the server itself, on a private one, so
+    no other test's commands mix in."""
+    require(REDIS_SERVER is not None, "redis-server not installed")
+    with RedisServer(tmp_path, "--appendonly", "no") as server:
+        client = redis.Redis.from_url(server.url)
+        store = RedisStore(client, prefix="cost:")
+
+        def write_work(user: str, sessions: int, cap: int) -> dict[str, int]:
+            with client.pipeline(transaction=False) as pipe:
+                for n in range(sessions):
+                    member = key()
+                    pipe.hset(f"cost:s:{member}", mapping={"u": user, "e": "9e99"})
+                    pipe.zadd(f"cost:user:{user}", {member: n})
+                # Longer than the sessions below, so that whether a write
+                # stretches it never depends on the milliseconds between them.
+                pipe.pexpire(f"cost:user:{user}", 10**9)
+                pipe.execute()
+            before = commands(client)
+            logged_in, rotated = key(), key()
+            fresh = record(user_id=user)
+            assert store.save(logged_in, fresh, None)  # a log-in ...
+            store.limit_user_sessions(user, cap, logged_in)  # ... and its cap
+            assert store.save(rotated, fresh, None)  # a rotation
+            pointer = dataclasses.replace(fresh, user_id=None, version=2)
+            assert store.save(logged_in, pointer, 1)
+            after = commands(client)
+            assert client.zcard(f"cost:user:{user}") == min(sessions + 1, cap)
+            return {name: after[name] - before.get(name, 0) for name in after}
+
+        write_work("warm", 10, 10)  # load the scripts
+        for cap in (10**6, None):  # far within the cap, and at it
+            few = write_work(f"few{cap}", 10, cap or 10)
+            many = write_work(f"many{cap}", 5000, cap or 5000)
+            assert few == many
+            assert sum(few.values()) < 30
+            # No command that walks the set: one ZRANGE of the single
+            # member past the cap, and none within it.
+            assert few.get("zrange", 0) == (0 if cap else 1)
+            assert not {"smembers", "exists", "zscan", "sscan"} & {
+                name for name, calls in few.items() if calls
+            }
+        store.close()
+        client.close()
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     require(REDIS_SERVER is not None and REDIS_CLI is not None, "Redis is missing")
@@ -299,14 +378,14 @@ def test_on_a_cluster_the_prefix_becomes_a_hash_tag(cluster: RedisCluster) -> No
     with cluster.client() as client:
         store = RedisStore(client)
         assert store.prefix == "{rivo:}"
-        session, user = f"{store.prefix}s:x", f"{store.prefix}u:y"
+        session, user = f"{store.prefix}s:x", f"{store.prefix}user:y"
         assert client.keyslot(session) == client.keyslot(user)  # as scripts need
         assert RedisStore(client, prefix="app:{tag}:").prefix == "app:{tag}:"
         # Braces that make no tag ("{}" is empty, "a{b" never closes) get one.
         for odd in ("a{b:", "{}x:", "x}{:"):
             prefix = RedisStore(client, prefix=odd).prefix
             assert prefix == "{" + odd + "}"
-            assert client.keyslot(f"{prefix}s:1") == client.keyslot(f"{prefix}u:2")
+            assert client.keyslot(f"{prefix}s:1") == client.keyslot(f"{prefix}user:2")
 
 
 def test_a_cluster_serves_an_app_end_to_end(cluster_store: RedisStore) -> None:
@@ -321,6 +400,7 @@ def test_a_cluster_serves_an_app_end_to_end(cluster_store: RedisStore) -> None:
         conformance.test_touch_of_a_replaced_record_does_nothing,
         conformance.test_user_index,
         conformance.test_user_index_follows_changes_of_user,
+        conformance.test_limit_user_sessions_ends_the_oldest_first,
     ],
     ids=lambda check: check.__name__.removeprefix("test_"),
 )
