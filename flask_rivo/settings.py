@@ -71,6 +71,16 @@ def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
     return seconds
 
 
+def flag(key: str, value: object) -> bool:
+    """Read ``True`` or ``False``.
+
+    :raises ConfigError: for anything else (``"false"`` is not false).
+    """
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"expected True or False, got {value!r}")
+    return value
+
+
 def integer(key: str, value: object, low: int, high: int) -> int:
     """Read a whole number in ``low..high``.
 
@@ -139,11 +149,7 @@ class SessionSettings:
         if store_url is not None and not isinstance(store_url, str):
             raise ConfigError("RIVO_SESSION_STORE_URL", "expected a URL string")
         absolute = get("RIVO_SESSION_ABSOLUTE_TIMEOUT")
-        ua_match = get("RIVO_SESSION_UA_MATCH")
-        if not isinstance(ua_match, bool):
-            raise ConfigError(
-                "RIVO_SESSION_UA_MATCH", f"expected True or False, got {ua_match!r}"
-            )
+        ua_match = flag("RIVO_SESSION_UA_MATCH", get("RIVO_SESSION_UA_MATCH"))
         idle = duration("RIVO_SESSION_IDLE_TIMEOUT", get("RIVO_SESSION_IDLE_TIMEOUT"))
         settings = cls(
             store=store,
@@ -261,6 +267,8 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_LOGIN_FREE_ATTEMPTS": 5,
         "RIVO_LOGIN_ADDRESS_FREE_ATTEMPTS": 20,
         "RIVO_LOGIN_MAX_DELAY": timedelta(minutes=15),
+        "RIVO_NOTIFY_NEW_DEVICE": True,
+        "RIVO_COSTLY_POSTS_PER_HOUR": 30,
     }
 )
 
@@ -299,6 +307,11 @@ class UsersSettings:
     login_address_free_attempts: int
     #: The longest wait between two log-in attempts.
     login_max_delay: float
+    #: Email the owner when their account logs in from a new browser.
+    notify_new_device: bool
+    #: Anonymous POSTs that cost a password hash or send an email, per
+    #: client address and hour.
+    costly_posts_per_hour: int
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
@@ -354,5 +367,14 @@ class UsersSettings:
             ),
             login_max_delay=duration(
                 "RIVO_LOGIN_MAX_DELAY", get("RIVO_LOGIN_MAX_DELAY")
+            ),
+            notify_new_device=flag(
+                "RIVO_NOTIFY_NEW_DEVICE", get("RIVO_NOTIFY_NEW_DEVICE")
+            ),
+            costly_posts_per_hour=integer(
+                "RIVO_COSTLY_POSTS_PER_HOUR",
+                get("RIVO_COSTLY_POSTS_PER_HOUR"),
+                1,
+                1_000_000,
             ),
         )

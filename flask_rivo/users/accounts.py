@@ -7,6 +7,7 @@ account.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import typing as t
 from datetime import datetime
@@ -16,7 +17,10 @@ from flask import current_app
 from flask import request
 
 from ..sessions import RivoSessions
+from . import agents
+from . import devices
 from .auth import login_user
+from .mail import MailError
 from .mail import external_url
 from .mail import send_email
 from .models import User
@@ -30,16 +34,39 @@ from .signals import user_signed_up
 from .signals import user_verified
 from .state import users_state
 from .throttle import Throttle
+from .throttle import take_client_budget
 from .throttle import take_mail_quota
 from .tokens import is_fresh
 from .tokens import is_token
 from .tokens import new_token
 from .tokens import token_hash
 
+if t.TYPE_CHECKING:
+    from ..stores.base import SessionStore
+
 
 def now() -> float:
     """The time, from the one clock hook tests can move."""
     return RivoSessions.interface().now()
+
+
+def session_store() -> SessionStore:
+    """The application's session store, where the counters live."""
+    return RivoSessions.interface().store
+
+
+def spend_client_budget() -> float:
+    """Count a costly anonymous POST (one that hashes a password or sends an
+    email) against the client's address: 0 if it may go ahead, else the
+    seconds to wait (HTTP 429).
+
+    Checked before the work, so a dropped request costs nothing.
+    """
+    settings = users_state().settings()
+    address = request.remote_addr or ""
+    return take_client_budget(
+        session_store(), address, now(), settings.costly_posts_per_hour
+    )
 
 
 def _moment() -> datetime:
@@ -74,14 +101,19 @@ def sign_up(email: str, password: str) -> None:
 
     Every branch hashes one password and sends one email, so they take the
     same time. An address gets at most ``MAIL_PER_HOUR`` such emails an
-    hour; past that nothing changes (and the page still looks the same). The
-    caller commits; a :class:`~.mail.MailError` means nothing should be.
+    hour; past that nothing changes, no
+    password is hashed, and the page still looks the same. The caller
+    commits; a :class:`~.mail.MailError` means nothing should be.
     """
     state = users_state()
-    password_hash = hash_password(password, state.settings().bcrypt_rounds)
-    if not take_mail_quota(RivoSessions.interface().store, email, now()):
-        return  # this address had its emails for the hour; the page looks the same
     user = state.store.by_email(email)
+    # Counted by the address the email goes to, as the account has it: no
+    # spelling that reaches the account gets a quota of its own.
+    recipient = email if user is None else user.email
+    quota = take_mail_quota(session_store(), recipient, now())
+    if not quota:
+        return  # this account had its emails for the hour; the page looks the same
+    password_hash = hash_password(password, state.settings().bcrypt_rounds)
     if user is None:
         user = state.store.create(email, password_hash)
         _send_verification(user)
@@ -171,6 +203,7 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
         user_login_failed.send(_app(), email=user.email, reason="password")
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
     throttle.succeeded(account, address)
+    devices.remember(account)
     user.verification_created_at = None  # used: the hash stays, see above
     if user.pending_email:
         user.email, user.pending_email = user.pending_email, None
@@ -196,7 +229,7 @@ def _throttle() -> Throttle:
     """The log-in throttle for an attempt made now."""
     settings = users_state().settings()
     return Throttle(
-        RivoSessions.interface().store,
+        session_store(),
         now(),
         settings.login_free_attempts,
         settings.login_address_free_attempts,
@@ -230,7 +263,8 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     address = request.remote_addr or ""
     user = state.store.by_email(email)
     account = account_key(user, email)
-    wait = throttle.claim(account, address)
+    device = devices.nonce_for(account) if user is not None else None
+    wait = throttle.claim(account, address, device)
     if wait > 0:
         user_login_failed.send(_app(), email=email, reason="throttled")
         return LoginOutcome.THROTTLED, wait
@@ -248,7 +282,7 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
         # would tell them the address had no account before.
         user_login_failed.send(_app(), email=email, reason="unverified")
         return LoginOutcome.UNVERIFIED, 0.0
-    throttle.succeeded(account, address)
+    throttle.succeeded(account, address, device)
     if user.state is not UserState.VERIFIED:
         user_login_failed.send(_app(), email=email, reason="inactive")
         return LoginOutcome.INACTIVE, 0.0
@@ -256,4 +290,32 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
         user.password_hash = hash_password(password, settings.bcrypt_rounds)
     login_user(user, remember=remember)
     state.store.commit()
+    devices.remember(account)
+    if device is None and settings.notify_new_device:
+        _notify_new_device(user)
     return LoginOutcome.OK, 0.0
+
+
+def _notify_new_device(user: User) -> None:
+    """Tell the owner of a log-in from a browser that had not logged in to
+    the account before. A mail failure is logged, and the log-in stands."""
+    site = current_app.config["RIVO_SITE_NAME"]
+    # send_email logs a failure; the person is logged in all the same.
+    with contextlib.suppress(MailError):
+        send_email(
+            "new_device",
+            user.email,
+            f"A new log-in to your {site} account",
+            when=_moment(),
+            browser=agents.describe(request.headers.get("User-Agent")),
+            address=request.remote_addr or "an unknown address",
+            sessions_link=_link_if_routed("rivo_users.sessions"),
+            login_link=external_url("rivo_users.login"),
+        )
+
+
+def _link_if_routed(endpoint: str) -> str | None:
+    """An emailed link to ``endpoint``, if the application serves it."""
+    if endpoint not in current_app.view_functions:
+        return None
+    return external_url(endpoint)

@@ -25,9 +25,11 @@ from .forms import VerifyForm
 from .mail import MailError
 from .models import UserConflictError
 from .state import users_state
+from .throttle import LOCKED
 
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
+    from flask_wtf import FlaskForm
 
 bp = Blueprint(
     "rivo_users",
@@ -54,6 +56,9 @@ def _form_status() -> int:
 def signup() -> ResponseReturnValue:
     form = SignupForm()
     if form.validate_on_submit():
+        refused = _over_budget(form, "rivo/signup.html")
+        if refused is not None:
+            return refused
         email = form.email.normalized  # type: ignore[attr-defined]
         try:
             accounts.sign_up(email, form.password.data or "")
@@ -83,6 +88,9 @@ def verify() -> ResponseReturnValue:
             if form.csrf_token.errors:
                 abort(400, description=FORM_EXPIRED)
         else:
+            refused = _over_budget(form, "rivo/verify.html", user=user)
+            if refused is not None:
+                return refused
             outcome, wait = accounts.confirm(token, form.password.data or "")
             if outcome is accounts.ConfirmOutcome.OK:
                 users_state().store.commit()
@@ -150,8 +158,34 @@ def _login_error(
     )
 
 
+def _over_budget(
+    form: FlaskForm, template: str, **context: t.Any
+) -> ResponseReturnValue | None:
+    """The 429 page for a costly POST past the client's hourly budget, or
+    ``None`` when it may go ahead (see :func:`accounts.spend_client_budget`)."""
+    wait = accounts.spend_client_budget()
+    if wait <= 0:
+        return None
+    seconds = math.ceil(wait)
+    minutes = math.ceil(seconds / 60)
+    unit = "minute" if minutes == 1 else "minutes"
+    form.form_errors.append(
+        f"Too many requests from your network. Try again in {minutes} {unit}."
+    )
+    page = render_template(template, form=form, **context)
+    return page, 429, {"Retry-After": str(seconds)}
+
+
 def _throttled(wait: float) -> tuple[str, int, dict[str, str]]:
     """The form error, status and ``Retry-After`` of a throttled attempt."""
+    if wait == LOCKED:
+        return (
+            "This account takes no more attempts from new browsers after too"
+            " many failed ones. Log in from a browser you used before, or reset"
+            " your password.",
+            429,
+            {},
+        )
     seconds = max(1, math.ceil(wait))
     unit = "second" if seconds == 1 else "seconds"
     return (

@@ -189,10 +189,10 @@ def test_successes_at_a_shared_address_do_not_keep_old_failures_alive() -> None:
     for colleague in ("ann", "bob", "cid"):
         clock.advance(60)
         assert attempt(f"{colleague}@example.org", right=True) == 0
-    from flask_rivo.users.throttle import _key
+    from flask_rivo.ids import counter_key
     from flask_rivo.users.throttle import client_network
 
-    counter = store.load(_key("address", client_network(office)))
+    counter = store.load(counter_key("address", client_network(office)))
     assert counter is None or int(counter.data["count"]) <= 1
 
 
@@ -208,14 +208,14 @@ def test_a_refused_attempt_is_not_counted() -> None:
         throttle().claim(f"x{n}@example.org", nat)
 
     class Racing(Throttle):
-        def wait(self, email: str, address: str) -> float:
-            found = super().wait(email, address)
+        def wait(self, email: str, address: str, device: str | None = None) -> float:
+            found = super().wait(email, address, device)
             throttle().claim("other@example.org", nat)  # fills the address
             return found
 
     victim = Racing(store, clock.now, 5, 3, 900)
     assert victim.claim("victim@example.org", nat) > 0
     assert throttle().wait("victim@example.org", "192.0.2.1") == 0
-    from flask_rivo.users.throttle import _key
+    from flask_rivo.ids import counter_key
 
-    assert store.load(_key("account", "victim@example.org")) is None
+    assert store.load(counter_key("account", "victim@example.org")) is None
