@@ -1,7 +1,9 @@
 """The example site in a real browser: headless Chromium driven by Playwright.
 
 Sign up, read the email the SMTP server on loopback received, confirm the
-address, log in, see the account page, log out: as a person would.
+address with the password (which logs in), see the account page, log out,
+log in again, and from a second browser (whose log-in the owner is told
+of): as a person would.
 """
 
 from __future__ import annotations
@@ -121,12 +123,32 @@ def test_sign_up_confirm_log_in_and_out(
     page.goto(site + "/account")
     assert "/login?next=/account" in page.url
 
-    # Logging in again, from the log-in page.
+    # Logging in again, from the log-in page: a browser that logged in
+    # before, so its owner is not told.
+    mailbox.clear()
     page.get_by_label("Email address").fill("eve@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("eve@example.com").first.wait_for()
     assert page.url.endswith("/account")
+    assert mailbox.to("eve@example.com") == []
+
+    # Another browser logs in: the owner gets a notice that names it.
+    other = page.context.browser.new_context()
+    try:
+        second = other.new_page()
+        second.goto(site + "/login")
+        second.get_by_label("Email address").fill("eve@example.com")
+        second.get_by_label("Password").fill(PASSWORD)
+        second.get_by_role("button", name="Log in").click()
+        second.get_by_text("eve@example.com").first.wait_for()
+    finally:
+        other.close()
+    [notice] = mailbox.to("eve@example.com")
+    assert notice["Subject"] == "A new log-in to your Rivo Shop account"
+    body = Mailbox.text(notice)
+    assert "on Linux" in body
+    assert "127.0.0.1" in body
 
 
 def test_wrong_password_and_weak_password_show_form_errors(
