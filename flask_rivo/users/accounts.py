@@ -10,15 +10,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import typing as t
-from datetime import datetime
-from datetime import timezone
 
 from flask import current_app
 from flask import request
 
-from ..sessions import RivoSessions
 from . import agents
 from . import devices
+from . import shared
 from .auth import login_user
 from .mail import MailError
 from .mail import external_url
@@ -33,61 +31,10 @@ from .signals import user_login_failed
 from .signals import user_signed_up
 from .signals import user_verified
 from .state import users_state
-from .throttle import Throttle
-from .throttle import take_client_budget
 from .throttle import take_mail_quota
 from .tokens import is_fresh
 from .tokens import is_token
-from .tokens import new_token
 from .tokens import token_hash
-
-if t.TYPE_CHECKING:
-    from ..stores.base import SessionStore
-
-
-def now() -> float:
-    """The time, from the one clock hook tests can move."""
-    return RivoSessions.interface().now()
-
-
-def session_store() -> SessionStore:
-    """The application's session store, where the counters live."""
-    return RivoSessions.interface().store
-
-
-def spend_client_budget() -> float:
-    """Count a costly anonymous POST (one that hashes a password or sends an
-    email) against the client's address: 0 if it may go ahead, else the
-    seconds to wait (HTTP 429).
-
-    Checked before the work, so a dropped request costs nothing.
-    """
-    settings = users_state().settings()
-    address = request.remote_addr or ""
-    return take_client_budget(
-        session_store(), address, now(), settings.costly_posts_per_hour
-    )
-
-
-def _moment() -> datetime:
-    return datetime.fromtimestamp(now(), tz=timezone.utc)
-
-
-def _app() -> t.Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-def _send_verification(user: User) -> None:
-    raw, hashed = new_token()
-    user.verification_token_hash = hashed
-    user.verification_created_at = _moment()
-    send_email(
-        "verify",
-        user.pending_email or user.email,
-        f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
-        link=external_url("rivo_users.verify", token=raw),
-        ttl_hours=round(users_state().settings().verification_ttl / 3600),
-    )
 
 
 def sign_up(email: str, password: str) -> None:
@@ -110,17 +57,17 @@ def sign_up(email: str, password: str) -> None:
     # Counted by the address the email goes to, as the account has it: no
     # spelling that reaches the account gets a quota of its own.
     recipient = email if user is None else user.email
-    quota = take_mail_quota(session_store(), recipient, now())
+    quota = take_mail_quota(shared.session_store(), recipient, shared.now())
     if not quota:
         return  # this account had its emails for the hour; the page looks the same
     password_hash = hash_password(password, state.settings().bcrypt_rounds)
     if user is None:
         user = state.store.create(email, password_hash)
-        _send_verification(user)
-        user_signed_up.send(_app(), user=user)
+        shared.send_verification(user)
+        user_signed_up.send(shared.app(), user=user)
     elif user.state is UserState.CREATED:
         user.password_hash = password_hash
-        _send_verification(user)
+        shared.send_verification(user)
     else:
         send_email(
             "signup_notice",
@@ -160,7 +107,7 @@ def verification_link(token: str | None) -> tuple[Link, User | None]:
     if user.verification_created_at is None:
         return (Link.USED if user.state is UserState.VERIFIED else Link.DEAD), None
     ttl = state.settings().verification_ttl
-    if not is_fresh(user.verification_created_at, ttl, now()):
+    if not is_fresh(user.verification_created_at, ttl, shared.now()):
         return Link.DEAD, None
     return Link.OPEN, user
 
@@ -192,15 +139,15 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     _link, user = verification_link(token)
     if user is None:
         return ConfirmOutcome.DEAD, 0.0
-    throttle = _throttle()
+    throttle = shared.throttle()
     address = request.remote_addr or ""
-    account = account_key(user, user.email)
+    account = shared.account_key(user, user.email)
     wait = throttle.claim(account, address)
     if wait > 0:
-        user_login_failed.send(_app(), email=user.email, reason="throttled")
+        user_login_failed.send(shared.app(), email=user.email, reason="throttled")
         return ConfirmOutcome.THROTTLED, wait
     if not check_password(password, user.password_hash):
-        user_login_failed.send(_app(), email=user.email, reason="password")
+        user_login_failed.send(shared.app(), email=user.email, reason="password")
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
     throttle.succeeded(account, address)
     devices.remember(account)
@@ -209,32 +156,10 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
         user.email, user.pending_email = user.pending_email, None
     if user.state is UserState.CREATED:
         user.state = UserState.VERIFIED
-    user.verified_at = _moment()
-    user_verified.send(_app(), user=user)
+    user.verified_at = shared.moment()
+    user_verified.send(shared.app(), user=user)
     login_user(user)
     return ConfirmOutcome.OK, 0.0
-
-
-def account_key(user: User | None, email: str) -> str:
-    """What the counters protecting an account are keyed by: the account.
-
-    Keyed by the user's ID, not by the address typed, no spelling of an
-    address that reaches the account escapes them; an address without an
-    account is counted by itself (the same work, so the same time).
-    """
-    return f"email:{email}" if user is None else f"user:{user.get_id()}"
-
-
-def _throttle() -> Throttle:
-    """The log-in throttle for an attempt made now."""
-    settings = users_state().settings()
-    return Throttle(
-        session_store(),
-        now(),
-        settings.login_free_attempts,
-        settings.login_address_free_attempts,
-        settings.login_max_delay,
-    )
 
 
 class LoginOutcome(enum.Enum):
@@ -259,14 +184,14 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     """
     state = users_state()
     settings = state.settings()
-    throttle = _throttle()
+    throttle = shared.throttle()
     address = request.remote_addr or ""
     user = state.store.by_email(email)
-    account = account_key(user, email)
+    account = shared.account_key(user, email)
     device = devices.nonce_for(account) if user is not None else None
     wait = throttle.claim(account, address, device)
     if wait > 0:
-        user_login_failed.send(_app(), email=email, reason="throttled")
+        user_login_failed.send(shared.app(), email=email, reason="throttled")
         return LoginOutcome.THROTTLED, wait
     if user is None:
         dummy_check(password, settings.bcrypt_rounds)  # the same cost as a real check
@@ -274,17 +199,17 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     else:
         right = check_password(password, user.password_hash)
     if not right or user is None:
-        user_login_failed.send(_app(), email=email, reason="password")
+        user_login_failed.send(shared.app(), email=email, reason="password")
         return LoginOutcome.WRONG, 0.0
     if user.state is UserState.CREATED:
         # Answered (and counted) as a wrong password: anyone can sign up an
         # address with a password of their choice, so "not confirmed yet"
         # would tell them the address had no account before.
-        user_login_failed.send(_app(), email=email, reason="unverified")
+        user_login_failed.send(shared.app(), email=email, reason="unverified")
         return LoginOutcome.UNVERIFIED, 0.0
     throttle.succeeded(account, address, device)
     if user.state is not UserState.VERIFIED:
-        user_login_failed.send(_app(), email=email, reason="inactive")
+        user_login_failed.send(shared.app(), email=email, reason="inactive")
         return LoginOutcome.INACTIVE, 0.0
     if needs_rehash(user.password_hash, settings.bcrypt_rounds):
         user.password_hash = hash_password(password, settings.bcrypt_rounds)
@@ -306,16 +231,9 @@ def _notify_new_device(user: User) -> None:
             "new_device",
             user.email,
             f"A new log-in to your {site} account",
-            when=_moment(),
+            when=shared.moment(),
             browser=agents.describe(request.headers.get("User-Agent")),
             address=request.remote_addr or "an unknown address",
-            sessions_link=_link_if_routed("rivo_users.sessions"),
+            sessions_link=shared.link_if_routed("rivo_users.sessions"),
             login_link=external_url("rivo_users.login"),
         )
-
-
-def _link_if_routed(endpoint: str) -> str | None:
-    """An emailed link to ``endpoint``, if the application serves it."""
-    if endpoint not in current_app.view_functions:
-        return None
-    return external_url(endpoint)

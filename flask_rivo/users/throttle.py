@@ -19,7 +19,7 @@ section 5.2.2:
 The counters live in the session store under :func:`~flask_rivo.ids.counter_key`
 keys, so every app server sees the same ones and the memory store keeps them
 out of reach of anonymous traffic. An account's counters are keyed by the
-account (see :func:`~flask_rivo.users.accounts.account_key`), so no spelling
+account (see :func:`~flask_rivo.users.shared.account_key`), so no spelling
 of an address escapes them; an address's by ``request.remote_addr`` (a forged
 ``X-Forwarded-For`` does not escape it; trusting a proxy's header is the
 application's choice, through ``ProxyFix``).

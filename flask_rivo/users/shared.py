@@ -1,0 +1,100 @@
+"""What the account workflows share: the clock, the counters, links, mails.
+
+Below every workflow module (sign-up, log-in, recovery, changes), above the
+state, models and throttles.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime
+from datetime import timezone
+
+from flask import current_app
+from flask import request
+
+from ..sessions import RivoSessions
+from .mail import external_url
+from .mail import send_email
+from .state import users_state
+from .throttle import Throttle
+from .throttle import take_client_budget
+from .tokens import new_token
+
+if t.TYPE_CHECKING:
+    from ..stores.base import SessionStore
+    from .models import User
+
+
+def now() -> float:
+    """The time, from the one clock hook tests can move."""
+    return RivoSessions.interface().now()
+
+
+def session_store() -> SessionStore:
+    """The application's session store, where the counters live."""
+    return RivoSessions.interface().store
+
+
+def spend_client_budget() -> float:
+    """Count a costly anonymous POST (one that hashes a password or sends an
+    email) against the client's address: 0 if it may go ahead, else the
+    seconds to wait (HTTP 429).
+
+    Checked before the work, so a dropped request costs nothing.
+    """
+    settings = users_state().settings()
+    address = request.remote_addr or ""
+    return take_client_budget(
+        session_store(), address, now(), settings.costly_posts_per_hour
+    )
+
+
+def moment() -> datetime:
+    return datetime.fromtimestamp(now(), tz=timezone.utc)
+
+
+def app() -> t.Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def send_verification(user: User) -> None:
+    raw, hashed = new_token()
+    user.verification_token_hash = hashed
+    user.verification_created_at = moment()
+    send_email(
+        "verify",
+        user.pending_email or user.email,
+        f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
+        link=external_url("rivo_users.verify", token=raw),
+        ttl_hours=round(users_state().settings().verification_ttl / 3600),
+    )
+
+
+def account_key(user: User | None, email: str) -> str:
+    """What the counters protecting an account are keyed by: the account.
+
+    Keyed by the user's ID, not by the address typed, no spelling of an
+    address that reaches the account escapes them; an address without an
+    account is counted by itself (the same work, so the same time).
+    """
+    return f"email:{email}" if user is None else f"user:{user.get_id()}"
+
+
+def throttle() -> Throttle:
+    """The log-in throttle for an attempt made now."""
+    settings = users_state().settings()
+    return Throttle(
+        session_store(),
+        now(),
+        settings.login_free_attempts,
+        settings.login_address_free_attempts,
+        settings.login_max_delay,
+    )
+
+
+def link_if_routed(endpoint: str) -> str | None:
+    """An emailed link to ``endpoint``, if the application serves it."""
+    if endpoint not in current_app.view_functions:
+        return None
+    return external_url(endpoint)

@@ -1,0 +1,11 @@
+"""The ``rivo_users`` blueprint: one thin view per step of each workflow.
+
+Each module registers the views of one workflow on :data:`bp`; importing
+them here is what puts their routes on the blueprint.
+"""
+
+from __future__ import annotations
+
+from . import login as login
+from . import signup as signup
+from .base import bp as bp

@@ -1,0 +1,74 @@
+"""The ``rivo_users`` blueprint, and what its views share."""
+
+from __future__ import annotations
+
+import math
+import typing as t
+
+from flask import Blueprint
+from flask import render_template
+from flask import request
+
+from ..shared import spend_client_budget
+from ..throttle import LOCKED
+
+if t.TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from flask_wtf import FlaskForm
+
+bp = Blueprint(
+    "rivo_users",
+    __name__,
+    template_folder="../../templates",
+    static_folder="../../static",
+    static_url_path="/rivo-static",
+)
+
+#: Shown when a form's CSRF token is missing or stale.
+FORM_EXPIRED = "The form expired. Open the link from your email again."
+#: Shown when an email could not be sent: the request changed nothing.
+MAIL_DOWN = (
+    "We could not send you an email just now. Please try again in a few minutes."
+)
+
+
+def form_status() -> int:
+    """200 for showing a form, 400 for a submitted one with errors."""
+    return 400 if request.method == "POST" else 200
+
+
+def over_budget(
+    form: FlaskForm, template: str, **context: t.Any
+) -> ResponseReturnValue | None:
+    """The 429 page for a costly POST past the client's hourly budget, or
+    ``None`` when it may go ahead (see :func:`shared.spend_client_budget`)."""
+    wait = spend_client_budget()
+    if wait <= 0:
+        return None
+    seconds = math.ceil(wait)
+    minutes = math.ceil(seconds / 60)
+    unit = "minute" if minutes == 1 else "minutes"
+    form.form_errors.append(
+        f"Too many requests from your network. Try again in {minutes} {unit}."
+    )
+    page = render_template(template, form=form, **context)
+    return page, 429, {"Retry-After": str(seconds)}
+
+
+def throttled(wait: float) -> tuple[str, int, dict[str, str]]:
+    """The form error, status and ``Retry-After`` of a throttled attempt."""
+    if wait == LOCKED:
+        return (
+            "This account takes no more attempts from new browsers after too"
+            " many failed ones. Log in from a browser you used before, or reset"
+            " your password.",
+            429,
+            {},
+        )
+    seconds = max(1, math.ceil(wait))
+    unit = "second" if seconds == 1 else "seconds"
+    return (
+        f"Too many failed attempts. Try again in {seconds} {unit}.",
+        429,
+        {"Retry-After": str(seconds)},
+    )
