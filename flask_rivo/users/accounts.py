@@ -7,7 +7,6 @@ account.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import typing as t
 
@@ -18,7 +17,6 @@ from . import agents
 from . import devices
 from . import shared
 from .auth import login_user
-from .mail import MailError
 from .mail import external_url
 from .mail import send_email
 from .models import User
@@ -223,17 +221,12 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
 
 def _notify_new_device(user: User) -> None:
     """Tell the owner of a log-in from a browser that had not logged in to
-    the account before. A mail failure is logged, and the log-in stands."""
+    the account before. The log-in stands whether the notice goes out."""
     site = current_app.config["RIVO_SITE_NAME"]
-    # send_email logs a failure; the person is logged in all the same.
-    with contextlib.suppress(MailError):
-        send_email(
-            "new_device",
-            user.email,
-            f"A new log-in to your {site} account",
-            when=shared.moment(),
-            browser=agents.describe(request.headers.get("User-Agent")),
-            address=request.remote_addr or "an unknown address",
-            sessions_link=shared.link_if_routed("rivo_users.sessions"),
-            login_link=external_url("rivo_users.login"),
-        )
+    shared.notify(
+        user.email,
+        "new_device",
+        f"A new log-in to your {site} account",
+        browser=agents.describe(request.headers.get("User-Agent")),
+        client=request.remote_addr or "an unknown address",
+    )

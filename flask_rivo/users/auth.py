@@ -59,6 +59,20 @@ def _load_user() -> User | AnonymousUser:
     return t.cast("User | AnonymousUser", g.rivo_user)
 
 
+def logged_in_user() -> User:
+    """The logged-in user itself, not the :data:`current_user` proxy.
+
+    For views behind :func:`login_required`, which hand the user to the
+    workflows.
+
+    :raises RuntimeError: if nobody is logged in.
+    """
+    user = _load_user()
+    if not user.is_authenticated:
+        raise RuntimeError("nobody is logged in; guard the view with login_required")
+    return t.cast("User", user)
+
+
 #: Marks a session that :func:`login_user` logged in with ``force``.
 _FORCED = "_rivo_forced"
 

@@ -88,13 +88,22 @@ def _after_delete(_mapper: t.Any, _connection: t.Any, target: t.Any) -> None:
     _end_sessions(target)
 
 
-def end_sessions_on_lock_and_delete(model: type[t.Any]) -> None:
-    """End a user's sessions when the ORM deletes them or moves them out of
-    ``verified``, whichever code does it (a view, the CLI, an admin page).
+def _password_set(target: t.Any, value: object, old: object, _initiator: t.Any) -> None:
+    if value != old:
+        # A reset link was issued for the password the account had.
+        target.reset_token_hash = None
+        target.reset_created_at = None
 
-    Runs at the flush, in the application context of the change. A store
-    that cannot be reached fails the flush (and so the change), rather than
-    leave a locked user's sessions to come back when the lock is lifted.
+
+def watch_credentials(model: type[t.Any]) -> None:
+    """Follow credential changes of ``model``, whichever code makes them (a
+    view, the CLI, an admin page, ``flask shell``):
+
+    * a user deleted, or moved out of ``verified``, loses every session at
+      the flush, in the application context of the change (a store that
+      cannot be reached fails the flush, and so the change, rather than
+      leave a locked user's sessions to come back when the lock is lifted);
+    * a new password kills any reset link issued before it.
     """
     for name, listener in (
         ("after_update", _after_update),
@@ -102,3 +111,6 @@ def end_sessions_on_lock_and_delete(model: type[t.Any]) -> None:
     ):
         if not sa.event.contains(model, name, listener):
             sa.event.listen(model, name, listener, propagate=True)
+    attribute = model.password_hash
+    if not sa.event.contains(attribute, "set", _password_set):
+        sa.event.listen(attribute, "set", _password_set, propagate=True)

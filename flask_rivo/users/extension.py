@@ -91,7 +91,7 @@ class RivoUsers:
         if "rivo_users" in app.blueprints:
             raise ConfigError("RIVO_USERS_URL_PREFIX", "RivoUsers is already installed")
         if isinstance(self.user_store, SQLAlchemyUserStore):
-            binding.end_sessions_on_lock_and_delete(self.user_store.model)
+            binding.watch_credentials(self.user_store.model)
         app.extensions["rivo_users"] = state
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
         app.jinja_env.globals.setdefault("csrf_token", generate_csrf)

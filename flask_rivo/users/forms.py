@@ -70,6 +70,8 @@ class _NewPassword:
         email = getattr(form, "email", None)
         if email is not None and email.data:
             names.append(str(email.data))
+        # Forms without the address (a reset) are given the account's.
+        names.extend(getattr(form, "context_names", ()))
         problem = reasonable_password(field.data or "", names)
         if problem is not None:
             raise ValidationError(problem.message)
@@ -126,3 +128,21 @@ class VerifyForm(TokenForm):
 
 class LogoutForm(FlaskForm):
     """No fields: only the CSRF token, so no other site can log a user out."""
+
+
+class EmailForm(FlaskForm):
+    """One address: a forgotten password, or a fresh verification link."""
+
+    email = _email_field("email")
+
+
+class ResetPasswordForm(FlaskForm):
+    """A new password, set with an emailed reset link."""
+
+    password, password_confirm = _new_password_fields()
+
+
+class CloseAccountForm(FlaskForm):
+    """Closing an account takes its password."""
+
+    password = _current_password("Your password")

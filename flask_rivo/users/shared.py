@@ -6,6 +6,7 @@ state, models and throttles.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 from datetime import datetime
 from datetime import timezone
@@ -14,6 +15,7 @@ from flask import current_app
 from flask import request
 
 from ..sessions import RivoSessions
+from .mail import MailError
 from .mail import external_url
 from .mail import send_email
 from .state import users_state
@@ -91,6 +93,19 @@ def throttle() -> Throttle:
         settings.login_address_free_attempts,
         settings.login_max_delay,
     )
+
+
+def notify(address: str, template: str, subject: str, **context: t.Any) -> None:
+    """Email an account's owner a notice of something already done.
+
+    The deed stands whether the notice goes out or not: a mail failure is
+    logged (by :func:`~.mail.send_email`), never raised.
+    """
+    context.setdefault("when", moment())
+    context.setdefault("login_link", external_url("rivo_users.login"))
+    context.setdefault("sessions_link", link_if_routed("rivo_users.sessions"))
+    with contextlib.suppress(MailError):
+        send_email(template, address, subject, **context)
 
 
 def link_if_routed(endpoint: str) -> str | None:

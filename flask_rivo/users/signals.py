@@ -25,3 +25,8 @@ user_logged_out = _signals.signal("rivo-user-logged-out")
 #: A log-in failed (``email`` as typed, normalized; ``reason``: "password",
 #: "unverified", "inactive" or "throttled").
 user_login_failed = _signals.signal("rivo-user-login-failed")
+#: A user set a new password with an emailed reset link (``user``).
+user_password_reset = _signals.signal("rivo-user-password-reset")
+#: An account is about to be closed and deleted (``user``): delete the
+#: application's own data of the user now, in the same database session.
+user_closing = _signals.signal("rivo-user-closing")

@@ -6,6 +6,8 @@ them here is what puts their routes on the blueprint.
 
 from __future__ import annotations
 
+from . import closing as closing
 from . import login as login
+from . import recovery as recovery
 from . import signup as signup
 from .base import bp as bp

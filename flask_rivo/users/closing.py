@@ -1,0 +1,61 @@
+"""Closing an account: the password, then everything goes.
+
+The person confirms with their password (a wrong one counts toward the
+log-in throttle). The application deletes its own data of the user in a
+:data:`~.signals.user_closing` receiver, in the same database session, so
+that one commit removes both; every session of the user ends; the user is
+deleted through the user store; a notice goes to the address.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing as t
+
+from flask import current_app
+from flask import request
+
+from ..sessions import RivoSessions
+from . import devices
+from . import shared
+from .auth import logout_user
+from .passwords import check_password
+from .signals import user_closing
+from .state import users_state
+
+if t.TYPE_CHECKING:
+    from .models import User
+
+
+class CloseOutcome(enum.Enum):
+    """How a request to close an account ended."""
+
+    CLOSED = "closed"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a name, not a password)
+    THROTTLED = "throttled"
+
+
+def close_account(user: User, password: str) -> tuple[CloseOutcome, float]:
+    """Close ``user``'s account if ``password`` is theirs.
+
+    :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
+    """
+    account = shared.account_key(user, user.email)
+    device = devices.nonce_for(account)
+    address = request.remote_addr or ""
+    throttle = shared.throttle()
+    wait = throttle.claim(account, address, device)
+    if wait > 0:
+        return CloseOutcome.THROTTLED, wait
+    if not check_password(password, user.password_hash):
+        return CloseOutcome.WRONG_PASSWORD, 0.0
+    throttle.succeeded(account, address, device)
+    state = users_state()
+    email, site = user.email, current_app.config["RIVO_SITE_NAME"]
+    user_closing.send(shared.app(), user=user)
+    RivoSessions().end_user_sessions(user.get_id())
+    logout_user()
+    state.store.delete(user)
+    state.store.commit()
+    shared.notify(email, "account_closed", f"Your {site} account was closed", site=site)
+    return CloseOutcome.CLOSED, 0.0

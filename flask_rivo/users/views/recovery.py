@@ -1,0 +1,109 @@
+"""Getting back in: ``/forgotten-password``, ``/reset-password`` and
+``/verify/resend``."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from .. import recovery
+from ..forms import EmailForm
+from ..forms import ResetPasswordForm
+from ..mail import MailError
+from ..state import users_state
+from .base import FORM_EXPIRED
+from .base import bp
+from .base import form_status
+from .base import over_budget
+
+if t.TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from werkzeug import Response
+
+
+def _send(step: t.Callable[[str], None], email: str) -> None:
+    """Run a step that emails ``email``; a mail failure changes nothing the
+    visitor sees (the page is the same), and is logged by send_email."""
+    try:
+        step(email)
+    except MailError:
+        users_state().store.rollback()
+        current_app.logger.error("The email of %s was not sent", step.__name__)
+        return
+    users_state().store.commit()
+
+
+def _email_page(step: t.Callable[[str], None], template: str) -> ResponseReturnValue:
+    """The one-address form of ``template``: every address gets the same page."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        refused = over_budget(form, template)
+        if refused is not None:
+            return refused
+        email = form.email.normalized  # type: ignore[attr-defined]
+        _send(step, email)
+        return render_template("rivo/email_sent.html", email=email)
+    return render_template(template, form=form), form_status()
+
+
+@bp.route("/forgotten-password", methods=["GET", "POST"])
+def forgotten_password() -> ResponseReturnValue:
+    return _email_page(recovery.forgotten_password, "rivo/forgotten_password.html")
+
+
+@bp.route("/verify/resend", methods=["GET", "POST"])
+def resend_verification() -> ResponseReturnValue:
+    return _email_page(recovery.resend_verification, "rivo/verify_resend.html")
+
+
+def _private(response: Response) -> Response:
+    """No Referer may carry a reset token off the page, and no cache keep it."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+def reset_password() -> ResponseReturnValue:
+    if request.method != "POST" and "token" in request.args:
+        # From the emailed link (a scanner's GET or HEAD included): nothing is
+        # used; the token moves into the session and out of the address bar.
+        opened = request.args["token"]
+        if recovery.user_for_reset(opened) is None:
+            return _private(_dead_link())
+        recovery.keep_reset_token(opened)
+        return _private(redirect(url_for("rivo_users.reset_password")))
+    token = recovery.kept_reset_token()
+    user = recovery.user_for_reset(token)
+    if user is None:
+        return _private(_dead_link())
+    form = ResetPasswordForm()
+    form.context_names = [user.email]
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            if form.csrf_token.errors:
+                abort(400, description=FORM_EXPIRED)
+        else:
+            refused = over_budget(form, "rivo/reset_password.html", user=user)
+            if refused is not None:
+                return refused
+            outcome = recovery.reset_password(token, form.password.data or "")
+            if outcome is recovery.ResetOutcome.DEAD:
+                return _private(_dead_link())
+            users_state().store.commit()
+            flash("Your password is changed, and you are logged in.", "success")
+            return _private(redirect(users_state().settings().login_redirect))
+    page = render_template("rivo/reset_password.html", form=form, user=user)
+    return _private(current_app.make_response((page, form_status())))
+
+
+def _dead_link() -> Response:
+    page = render_template("rivo/link_invalid.html", kind="reset")
+    return current_app.make_response((page, 400))
