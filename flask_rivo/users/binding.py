@@ -11,7 +11,7 @@ section 7.1).
 A digest cannot outlive a *reversed* change: a lock that is lifted restores
 the old state and with it the old digest. So deleting or locking a user also
 ends every session of theirs at once, from the ORM's flush
-(:func:`end_sessions_on_lock_and_delete`).
+(:func:`watch_credentials`).
 """
 
 from __future__ import annotations
