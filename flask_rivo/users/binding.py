@@ -10,7 +10,7 @@ section 7.1).
 
 A digest cannot outlive a *reversed* change: a lock that is lifted restores
 the old state and with it the old digest. So deleting or locking a user also
-ends every session of theirs at once, from the ORM's flush
+ends every session of theirs as the change commits
 (:func:`watch_credentials`).
 """
 
@@ -70,22 +70,44 @@ def matches(user: User, digest: object) -> bool:
     return any(hmac.compare_digest(_digest(user, key), digest) for key in _keys())
 
 
-def _end_sessions(target: t.Any) -> None:
-    if not has_app_context() or "rivo_sessions" not in current_app.extensions:
-        return  # a script working on users without the web app: nothing to end
+#: Where a database session keeps the users whose sessions end at its commit.
+_PENDING = "rivo_end_sessions"
+
+
+def _end_at_commit(target: t.Any) -> None:
+    """Note ``target``'s user, to end their sessions once the change commits.
+
+    Not at the flush: the session store may be the same SQLite file, whose
+    write lock the flush holds until the commit.
+    """
+    session = sa.orm.object_session(target)
     identity = sa.inspect(target).identity
-    if identity is not None:
-        RivoSessions().end_user_sessions(str(identity[0]))
+    if session is not None and identity is not None:
+        session.info.setdefault(_PENDING, set()).add(str(identity[0]))
+
+
+def _after_commit(session: sa.orm.Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending or not has_app_context():
+        return  # a script working on users without the web app: nothing to end
+    if "rivo_sessions" not in current_app.extensions:
+        return
+    for user_id in sorted(pending):
+        RivoSessions().end_user_sessions(user_id)
+
+
+def _after_rollback(session: sa.orm.Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def _after_update(_mapper: t.Any, _connection: t.Any, target: t.Any) -> None:
     history = sa.inspect(target).attrs.state.history
     if history.has_changes() and target.state is not UserState.VERIFIED:
-        _end_sessions(target)
+        _end_at_commit(target)
 
 
 def _after_delete(_mapper: t.Any, _connection: t.Any, target: t.Any) -> None:
-    _end_sessions(target)
+    _end_at_commit(target)
 
 
 def _password_set(target: t.Any, value: object, old: object, _initiator: t.Any) -> None:
@@ -99,10 +121,11 @@ def watch_credentials(model: type[t.Any]) -> None:
     """Follow credential changes of ``model``, whichever code makes them (a
     view, the CLI, an admin page, ``flask shell``):
 
-    * a user deleted, or moved out of ``verified``, loses every session at
-      the flush, in the application context of the change (a store that
-      cannot be reached fails the flush, and so the change, rather than
-      leave a locked user's sessions to come back when the lock is lifted);
+    * a user deleted, or moved out of ``verified``, loses every session
+      when the change commits, in the application context of the commit (a
+      store that cannot be reached makes the commit raise
+      :class:`~flask_rivo.exceptions.StoreError`, so the change is not
+      mistaken for done with the sessions);
     * a new password kills any reset link issued before it.
     """
     for name, listener in (
@@ -111,6 +134,12 @@ def watch_credentials(model: type[t.Any]) -> None:
     ):
         if not sa.event.contains(model, name, listener):
             sa.event.listen(model, name, listener, propagate=True)
+    for name, hook in (
+        ("after_commit", _after_commit),
+        ("after_rollback", _after_rollback),
+    ):
+        if not sa.event.contains(sa.orm.Session, name, hook):
+            sa.event.listen(sa.orm.Session, name, hook)
     attribute = model.password_hash
     if not sa.event.contains(attribute, "set", _password_set):
         sa.event.listen(attribute, "set", _password_set, propagate=True)

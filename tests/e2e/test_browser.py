@@ -168,3 +168,70 @@ def test_wrong_password_and_weak_password_show_form_errors(
     field = page.get_by_label("Password", exact=True)
     assert field.get_attribute("aria-invalid") == "true"
     assert page.locator("#password-error").inner_text()
+
+
+def sign_up_and_confirm(page: t.Any, site: str, mailbox: Mailbox, address: str) -> None:
+    """Sign up through the pages and confirm with the emailed link."""
+    page.goto(site + "/signup")
+    page.get_by_label("Email address").fill(address)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    page.goto(mailbox.links(mailbox.to(address)[-1])[0])
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm and log in").click()
+    page.get_by_text("Your email address is confirmed").wait_for()
+
+
+def test_back_after_log_out_shows_no_private_page(
+    page: t.Any, site: str, mailbox: Mailbox
+) -> None:
+    sign_up_and_confirm(page, site, mailbox, "bea@example.com")
+    page.goto(site + "/account")
+    page.get_by_text("bea@example.com").first.wait_for()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("heading", name="Log in").wait_for()
+    page.go_back()
+    page.wait_for_load_state()
+    assert "bea@example.com" not in page.content()
+    assert "/login" in page.url
+
+
+def test_forgotten_password_reset_and_closing_the_account(
+    page: t.Any, site: str, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    address = "fay@example.com"
+    sign_up_and_confirm(page, site, mailbox, address)
+    page.get_by_role("button", name="Log out").click()
+
+    # Forgotten: the link from the email, a new password, logged in.
+    page.goto(site + "/login")
+    page.get_by_role("link", name="Forgotten your password?").click()
+    page.get_by_label("Email address").fill(address)
+    page.get_by_role("button", name="Send me a link").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    link = mailbox.links(mailbox.to(address)[-1])[0]
+    assert "/reset-password?token=" in link
+    page.goto(link)
+    assert page.url == site + "/reset-password"  # the token left the address bar
+    new = "otter marimba lantern"
+    page.get_by_label("Password", exact=True).fill(new)
+    page.get_by_label("Repeat the password").fill(new)
+    page.get_by_role("button", name="Set the new password").click()
+    page.get_by_text("Your password is changed").wait_for()
+    page.screenshot(path=str(tmp_path / "reset.png"), full_page=True)
+    assert "password" in mailbox.to(address)[-1]["Subject"].lower()
+
+    # Closing the account, with the new password.
+    page.goto(site + "/close-account")
+    page.get_by_text("deletes it for good").wait_for()
+    page.get_by_label("Your password").fill(new)
+    page.get_by_role("button", name="Close my account").click()
+    page.get_by_text("Your account is closed").wait_for()
+    assert "closed" in mailbox.to(address)[-1]["Subject"]
+    page.goto(site + "/login")
+    page.get_by_label("Email address").fill(address)
+    page.get_by_label("Password").fill(new)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("The email address or the password is wrong").wait_for()
