@@ -78,13 +78,14 @@ def delay(failures: int, free: int, longest: float) -> float:
 def _count(record: Record | None, now: float) -> tuple[int, float]:
     """Failures and the time of the last one, from a live counter record.
 
-    A last failure stamped ahead of ``now`` (by a server whose clock runs
-    ahead) counts as made now.
+    The time is the stamp as written, even one ahead of ``now`` (by a server
+    whose clock runs ahead): an attempt is refused until ``last + delay``
+    whatever is reported, so the wait reported (``Retry-After``) must count
+    from the same stamp, or a client that waits it is refused again.
     """
     if record is None or record.expires_at <= now:
         return 0, 0.0
-    last = min(float(record.data.get("last", "0")), now)
-    return int(record.data.get("count", "0")), last
+    return int(record.data.get("count", "0")), float(record.data.get("last", "0"))
 
 
 def _wait(record: Record | None, now: float, free: int, longest: float) -> float:
