@@ -126,3 +126,16 @@ class VerifyForm(TokenForm):
 
 class LogoutForm(FlaskForm):
     """No fields: only the CSRF token, so no other site can log a user out."""
+
+
+class EndSessionForm(FlaskForm):
+    """A button of the sessions page: end one session, or every other one.
+
+    A row's button sends the session's store key (a hash, never a usable
+    session ID) and when it began, which survives an ID rotation between
+    the listing and the click; the "end all others" button sends ``others``.
+    """
+
+    key = HiddenField()
+    created = HiddenField()
+    others = HiddenField()

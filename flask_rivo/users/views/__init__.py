@@ -7,5 +7,6 @@ them here is what puts their routes on the blueprint.
 from __future__ import annotations
 
 from . import login as login
+from . import sessions as sessions
 from . import signup as signup
 from .base import bp as bp
