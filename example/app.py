@@ -210,9 +210,7 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
 
     :param config: settings applied last, over the defaults and the
         environment; tests pass ``{"TESTING": True}`` and the like here.
-    :raises flask_rivo.ConfigError: for a bad ``RIVO_*`` value; and outside
-        debug mode, when neither ``RIVO_EXTERNAL_URL`` nor ``SERVER_NAME``
-        says where links in emails should point.
+    :raises flask_rivo.ConfigError: for a bad ``RIVO_*`` value.
     """
     app = Flask(__name__)
     # Defaults that make ``flask run`` work with no environment at all. The
@@ -224,9 +222,10 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
     app.config["RIVO_SITE_NAME"] = "Rivo Shop"
     # RIVO_EXTERNAL_URL is not set here. In debug mode (``flask run
     # --debug``) links in emails point at http://127.0.0.1:5000 by
-    # themselves. Anywhere else RivoUsers refuses to start without
-    # RIVO_EXTERNAL_URL or SERVER_NAME and says so (ConfigError): a guessed
-    # address would send customers' verification and reset links astray.
+    # themselves. Anywhere else, without RIVO_EXTERNAL_URL or SERVER_NAME,
+    # the pages that email links answer 503 and the log says what to set: a
+    # guessed address would send customers' verification and reset links
+    # astray. The app itself, and its flask commands, start without it.
     app.config.update(config_from_env(os.environ))
     if config is not None:
         app.config.update(config)

@@ -22,6 +22,8 @@ if t.TYPE_CHECKING:
     from flask import Flask
     from flask.typing import ResponseReturnValue
 
+    from .stores.base import Record
+
 
 def _refuse_when_unavailable() -> None:
     """Answer 503 when the store could not be reached for this request.
@@ -111,7 +113,7 @@ class RivoSessions:
                 current=key == current,
             )
             for key, record in interface.store.user_sessions(str(user_id))
-            if record.expires_at > now
+            if _live_session(record, now)
         ]
         return sorted(found, key=lambda info: info.accessed_at, reverse=True)
 
@@ -129,17 +131,46 @@ class RivoSessions:
             keep = session_key(session._id if found is None else found[0])
         return interface.store.delete_user_sessions(str(user_id), keep=keep)
 
-    def end_user_session(self, user_id: str, key: str) -> bool:
+    def end_user_session(
+        self, user_id: str, key: str, *, created_at: datetime | None = None
+    ) -> bool:
         """End one session of a user, named by its :attr:`SessionInfo.key`.
 
+        A listing can go stale: the session's ID may have been rotated
+        (``RIVO_SESSION_ID_LIFETIME``) between showing a page and the click
+        on its button, leaving ``key`` a pointer to a successor that only
+        the old ID can unseal, or nothing at all once the grace period is
+        over. Rotation keeps a session's :attr:`SessionInfo.created_at`, so
+        given the one from the same listing, the user's one session begun at
+        that moment is ended instead. Only the user's own sessions are ever
+        candidates, so a forged ``created_at`` can do no harm elsewhere; two
+        of them begun in the same microsecond end neither.
+
+        :param created_at: :attr:`SessionInfo.created_at` of the listing
+            that gave ``key``.
         :returns: ``False`` if no such session belongs to that user, so a
             forged key cannot end somebody else's session.
         """
-        store = self.interface().store
+        interface = self.interface()
+        store = interface.store
+        user_id = str(user_id)
         record = store.load(key)
-        if record is None or record.user_id != str(user_id):
+        if record is not None and record.user_id is not None:
+            if record.user_id != user_id or record.successor is not None:
+                return False  # somebody else's session
+            store.delete(key)
+            return True
+        if created_at is None:
             return False
-        store.delete(key)
+        now = interface.now()
+        found = [
+            found_key
+            for found_key, found in store.user_sessions(user_id)
+            if _live_session(found, now) and _moment(found.created_at) == created_at
+        ]
+        if len(found) != 1:
+            return False
+        store.delete(found[0])
         return True
 
 
@@ -159,6 +190,11 @@ class SessionInfo:
     address: str
     #: True for the session of the request that asked.
     current: bool
+
+
+def _live_session(record: Record, now: float) -> bool:
+    """Whether ``record`` is a live session, not a rotated-out ID's pointer."""
+    return record.expires_at > now and record.successor is None
 
 
 def _moment(seconds: float) -> datetime:

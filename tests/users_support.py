@@ -17,6 +17,8 @@ from sqlalchemy.orm import mapped_column
 
 from flask_rivo import UserMixin
 from flask_rivo import cuid
+from flask_rivo.users import UserState
+from flask_rivo.users.passwords import hash_password
 
 if t.TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -33,6 +35,13 @@ class Base(DeclarativeBase):
 class User(UserMixin, Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+
+def add_user(db: t.Any, email: str, state: UserState = UserState.VERIFIED) -> None:
+    """Put an account with the password ``PASSWORD`` straight into ``db``."""
+    db.add(User(email=email, password_hash=hash_password(PASSWORD, 4), state=state))
+    db.commit()
+    db.remove()
 
 
 class Mailbox:

@@ -23,6 +23,7 @@ from sqlalchemy import exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.pool import StaticPool
 
+from ..ids import COUNTER_PREFIX
 from . import faults
 from .base import Record
 from .base import SessionStore
@@ -473,10 +474,37 @@ class SQLAlchemyStore(SessionStore):
         Each batch is one short statement of its own, so a large backlog
         neither locks the table for long nor loads keys into memory.
         """
-        return sum(self._purge_batches(now))
+        return sum(self.purge_batches(now))
 
-    def _purge_batches(self, now: float) -> Iterator[int]:
+    def _expired(self, now: float, counters: bool | None) -> sa.ColumnElement[bool]:
+        """Rows expired by ``now``: all, or only counters, or only sessions."""
         expired = self.table.c.expires_at <= now
+        if counters is None:
+            return expired
+        counter = self.table.c.key.startswith(COUNTER_PREFIX, autoescape=True)
+        return sa.and_(expired, counter if counters else sa.not_(counter))
+
+    def count_expired(self, now: float, *, counters: bool | None = None) -> int:
+        """How many rows :meth:`purge_batches` would delete now.
+
+        :param counters: ``True`` for throttle counters only (keys made by
+            :func:`~flask_rivo.ids.counter_key`), ``False`` for sessions
+            only, ``None`` for both.
+        """
+        query = sa.select(sa.func.count()).select_from(self.table)
+        return int(self._run(query.where(self._expired(now, counters))).rows[0][0])
+
+    def purge_batches(
+        self, now: float, *, counters: bool | None = None
+    ) -> Iterator[int]:
+        """Delete expired rows a batch at a time, yielding each batch's count.
+
+        What :meth:`purge_expired` does, one step at a time, so that a caller
+        can show progress (``flask users purge``) or stop between batches.
+
+        :param counters: as for :meth:`count_expired`.
+        """
+        expired = self._expired(now, counters)
         if self.engine.dialect.name in _MYSQL_DIALECTS:
             # MySQL has DELETE ... LIMIT but no LIMIT in an IN subquery.
             statement: sa.Delete = sa.delete(self.table).where(expired)

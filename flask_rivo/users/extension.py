@@ -12,7 +12,7 @@ from ..sessions import RivoSessions
 from ..settings import USERS_DEFAULTS
 from . import binding
 from .auth import current_user
-from .mail import check_site_url
+from .cli import users_cli
 from .models import SQLAlchemyUserStore
 from .models import User
 from .models import UserStore
@@ -65,10 +65,13 @@ class RivoUsers:
         Sets ``SESSION_COOKIE_SAMESITE`` to ``"Lax"`` when the application
         left it unset (Flask's default, ``None``).
 
-        :raises ConfigError: for a bad ``RIVO_*`` value, a missing
-            ``SECRET_KEY``, or when links in emails would have no address to
-            point at (outside debug mode, neither ``RIVO_EXTERNAL_URL`` nor
-            ``SERVER_NAME`` is set).
+        Also adds the ``flask users`` commands. A missing
+        ``RIVO_EXTERNAL_URL`` is not an error here, so that every ``flask``
+        command works without mail settings; a page that would email a link
+        answers 503 instead (see :func:`~flask_rivo.users.mail.external_url`).
+
+        :raises ConfigError: for a bad ``RIVO_*`` value or a missing
+            ``SECRET_KEY``.
         """
         for key, value in USERS_DEFAULTS.items():
             app.config.setdefault(key, value)
@@ -87,13 +90,13 @@ class RivoUsers:
             RivoSessions(app)
         state = UsersState(self.user_store, self.user_loader)
         settings = state.settings(app.config)
-        check_site_url(app)
         if "rivo_users" in app.blueprints:
             raise ConfigError("RIVO_USERS_URL_PREFIX", "RivoUsers is already installed")
         if isinstance(self.user_store, SQLAlchemyUserStore):
             binding.watch_credentials(self.user_store.model)
         app.extensions["rivo_users"] = state
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+        app.cli.add_command(users_cli)
         app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
         app.context_processor(_template_context)
 

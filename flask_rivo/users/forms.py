@@ -146,3 +146,16 @@ class CloseAccountForm(FlaskForm):
     """Closing an account takes its password."""
 
     password = _current_password("Your password")
+
+
+class EndSessionForm(FlaskForm):
+    """A button of the sessions page: end one session, or every other one.
+
+    A row's button sends the session's store key (a hash, never a usable
+    session ID) and when it began, which survives an ID rotation between
+    the listing and the click; the "end all others" button sends ``others``.
+    """
+
+    key = HiddenField()
+    created = HiddenField()
+    others = HiddenField()

@@ -52,25 +52,32 @@ def site_url(app: Flask) -> str | None:
     return DEBUG_URL if app.debug else None
 
 
-def check_site_url(app: Flask) -> None:
-    """Refuse to start without a configured site URL, except in debug.
+def check_site_url(app: Flask) -> str:
+    """The site URL for links in emails, or an error that says what to set.
+
+    Checked where a link is built, not when the application is made, so
+    that every ``flask`` command (``flask routes``, ``flask shell``,
+    ``flask db upgrade``, ``flask users``) works without mail settings.
 
     :raises ConfigError: when links in emails would have nowhere to point.
     """
-    if site_url(app) is None:
+    base = site_url(app)
+    if base is None:
         raise ConfigError(
             "RIVO_EXTERNAL_URL",
             "set it (or SERVER_NAME) to your site's address, such as"
             " https://example.com, so that links in emails point at it",
         )
+    return base
 
 
 def external_url(endpoint: str, **values: t.Any) -> str:
-    """An absolute link to ``endpoint`` for an email."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    base = site_url(app)
-    if base is None:
-        check_site_url(app)
+    """An absolute link to ``endpoint`` for an email.
+
+    :raises ConfigError: without ``RIVO_EXTERNAL_URL`` or ``SERVER_NAME``
+        outside debug mode; the account pages answer it with HTTP 503.
+    """
+    base = check_site_url(current_app._get_current_object())  # type: ignore[attr-defined]
     parts = urlsplit(url_for(endpoint, **values))
     return f"{base}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 

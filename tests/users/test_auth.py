@@ -21,6 +21,7 @@ from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
 from users_support import User
+from users_support import add_user
 
 from flask_rivo import RivoSessionInterface
 from flask_rivo import RivoSessions
@@ -31,7 +32,6 @@ from flask_rivo.ids import session_key
 from flask_rivo.users import UserState
 from flask_rivo.users import safe_next
 from flask_rivo.users.models import SQLAlchemyUserStore
-from flask_rivo.users.passwords import hash_password
 from flask_rivo.users.signals import user_logged_out
 
 if t.TYPE_CHECKING:
@@ -69,18 +69,6 @@ def user_id_of(db: scoped_session[t.Any], email: str) -> str:
     found = db.scalars(sa.select(User.id).where(User.email == email)).one()
     db.remove()
     return str(found)
-
-
-def add_user(db: scoped_session[t.Any], email: str) -> None:
-    db.add(
-        User(
-            email=email,
-            password_hash=hash_password(PASSWORD, 4),
-            state=UserState.VERIFIED,
-        )
-    )
-    db.commit()
-    db.remove()
 
 
 def user_agent(browser: Browser) -> str:

@@ -31,7 +31,6 @@ from users_support import Browser
 from users_support import Mailbox
 from users_support import User
 
-from flask_rivo import ConfigError
 from flask_rivo import RivoUsers
 from flask_rivo import random_id
 from flask_rivo.users import UserState
@@ -906,9 +905,15 @@ def test_external_url_with_trailing_slash(
     assert link.startswith(f"{SITE}/verify?token=")
 
 
-def test_no_site_url_outside_debug_is_a_config_error(
-    smtp_server: tuple[int, Mailbox], db: scoped_session[t.Any]
+def test_no_site_url_outside_debug_answers_503_where_links_are_built(
+    smtp_server: tuple[int, Mailbox],
+    db: scoped_session[t.Any],
+    mailbox: Mailbox,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Without RIVO_EXTERNAL_URL or SERVER_NAME the app still starts (every
+    ``flask`` command works), but a page that would email a link answers
+    503, keeps nothing of the request, and the log says what to set."""
     app = flask.Flask(__name__)
     app.config.update(
         TESTING=True,
@@ -918,10 +923,16 @@ def test_no_site_url_outside_debug_is_a_config_error(
         MAIL_PORT=smtp_server[0],
     )
     app.debug = False
-    with pytest.raises(ConfigError) as raised:
-        RivoUsers(app, user_model=User, db_session=db)
-    assert "RIVO_EXTERNAL_URL" in str(raised.value)
-    assert "rivo_users" not in app.blueprints
+    RivoUsers(app, user_model=User, db_session=db)
+    assert "rivo_users" in app.blueprints
+    with caplog.at_level(logging.ERROR):
+        response = Browser(app.test_client()).sign_up("bob@example.com")
+    assert response.status_code == 503
+    assert "cannot send emails yet" in response.text
+    assert "<!doctype html>" in response.text  # the site's own page
+    assert "RIVO_EXTERNAL_URL" in caplog.text
+    assert rows(db) == []
+    assert mailbox.messages == []
 
 
 def test_no_site_url_in_debug_points_at_the_dev_server(

@@ -9,5 +9,6 @@ from __future__ import annotations
 from . import closing as closing
 from . import login as login
 from . import recovery as recovery
+from . import sessions as sessions
 from . import signup as signup
 from .base import bp as bp

@@ -6,10 +6,13 @@ import math
 import typing as t
 
 from flask import Blueprint
+from flask import current_app
 from flask import render_template
 from flask import request
 
+from ...exceptions import ConfigError
 from ..shared import spend_client_budget
+from ..state import users_state
 from ..throttle import LOCKED
 
 if t.TYPE_CHECKING:
@@ -72,3 +75,22 @@ def throttled(wait: float) -> tuple[str, int, dict[str, str]]:
         429,
         {"Retry-After": str(seconds)},
     )
+
+
+#: Shown when the site is not set up to email links (no RIVO_EXTERNAL_URL).
+NOT_CONFIGURED = (
+    "This site cannot send emails yet: it is not set up completely. Please"
+    " try again later."
+)
+
+
+@bp.errorhandler(ConfigError)
+def not_configured(error: ConfigError) -> ResponseReturnValue:
+    """A setting a page needs is missing (such as ``RIVO_EXTERNAL_URL`` for
+    an emailed link): HTTP 503, the request's changes dropped, and the log
+    says what to set. The check happens here, at the page, so that the
+    application and its ``flask`` commands start without mail settings."""
+    current_app.logger.error("A page needs a setting: %s", error)
+    users_state().store.rollback()
+    page = render_template("rivo/unavailable.html", message=NOT_CONFIGURED)
+    return page, 503

@@ -1,0 +1,239 @@
+"""``flask users``: the administrator's commands for accounts.
+
+Each command runs in the application's context, so it uses the same user
+store, session store, settings and clock as the site. Users are named by
+email address or by ID. Errors (an unknown user, a bad password) print a
+message and exit with status 1; bad options exit with click's status 2.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from ..sessions import RivoSessions
+from . import purge as purging
+from . import shared
+from .agents import describe
+from .forms import normalize_email
+from .models import SQLAlchemyUserStore
+from .models import UserConflictError
+from .models import UserState
+from .passwords import hash_password
+from .passwords import reasonable_password
+from .state import users_state
+
+if t.TYPE_CHECKING:
+    from datetime import datetime
+
+    from .models import User
+
+#: The ``flask users`` group; :class:`~flask_rivo.RivoUsers` adds it.
+users_cli = AppGroup("users", help="Manage user accounts; purge what expired.")
+
+#: A purge task with at least this many rows shows a progress bar.
+PROGRESS_FROM = 10 * purging.BATCH
+
+_STATES = click.Choice([state.value for state in UserState])
+
+
+def _sql_store(command: str) -> SQLAlchemyUserStore:
+    store = users_state().store
+    if not isinstance(store, SQLAlchemyUserStore):
+        raise click.ClickException(
+            f"'flask users {command}' needs the SQLAlchemy user store"
+            " (RivoUsers(app, user_model=..., db_session=...)); this application"
+            " keeps its users in a store of its own."
+        )
+    return store
+
+
+def _find(who: str) -> User:
+    """The user with the email address or ID ``who``."""
+    store = users_state().store
+    user: User | None = None
+    if "@" in who:
+        try:
+            user = store.by_email(normalize_email(who))
+        except ValueError:
+            user = None
+    if user is None:
+        user = store.get(who)
+    if user is None:
+        raise click.ClickException(f"No user has the email address or ID {who!r}.")
+    return user
+
+
+def _date(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _commit() -> None:
+    try:
+        users_state().store.commit()
+    except UserConflictError as error:
+        raise click.ClickException("Another account has this address.") from error
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--verified", is_flag=True, help="Mark the address as verified.")
+def create(email: str, verified: bool) -> None:
+    """Create an account for EMAIL; the password is asked for, hidden.
+
+    Never an option: a password on the command line stays in the shell's
+    history and shows in the process list.
+    """
+    try:
+        address = normalize_email(email)
+    except ValueError as error:
+        raise click.ClickException(f"Not a valid email address: {error}") from error
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    config = current_app.config
+    names = [*config["RIVO_PASSWORD_NAMES"], config["RIVO_SITE_NAME"], address]
+    problem = reasonable_password(password, names)
+    if problem is not None:
+        raise click.ClickException(f"The password is refused: {problem.message}")
+    store = users_state().store
+    if store.by_email(address) is not None:
+        raise click.ClickException(f"{address} has an account already.")
+    rounds = users_state().settings().bcrypt_rounds
+    user = store.create(address, hash_password(password, rounds))
+    if verified:
+        user.state = UserState.VERIFIED
+        user.verified_at = shared.moment()
+    _commit()
+    click.echo(f"Created {address} ({user.get_id()}), {user.state.value}.")
+
+
+@users_cli.command("list")
+@click.option("--state", type=_STATES, help="Only accounts in this state.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-page", type=click.IntRange(1, 1000), default=50, show_default=True)
+def list_users(state: str | None, page: int, per_page: int) -> None:
+    """List accounts, oldest first, a page at a time."""
+    store = _sql_store("list")
+    model = store.model
+    where = sa.true() if state is None else model.state == UserState(state)
+    total = store.session.scalar(
+        sa.select(sa.func.count()).select_from(model).where(where)
+    )
+    key = sa.inspect(model).primary_key[0]
+    query = (
+        sa.select(model)
+        .where(where)
+        .order_by(model.created_at, key)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    for user in store.session.scalars(query):
+        click.echo(
+            f"{user.get_id()}  {user.email}  {user.state.value}"
+            f"  created {_date(user.created_at)}"
+            f"  last log-in {_date(user.last_login_at)}"
+        )
+    pages = max(1, -(-int(total or 0) // per_page))
+    click.echo(f"Page {page} of {pages} ({total} accounts).")
+
+
+@users_cli.command("show")
+@click.argument("user")
+def show(user: str) -> None:
+    """Show one account (by email address or ID) and its sessions."""
+    found = _find(user)
+    user_id = found.get_id()
+    for label, value in (
+        ("ID", user_id),
+        ("Email", found.email),
+        ("Pending email", found.pending_email or "-"),
+        ("State", found.state.value),
+        ("Created", _date(found.created_at)),
+        ("Verified", _date(found.verified_at)),
+        ("Last log-in", _date(found.last_login_at)),
+        ("Verification link sent", _date(found.verification_created_at)),
+        ("Password-reset link sent", _date(found.reset_created_at)),
+    ):
+        click.echo(f"{label}: {value}")
+    sessions = RivoSessions().user_sessions(user_id)
+    click.echo(f"Sessions: {len(sessions)}")
+    for info in sessions:
+        click.echo(
+            f"  {describe(info.user_agent)} from {info.address or '?'},"
+            f" last seen {_date(info.accessed_at)}"
+        )
+
+
+@users_cli.command("set-state")
+@click.argument("user")
+@click.argument("state", type=_STATES)
+def set_state(user: str, state: str) -> None:
+    """Move an account to STATE; leaving "verified" ends its sessions."""
+    found = _find(user)
+    found.state = UserState(state)
+    if found.state is UserState.VERIFIED and found.verified_at is None:
+        found.verified_at = shared.moment()
+    # Binding's ORM event ends the sessions of an account leaving "verified".
+    _commit()
+    click.echo(f"{found.email} is {state} now.")
+
+
+@users_cli.command("logout")
+@click.argument("user")
+def logout(user: str) -> None:
+    """End every session of an account."""
+    found = _find(user)
+    ended = RivoSessions().end_user_sessions(found.get_id())
+    click.echo(f"Ended {ended} session{'' if ended == 1 else 's'} of {found.email}.")
+
+
+@users_cli.command("delete")
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(user: str, yes: bool) -> None:
+    """Delete an account; its sessions end."""
+    found = _find(user)
+    email = found.email
+    if not yes:
+        click.confirm(f"Delete the account of {email}?", abort=True)
+    users_state().store.delete(found)
+    _commit()
+    click.echo(f"Deleted the account of {email}.")
+
+
+@users_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
+def purge(dry_run: bool) -> None:
+    """Remove expired sessions and throttle counters, never-verified
+    accounts older than RIVO_UNVERIFIED_TTL, and expired links."""
+    now = shared.now()
+    tasks = purging.session_tasks(RivoSessions.interface().store, now)
+    if tasks is None:
+        click.echo("Sessions: the session store drops expired ones by itself.")
+        tasks = []
+    store = users_state().store
+    if isinstance(store, SQLAlchemyUserStore):
+        tasks += purging.account_tasks(store, users_state().settings(), now)
+    else:
+        click.echo(
+            "Accounts and links: skipped; purging them needs the SQLAlchemy"
+            " user store.",
+            err=True,
+        )
+    for task in tasks:
+        count = task.count()
+        if dry_run:
+            click.echo(f"{task.what}: {count} would be removed")
+            continue
+        removed = 0
+        if count >= PROGRESS_FROM:
+            with click.progressbar(length=count, label=task.what, file=None) as bar:
+                for done in task.run():
+                    removed += done
+                    bar.update(done)
+        else:
+            removed = sum(task.run())
+        click.echo(f"{task.what}: {removed} removed")
