@@ -140,14 +140,15 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     throttle = shared.throttle()
     address = request.remote_addr or ""
     account = shared.account_key(user, user.email)
-    wait = throttle.claim(account, address)
+    device = devices.nonce_for(account)
+    wait = throttle.claim(account, address, device)
     if wait > 0:
         user_login_failed.send(shared.app(), email=user.email, reason="throttled")
         return ConfirmOutcome.THROTTLED, wait
     if not check_password(password, user.password_hash):
         user_login_failed.send(shared.app(), email=user.email, reason="password")
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
-    throttle.succeeded(account, address)
+    throttle.succeeded(account, address, device)
     devices.remember(account)
     user.verification_created_at = None  # used: the hash stays, see above
     if user.pending_email:

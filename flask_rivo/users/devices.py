@@ -21,8 +21,8 @@ from datetime import timedelta
 from flask import after_this_request
 from flask import current_app
 from flask import request
-from itsdangerous import BadSignature
-from itsdangerous import URLSafeSerializer
+from itsdangerous import BadData
+from itsdangerous import URLSafeTimedSerializer
 
 if t.TYPE_CHECKING:
     from werkzeug import Response
@@ -36,11 +36,12 @@ MAX_ACCOUNTS = 5
 _SALT = "flask-rivo.device"
 
 
-def _serializer() -> URLSafeSerializer:
+def _serializer() -> URLSafeTimedSerializer:
     config = current_app.config
     fallbacks = list(config.get("SECRET_KEY_FALLBACKS") or ())
     # itsdangerous signs with the last key and verifies with all of them.
-    return URLSafeSerializer([*reversed(fallbacks), config["SECRET_KEY"]], salt=_SALT)
+    keys = [*reversed(fallbacks), config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=_SALT)
 
 
 def _entries() -> list[tuple[str, str]]:
@@ -49,8 +50,10 @@ def _entries() -> list[tuple[str, str]]:
     if not raw or len(raw) > 4096:
         return []
     try:
-        loaded = _serializer().loads(raw)
-    except BadSignature:
+        # Signed with its time: a copied cookie stops counting as the browser
+        # a year after the owner's last log-in, whatever its Max-Age said.
+        loaded = _serializer().loads(raw, max_age=int(LIFETIME.total_seconds()))
+    except BadData:
         return []
     if not isinstance(loaded, list):
         return []

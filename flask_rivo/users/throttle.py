@@ -40,8 +40,9 @@ MEMORY = 24 * 3600.0
 #: Consecutive failures from unknown browsers after which an account takes
 #: no more attempts from them (NIST SP 800-63B 5.2.2: at most 100).
 HARD_LIMIT = 100
-#: How long an account locked by :data:`HARD_LIMIT` stays locked, unless a
-#: password reset or a log-in from a known browser ends it sooner.
+#: How long an account locked by :data:`HARD_LIMIT` stays locked to unknown
+#: browsers, unless a password reset ends it sooner (browsers that logged in
+#: before are never locked out).
 LOCKED_FOR = 30 * 24 * 3600.0
 #: Account emails (verification, notices) one address may get in an hour.
 MAIL_PER_HOUR = 3

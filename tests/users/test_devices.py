@@ -17,7 +17,7 @@ import typing as t
 import flask
 import pytest
 import sqlalchemy as sa
-from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeTimedSerializer
 from support import CountingStore
 from support import FakeClock
 from users_support import PASSWORD
@@ -112,7 +112,7 @@ SECRET = "test secret"
 
 
 def entries(value: str, secret: str = SECRET) -> list[list[str]]:
-    loaded = URLSafeSerializer(secret, salt=devices._SALT).loads(value)
+    loaded = URLSafeTimedSerializer(secret, salt=devices._SALT).loads(value)
     return t.cast("list[list[str]]", loaded)
 
 
@@ -285,16 +285,24 @@ def test_forged_and_tampered_cookies_count_as_unknown(
     # The first character: all its bits are the signature's (the last
     # one's low bits are base64 padding, which decoding ignores).
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
-    forged_payload = URLSafeSerializer("x", salt="y").dumps([[account, "n" * 22]])
-    other_salt = URLSafeSerializer("test secret", salt="another salt").dumps(
+    forged_payload = URLSafeTimedSerializer("x", salt="y").dumps([[account, "n" * 22]])
+    other_salt = URLSafeTimedSerializer("test secret", salt="another salt").dumps(
         [[account, nonce]]
     )
+
+    class YearOld(URLSafeTimedSerializer):
+        def get_timestamp(self) -> int:
+            return super().get_timestamp() - 366 * 24 * 3600
+
     bad = {
-        "tampered signature": f"{payload}.{flipped}",
-        "another payload": f"{forged_payload.rpartition('.')[0]}.{signature}",
-        "another secret": URLSafeSerializer("not the secret", salt=devices._SALT).dumps(
+        "older than a year": YearOld("test secret", salt=devices._SALT).dumps(
             [[account, nonce]]
         ),
+        "tampered signature": f"{payload}.{flipped}",
+        "another payload": f"{forged_payload.rpartition('.')[0]}.{signature}",
+        "another secret": URLSafeTimedSerializer(
+            "not the secret", salt=devices._SALT
+        ).dumps([[account, nonce]]),
         "another salt": other_salt,
         "no signature": payload,
         "garbage": "x" * 50,
@@ -340,7 +348,9 @@ def test_a_cookie_for_one_account_gives_nothing_for_another(
     assert browser.get("/account").status_code == 302
     # An entry naming Bob, signed by someone without the secret, neither.
     bob = f"user:{user_id_of(db, 'bob@example.com')}"
-    forged = URLSafeSerializer("guess", salt=devices._SALT).dumps([[bob, "n" * 22]])
+    forged = URLSafeTimedSerializer("guess", salt=devices._SALT).dumps(
+        [[bob, "n" * 22]]
+    )
     assert attempt(with_cookie(users_app, forged), "bob@example.com").status_code == 429
     # Ann's entry still serves Ann.
     assert attempt(browser, verified).status_code == 302
