@@ -58,17 +58,38 @@ def app() -> t.Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def send_verification(user: User) -> None:
+def issue_verification(user: User) -> str:
+    """Give ``user`` a fresh verification token and return it raw.
+
+    The token replaces any earlier one, so an earlier link stops working.
+    """
     raw, hashed = new_token()
     user.verification_token_hash = hashed
     user.verification_created_at = moment()
+    return raw
+
+
+def send_verification(user: User) -> None:
+    """Email a fresh verification link to the address waiting for it: the
+    pending new address of a change, else the account's own."""
+    raw = issue_verification(user)
     send_email(
         "verify",
         user.pending_email or user.email,
         f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
         link=external_url("rivo_users.verify", token=raw),
         ttl_hours=round(users_state().settings().verification_ttl / 3600),
+        change=user.pending_email is not None,
     )
+
+
+def end_other_sessions(user: User) -> None:
+    """End every session of ``user`` but the current one.
+
+    Called after a change of credentials, once it is committed, and after
+    :func:`~.auth.login_user` gave the current session the new digest.
+    """
+    RivoSessions().end_user_sessions(user.get_id(), keep_current=True)
 
 
 def account_key(user: User | None, email: str) -> str:
