@@ -154,18 +154,12 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     _link, user = verification_link(token)
     if user is None:
         return ConfirmOutcome.DEAD, 0.0
-    throttle = shared.throttle()
-    address = request.remote_addr or ""
-    account = shared.account_key(user, user.email)
-    wait = throttle.claim(account, address)
+    right, wait = shared.password_attempt(user, password, known_browser=False)
     if wait > 0:
-        user_login_failed.send(shared.app(), email=user.email, reason="throttled")
         return ConfirmOutcome.THROTTLED, wait
-    if not check_password(password, user.password_hash):
-        user_login_failed.send(shared.app(), email=user.email, reason="password")
+    if not right:
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
-    throttle.succeeded(account, address)
-    devices.remember(account)
+    devices.remember(shared.account_key(user, user.email))
     store = users_state().store
     hashed = token_hash(t.cast("str", token))
     if not store.consume_token(user, "verification_token_hash", hashed):

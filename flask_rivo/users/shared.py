@@ -14,8 +14,11 @@ from flask import current_app
 from flask import request
 
 from ..sessions import RivoSessions
+from . import devices
 from .mail import external_url
 from .mail import send_email
+from .passwords import check_password
+from .signals import user_login_failed
 from .state import users_state
 from .throttle import Throttle
 from .throttle import take_client_budget
@@ -112,6 +115,35 @@ def throttle() -> Throttle:
         settings.login_address_free_attempts,
         settings.login_max_delay,
     )
+
+
+def password_attempt(
+    user: User, password: str, *, known_browser: bool
+) -> tuple[bool, float]:
+    """Check ``user``'s password as a log-in attempt on the account.
+
+    Every page that asks for the account's password (confirming an
+    address, changing it) counts under the log-in throttle, so none of them
+    is a way around it. With ``known_browser`` the attempt goes to this
+    browser's device bucket if it has one for the account (see
+    :mod:`.devices`). Failures send ``user_login_failed``.
+
+    :returns: whether the password is right, and the seconds to wait when
+        the attempt was throttled (the password then unchecked).
+    """
+    attempts = throttle()
+    client = request.remote_addr or ""
+    account = account_key(user, user.email)
+    device = devices.nonce_for(account) if known_browser else None
+    wait = attempts.claim(account, client, device)
+    if wait > 0:
+        user_login_failed.send(app(), email=user.email, reason="throttled")
+        return False, wait
+    if not check_password(password, user.password_hash):
+        user_login_failed.send(app(), email=user.email, reason="password")
+        return False, 0.0
+    attempts.succeeded(account, client, device)
+    return True, 0.0
 
 
 def link_if_routed(endpoint: str) -> str | None:
