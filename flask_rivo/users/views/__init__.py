@@ -6,6 +6,7 @@ them here is what puts their routes on the blueprint.
 
 from __future__ import annotations
 
+from . import change as change
 from . import login as login
 from . import signup as signup
 from .base import bp as bp
