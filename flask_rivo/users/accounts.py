@@ -20,6 +20,7 @@ from .auth import login_user
 from .mail import external_url
 from .mail import send_email
 from .models import User
+from .models import UserConflictError
 from .models import UserState
 from .passwords import check_password
 from .passwords import dummy_check
@@ -119,8 +120,12 @@ class ConfirmOutcome(enum.Enum):
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a name, not a password)
     #: Too many failures for this account or client: wait.
     THROTTLED = "throttled"
-    #: The link is dead (see :class:`Link`).
+    #: The link is dead (see :class:`Link`), or was replaced or used while
+    #: the password was being checked.
     DEAD = "dead"
+    #: A new address that another account took since the change was asked
+    #: for: nothing changed.
+    TAKEN = "taken"
 
 
 def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
@@ -129,35 +134,50 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     The one who confirms must know the password the account will have, so an
     address somebody else signed up can never be confirmed, by its owner's
     click, with that somebody's password (account pre-hijacking). Wrong
-    passwords count toward the log-in throttle. A success logs the person in
-    with a new session ID; the caller commits.
+    passwords count toward the log-in throttle.
+
+    The token is used up by a compare-and-swap
+    (:meth:`~.models.UserStore.consume_token`) that also checks the pending
+    address: a change of address asked for again while this one's password
+    was checked replaces the link, and then this confirmation fails, rather
+    than confirm an address whose link nobody opened. The confirmation is
+    committed here, before the log-in: a new address that another account
+    took meanwhile breaks the unique rule and leaves everything as it was.
+    A success logs the person in with a new session ID (a confirmed new
+    address also ends the user's other sessions); the caller commits the
+    log-in time.
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
     _link, user = verification_link(token)
     if user is None:
         return ConfirmOutcome.DEAD, 0.0
-    throttle = shared.throttle()
-    address = request.remote_addr or ""
-    account = shared.account_key(user, user.email)
-    device = devices.nonce_for(account)
-    wait = throttle.claim(account, address, device)
+    right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
-        user_login_failed.send(shared.app(), email=user.email, reason="throttled")
         return ConfirmOutcome.THROTTLED, wait
-    if not check_password(password, user.password_hash):
-        user_login_failed.send(shared.app(), email=user.email, reason="password")
+    if not right:
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
-    throttle.succeeded(account, address, device)
-    devices.remember(account)
-    user.verification_created_at = None  # used: the hash stays, see above
+    devices.remember(shared.account_key(user, user.email))
+    store = users_state().store
+    hashed = token_hash(t.cast("str", token))
+    if not store.consume_token(user, "verification_token_hash", hashed):
+        store.rollback()
+        return ConfirmOutcome.DEAD, 0.0
+    changed_address = user.pending_email is not None
     if user.pending_email:
         user.email, user.pending_email = user.pending_email, None
     if user.state is UserState.CREATED:
         user.state = UserState.VERIFIED
     user.verified_at = shared.moment()
+    try:
+        store.commit()
+    except UserConflictError:
+        return ConfirmOutcome.TAKEN, 0.0
     user_verified.send(shared.app(), user=user)
     login_user(user)
+    if changed_address:
+        # The digest ends them anyway at their next request; this ends them now.
+        shared.end_other_sessions(user)
     return ConfirmOutcome.OK, 0.0
 
 

@@ -13,13 +13,10 @@ import enum
 import typing as t
 
 from flask import current_app
-from flask import request
 
 from ..sessions import RivoSessions
-from . import devices
 from . import shared
 from .auth import logout_user
-from .passwords import check_password
 from .signals import user_closing
 from .state import users_state
 
@@ -40,16 +37,11 @@ def close_account(user: User, password: str) -> tuple[CloseOutcome, float]:
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
-    account = shared.account_key(user, user.email)
-    device = devices.nonce_for(account)
-    address = request.remote_addr or ""
-    throttle = shared.throttle()
-    wait = throttle.claim(account, address, device)
+    right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
         return CloseOutcome.THROTTLED, wait
-    if not check_password(password, user.password_hash):
+    if not right:
         return CloseOutcome.WRONG_PASSWORD, 0.0
-    throttle.succeeded(account, address, device)
     state = users_state()
     email, site = user.email, current_app.config["RIVO_SITE_NAME"]
     user_closing.send(shared.app(), user=user)

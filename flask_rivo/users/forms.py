@@ -15,6 +15,7 @@ from wtforms import PasswordField
 from wtforms.validators import EqualTo
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
+from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from .passwords import MAX_LENGTH
@@ -77,17 +78,21 @@ class _NewPassword:
             raise ValidationError(problem.message)
 
 
-def _new_password_fields() -> tuple[PasswordField, PasswordField]:
+def _new_password_fields(
+    label: str = "Password", *, required: bool = True
+) -> tuple[PasswordField, PasswordField]:
+    """A new password and its repetition; left empty, ``required=False``
+    means "no new password" (the repetition must then be empty too)."""
     password = PasswordField(
-        "Password",
-        validators=[InputRequired(), _NewPassword()],
+        label,
+        validators=[InputRequired() if required else Optional(), _NewPassword()],
         render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
         description="At least 8 characters. A few unusual words make a strong one.",
     )
     confirm = PasswordField(
         "Repeat the password",
         validators=[
-            InputRequired(),
+            *([InputRequired()] if required else []),
             EqualTo("password", message="The two passwords are not the same."),
         ],
         render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
@@ -159,3 +164,15 @@ class EndSessionForm(FlaskForm):
     key = HiddenField()
     created = HiddenField()
     others = HiddenField()
+
+
+class ChangeForm(FlaskForm):
+    """Change the address, the password, or both; the current password
+    proves it is the account's owner. An empty new password keeps the old
+    one; the address as it is keeps it."""
+
+    email = _email_field("email")
+    current_password = _current_password("Your current password")
+    password, password_confirm = _new_password_fields(
+        "New password (leave empty to keep yours)", required=False
+    )

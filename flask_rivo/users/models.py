@@ -194,6 +194,22 @@ class UserStore(t.Protocol):
         """The user whose ``verification_token_hash`` or ``reset_token_hash``
         (named by ``column``) is ``token_hash``, or ``None``."""
 
+    def consume_token(self, user: User, column: str, token_hash: str) -> bool:
+        """Use up ``user``'s token, as a compare-and-swap on the stored user.
+
+        Clear the creation time of the token in ``column`` only if the stored
+        user still holds ``token_hash`` there, unused, and (for a
+        verification token) still the ``pending_email`` the object has: the
+        address the token was issued for. Two requests with one link, or a
+        link replaced by a newer one meanwhile, then cannot both go ahead.
+        The stored user stays as it is until :meth:`commit` (a database
+        holds a lock on it till then); nothing else is changed.
+
+        :returns: whether the token was still there to use.
+
+        .. versionadded:: 0.1
+        """
+
     def create(self, email: str, password_hash: str) -> User:
         """Make and add a new user in the ``created`` state (not yet saved)."""
 
@@ -209,6 +225,13 @@ class UserStore(t.Protocol):
 
     def rollback(self) -> None:
         """Drop the changes not yet committed."""
+
+
+#: Each token column, and the column of its creation time.
+_TOKEN_TIMES = {
+    "verification_token_hash": "verification_created_at",
+    "reset_token_hash": "reset_created_at",
+}
 
 
 class SQLAlchemyUserStore:
@@ -231,10 +254,41 @@ class SQLAlchemyUserStore:
         return t.cast("User | None", self.session.scalars(query).first())
 
     def by_token(self, column: str, token_hash: str) -> User | None:
-        if column not in ("verification_token_hash", "reset_token_hash"):
+        if column not in _TOKEN_TIMES:
             raise ValueError(f"not a token column: {column!r}")
         query = sa.select(self.model).where(getattr(self.model, column) == token_hash)
         return t.cast("User | None", self.session.scalars(query).first())
+
+    def consume_token(self, user: User, column: str, token_hash: str) -> bool:
+        created = _TOKEN_TIMES.get(column)
+        if created is None:
+            raise ValueError(f"not a token column: {column!r}")
+        model = self.model
+        identity = sa.inspect(user).identity
+        [key] = sa.inspect(model).primary_key
+        conditions = [
+            key == identity[0],
+            getattr(model, column) == token_hash,
+            getattr(model, created).is_not(None),
+        ]
+        if column == "verification_token_hash":
+            pending = model.pending_email
+            expected = user.pending_email
+            conditions.append(
+                pending.is_(None) if expected is None else pending == expected
+            )
+        # One UPDATE that checks and writes: it takes the row's lock, so the
+        # check holds until the commit (the ORM's unit of work would not).
+        statement = (
+            sa.update(model)
+            .where(*conditions)
+            .values({created: None})
+            .execution_options(synchronize_session=False)
+        )
+        used = bool(self.session.execute(statement).rowcount == 1)
+        if used:
+            setattr(user, created, None)
+        return used
 
     def create(self, email: str, password_hash: str) -> User:
         user = self.model(

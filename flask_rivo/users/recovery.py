@@ -163,8 +163,14 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     user = user_for_reset(token)
     if user is None:
         return ResetOutcome.DEAD
-    settings = users_state().settings()
-    user.password_hash = hash_password(password, settings.bcrypt_rounds)
+    state = users_state()
+    # Used up first, as a compare-and-swap: two submissions of one link, or a
+    # link replaced meanwhile, cannot both set a password.
+    hashed = token_hash(t.cast("str", token))
+    if not state.store.consume_token(user, "reset_token_hash", hashed):
+        state.store.rollback()
+        return ResetOutcome.DEAD
+    user.password_hash = hash_password(password, state.settings().bcrypt_rounds)
     user.reset_token_hash = None
     user.reset_created_at = None
     session.pop(RESET_TOKEN_KEY, None)

@@ -15,9 +15,12 @@ from flask import current_app
 from flask import request
 
 from ..sessions import RivoSessions
+from . import devices
 from .mail import MailError
 from .mail import external_url
 from .mail import send_email
+from .passwords import check_password
+from .signals import user_login_failed
 from .state import users_state
 from .throttle import Throttle
 from .throttle import take_client_budget
@@ -60,17 +63,38 @@ def app() -> t.Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def send_verification(user: User) -> None:
+def issue_verification(user: User) -> str:
+    """Give ``user`` a fresh verification token and return it raw.
+
+    The token replaces any earlier one, so an earlier link stops working.
+    """
     raw, hashed = new_token()
     user.verification_token_hash = hashed
     user.verification_created_at = moment()
+    return raw
+
+
+def send_verification(user: User) -> None:
+    """Email a fresh verification link to the address waiting for it: the
+    pending new address of a change, else the account's own."""
+    raw = issue_verification(user)
     send_email(
         "verify",
         user.pending_email or user.email,
         f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
         link=external_url("rivo_users.verify", token=raw),
         ttl_hours=round(users_state().settings().verification_ttl / 3600),
+        change=user.pending_email is not None,
     )
+
+
+def end_other_sessions(user: User) -> None:
+    """End every session of ``user`` but the current one.
+
+    Called after a change of credentials, once it is committed, and after
+    :func:`~.auth.login_user` gave the current session the new digest.
+    """
+    RivoSessions().end_user_sessions(user.get_id(), keep_current=True)
 
 
 def account_key(user: User | None, email: str) -> str:
@@ -106,6 +130,35 @@ def notify(address: str, template: str, subject: str, **context: t.Any) -> None:
     context.setdefault("sessions_link", link_if_routed("rivo_users.sessions"))
     with contextlib.suppress(MailError):
         send_email(template, address, subject, **context)
+
+
+def password_attempt(
+    user: User, password: str, *, known_browser: bool
+) -> tuple[bool, float]:
+    """Check ``user``'s password as a log-in attempt on the account.
+
+    Every page that asks for the account's password (confirming an
+    address, changing it) counts under the log-in throttle, so none of them
+    is a way around it. With ``known_browser`` the attempt goes to this
+    browser's device bucket if it has one for the account (see
+    :mod:`.devices`). Failures send ``user_login_failed``.
+
+    :returns: whether the password is right, and the seconds to wait when
+        the attempt was throttled (the password then unchecked).
+    """
+    attempts = throttle()
+    client = request.remote_addr or ""
+    account = account_key(user, user.email)
+    device = devices.nonce_for(account) if known_browser else None
+    wait = attempts.claim(account, client, device)
+    if wait > 0:
+        user_login_failed.send(app(), email=user.email, reason="throttled")
+        return False, wait
+    if not check_password(password, user.password_hash):
+        user_login_failed.send(app(), email=user.email, reason="password")
+        return False, 0.0
+    attempts.succeeded(account, client, device)
+    return True, 0.0
 
 
 def link_if_routed(endpoint: str) -> str | None:

@@ -6,6 +6,7 @@ them here is what puts their routes on the blueprint.
 
 from __future__ import annotations
 
+from . import change as change
 from . import closing as closing
 from . import login as login
 from . import recovery as recovery

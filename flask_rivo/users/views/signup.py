@@ -67,13 +67,21 @@ def verify() -> ResponseReturnValue:
             refused = over_budget(form, "rivo/verify.html", user=user)
             if refused is not None:
                 return refused
+            changing = user.pending_email is not None
             outcome, wait = accounts.confirm(token, form.password.data or "")
             if outcome is accounts.ConfirmOutcome.OK:
                 users_state().store.commit()
-                flash("Your email address is confirmed. Welcome!", "success")
+                flash(
+                    "Your new email address is confirmed."
+                    if changing
+                    else "Your email address is confirmed. Welcome!",
+                    "success",
+                )
                 return redirect(users_state().settings().login_redirect)
             if outcome is accounts.ConfirmOutcome.DEAD:
                 return render_template("rivo/link_invalid.html"), 400
+            if outcome is accounts.ConfirmOutcome.TAKEN:
+                return render_template("rivo/address_taken.html"), 400
             error, status, headers = _confirm_error(outcome, wait, user)
             form.form_errors.append(error)
             page = render_template("rivo/verify.html", form=form, user=user)
