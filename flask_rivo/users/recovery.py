@@ -158,7 +158,8 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     The token dies; every session of the user ends (a thief's included); the
     lock that 100 failures from unknown browsers put on the account is
     lifted; the person is logged in with a new session; a notice goes to the
-    address. The caller commits.
+    address. The new password is committed here; the caller commits the
+    rest (the time of the log-in).
     """
     user = user_for_reset(token)
     if user is None:
@@ -173,6 +174,10 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     user.password_hash = hash_password(password, state.settings().bcrypt_rounds)
     user.reset_token_hash = None
     user.reset_created_at = None
+    # Committed before the session store is written: the swap holds a lock on
+    # the user until the commit, and the session store may be the same SQLite
+    # file.
+    state.store.commit()
     session.pop(RESET_TOKEN_KEY, None)
     account = shared.account_key(user, user.email)
     unlock(shared.session_store(), account)

@@ -6,6 +6,7 @@ links followed from the received emails, on every session store.
 
 from __future__ import annotations
 
+import re
 import threading
 import typing as t
 import uuid
@@ -316,6 +317,8 @@ def answer(
     mailbox.clear()
     response = change(browser, address)
     page = browser.get("/change").text.replace(address, "ADDRESS")
+    # The CSRF token carries the second it was made in.
+    page = re.sub(r'(name="csrf_token" type="hidden" value=")[^"]+', r"\1TOKEN", page)
     return response.status_code, page, len(mailbox.to(own))
 
 
