@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # What the package and its tests need; the stamp is remade when these change.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format docs bench flask-suite clean
+.PHONY: demo test lint format docs bench bench-smoke flask-suite clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,17 @@ flask-suite: install
 	$(BIN)/python tests/flask_suite.py
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --json benchmarks/results.json
+	$(BIN)/python benchmarks/plot.py benchmarks/results.json docs/_static/benchmarks.png
 	$(BIN)/python benchmarks/per_user.py
+	$(BIN)/python benchmarks/capacity.py
+
+# Every benchmark with tiny counts, so that none rots (CI runs it; < 60 s).
+bench-smoke: install
+	$(BIN)/python benchmarks/run.py --requests 30 --rounds 1 --json /tmp/rivo-bench-smoke.json
+	$(BIN)/python benchmarks/plot.py /tmp/rivo-bench-smoke.json /tmp/rivo-bench-smoke.png
+	$(BIN)/python benchmarks/per_user.py --repeat 2
+	$(BIN)/python benchmarks/capacity.py --sessions 1000 --purge-rows 2000
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info docs/_build .pytest_cache .mypy_cache .ruff_cache

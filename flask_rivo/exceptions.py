@@ -7,7 +7,11 @@ matching werkzeug exception, so ``@app.errorhandler(503)`` sees them.
 
 from __future__ import annotations
 
+import logging
+
 from werkzeug.exceptions import ServiceUnavailable
+
+logger = logging.getLogger("flask_rivo")
 
 
 class RivoError(Exception):
@@ -65,3 +69,14 @@ class StoreUnavailable(RivoError, ServiceUnavailable):  # noqa: N818 (contract n
         "Sessions are temporarily unavailable because the session store"
         " cannot be reached. Please try again in a moment."
     )
+
+
+def log_store_error(error: StoreError) -> None:
+    """Log a store failure with its traceback, but none of its chained errors.
+
+    The stores of flask_rivo chain nothing to their errors; a store of the
+    application's may chain its driver's error, whose text can hold
+    session data, so only the message and the frames are logged.
+    """
+    shown = StoreError(str(error)).with_traceback(error.__traceback__)
+    logger.error("Session store unavailable: %s", error, exc_info=shown)

@@ -11,9 +11,14 @@ from werkzeug.datastructures import CallbackDict
 
 from .exceptions import StoreError
 from .exceptions import StoreUnavailable
+from .exceptions import log_store_error
 
 if t.TYPE_CHECKING:
+    from .loading import Loaded
     from .stores.base import Record
+
+#: The key Flask keeps :attr:`~flask.sessions.SessionMixin.permanent` under.
+_PERMANENT = "_permanent"
 
 
 class RivoSession(CallbackDict[str, t.Any], SessionMixin):
@@ -26,21 +31,27 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
     when it changed. Unlike Flask's, membership tests and iteration count as
     access too, since a page that checks ``"cart" in session`` does depend
     on the session.
+
+    It is loaded from the store when it is first used, not when the request
+    begins: a view that never touches it costs no store call. Every read,
+    every write, :attr:`user_id`, :meth:`regenerate` and :meth:`destroy`
+    load it first (a write must merge with what is stored), and raise
+    :class:`~flask_rivo.StoreUnavailable` if the store cannot be reached.
+    Setting :attr:`permanent` waits for the load, so the common
+    ``session.permanent = True`` in a ``before_request`` costs nothing on
+    requests that do not use the session.
     """
 
     def __init__(
         self,
         initial: t.Mapping[str, t.Any] | None = None,
         *,
-        session_id: str | None = None,
-        record: Record | None = None,
+        loader: t.Callable[[], Loaded] | None = None,
         client: tuple[str, str] = ("", ""),
-        stale_cookie: bool = False,
-        error: StoreError | None = None,
     ) -> None:
         def on_update(self: RivoSession) -> None:
             self.modified = True
-            self._read()
+            self.accessed = True
 
         super().__init__(initial, on_update)
         #: True once the view changed the session (or set it by hand).
@@ -48,31 +59,84 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         #: True once the view read the session.
         self.accessed = False
         #: True for a session that has no record in the store yet.
-        self.new = record is None
-        self._id = session_id
-        self._record = record
-        self._user_id = None if record is None else record.user_id
+        self.new = True
+        self._loader = loader
+        self._id: str | None = None
+        self._record: Record | None = None
+        self._user_id: str | None = None
         self._client = client
-        self._stale_cookie = stale_cookie
-        self._error = error
-        self._raised = False
+        self._stale_cookie = False
+        self._error: StoreError | None = None
         self._regenerate = False
         self._cleared = False
+        #: ``permanent`` as set before the load, applied by it.
+        self._permanent: bool | None = None
+
+    # -- loading ---------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """True once the session was loaded (or there was nothing to load).
+
+        A session that is never loaded is never written: its request did not
+        use it, so it does not extend the session's idle time either.
+        """
+        return self._loader is None
+
+    def load(self) -> None:
+        """Load the session from the store now, if it is not loaded yet.
+
+        Views need not call it: any use of the session loads it. An
+        application that wants the 503 of an unreachable store before its
+        views run at all can call it in a ``before_request`` (at the price of
+        a store call on every request that carries a cookie). It does not
+        count as access.
+
+        :raises StoreUnavailable: if the store cannot be reached; the
+            session then stays empty and is never saved.
+        """
+        loader = self._loader
+        if loader is None:
+            return
+        self._loader = None
+        try:
+            found = loader()
+        except StoreError as error:
+            log_store_error(error)
+            self._error = error
+            raise StoreUnavailable() from error
+        dict.update(self, found.data)
+        self._id, self._record = found.session_id, found.record
+        self._user_id = None if found.record is None else found.record.user_id
+        self._stale_cookie = found.stale_cookie
+        self.new = found.record is None
+        if self._permanent is not None:
+            # As Flask's setter would have done: a change, not a read.
+            dict.__setitem__(self, _PERMANENT, self._permanent)
+            self.modified = True
 
     def _read(self) -> None:
+        self.load()
         self.accessed = True
-        if self._error is not None and not self._raised:
-            self.raise_unavailable()
 
-    def raise_unavailable(self) -> None:
-        """Raise :class:`StoreUnavailable` once if the store failed to load.
+    @property
+    def permanent(self) -> bool:
+        """Flask's flag for a cookie that outlives the browser.
 
-        Later reads see an empty session that is never saved, so an error
-        page that shows session data still renders (and stays a 503).
+        Setting it does not load the session (see the class).
         """
-        if self._error is not None and not self._raised:
-            self._raised = True
-            raise StoreUnavailable() from self._error
+        if self._loader is not None and self._permanent is not None:
+            return self._permanent
+        return bool(self.get(_PERMANENT, False))
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        if self._loader is None:
+            self[_PERMANENT] = bool(value)
+        else:
+            self._permanent = bool(value)
+
+    # -- the dict --------------------------------------------------------------
 
     def __getitem__(self, key: str) -> t.Any:
         self._read()
@@ -90,9 +154,19 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         self._read()
         return super().__iter__()
 
+    def __reversed__(self) -> t.Iterator[str]:
+        self._read()
+        return super().__reversed__()
+
     def __len__(self) -> int:
         self._read()
         return super().__len__()
+
+    def __eq__(self, other: object) -> bool:
+        self._read()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def keys(self) -> t.KeysView[str]:  # type: ignore[override]
         self._read()
@@ -106,15 +180,56 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         self._read()
         return super().items()
 
+    def copy(self) -> dict[str, t.Any]:
+        self._read()
+        return dict(super().items())
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        self.load()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.load()
+        super().__delitem__(key)
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        self.load()
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: t.Any) -> t.Any:
+        self.load()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, t.Any]:
+        self.load()
+        return super().popitem()
+
+    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.load()
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: t.Any) -> RivoSession:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        # Never loads: a debugger or a log line must not cost a store call.
+        if self._loader is not None:
+            return f"<{type(self).__name__} (not loaded yet)>"
+        return super().__repr__()
+
     def clear(self) -> None:
         """Empty the session, and detach it from its user.
 
         Flask applications log out with ``session.clear()``; that must not
         leave the session filed under the user who left.
         """
+        self.load()
         super().clear()
         self._user_id = None
         self._cleared = True
+
+    # -- what the server keeps beside the data ---------------------------------
 
     @property
     def user_id(self) -> str | None:
@@ -124,10 +239,12 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         :meth:`~flask_rivo.RivoSessions.user_sessions` and logging a user out
         everywhere.
         """
+        self._read()
         return self._user_id
 
     @user_id.setter
     def user_id(self, value: str | None) -> None:
+        self.load()
         self._user_id = None if value is None else str(value)
         self.modified = True
         self.accessed = True
@@ -139,6 +256,7 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         change) against session fixation: the old ID stops working at once,
         with no grace period.
         """
+        self.load()
         self._regenerate = True
         self.accessed = True
 
@@ -154,7 +272,7 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
 
     @property
     def unavailable(self) -> bool:
-        """True if the store could not be reached when the request began."""
+        """True if the store could not be reached to load the session."""
         return self._error is not None
 
 
@@ -163,7 +281,9 @@ def current_session() -> RivoSession | None:
 
     Unlike the :data:`flask.session` proxy, this does not count as a read:
     Flask >= 3.1 marks the session accessed whenever ``ctx.session`` is read,
-    which would add ``Vary: Cookie`` to responses that never used it.
+    which would add ``Vary: Cookie`` to responses that never used it. So it
+    is the way to reach the session without using it, for example to
+    :meth:`~RivoSession.load` it early in a ``before_request``.
     """
     if not has_request_context():
         return None

@@ -12,9 +12,9 @@ from flask import current_app
 from . import commit
 from .exceptions import StoreError
 from .exceptions import StoreUnavailable
+from .exceptions import log_store_error
 from .ids import session_key
 from .interface import RivoSessionInterface
-from .interface import log_store_error
 from .session import current_session
 from .settings import SESSION_DEFAULTS
 
@@ -23,17 +23,6 @@ if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
     from .stores.base import Record
-
-
-def _refuse_when_unavailable() -> None:
-    """Answer 503 when the store could not be reached for this request.
-
-    Runs before every view, so a request whose session could not be loaded
-    never runs its view with an empty session in its place.
-    """
-    session = current_session()
-    if session is not None:
-        session.raise_unavailable()
 
 
 def _store_error(error: StoreError) -> ResponseReturnValue:
@@ -84,7 +73,6 @@ class RivoSessions:
         interface.configure(app.config, app.instance_path)
         app.session_interface = interface
         app.extensions["rivo_sessions"] = interface
-        app.before_request(_refuse_when_unavailable)
         app.register_error_handler(StoreError, _store_error)
 
     @staticmethod
@@ -99,7 +87,11 @@ class RivoSessions:
         return found
 
     def user_sessions(self, user_id: str) -> list[SessionInfo]:
-        """List the active sessions of a user, most recently used first."""
+        """List the active sessions of a user, most recently used first.
+
+        Marking the current request's session needs its ID, so this loads
+        that session if the request has not used it yet.
+        """
         interface = self.interface()
         current = _current_key()
         now = interface.now()
@@ -120,11 +112,17 @@ class RivoSessions:
     def end_user_sessions(self, user_id: str, *, keep_current: bool = False) -> int:
         """Log a user out everywhere (or everywhere else, with ``keep_current``).
 
+        With ``keep_current``, the current request's session is loaded if the
+        request has not used it yet: only loading tells which session its
+        cookie leads to.
+
         :returns: how many sessions were ended.
         """
         interface = self.interface()
         keep = None
         session = current_session()
+        if keep_current and session is not None:
+            session.load()
         if keep_current and session is not None and session._id is not None:
             # The current session may have been rotated by a parallel request.
             found = commit.reload(interface.store, session._id, interface.now())
@@ -204,6 +202,8 @@ def _moment(seconds: float) -> datetime:
 def _current_key() -> str | None:
     """The store key of the current request's session, if it has one."""
     session = current_session()
+    if session is not None:
+        session.load()
     if session is not None and session._id is not None:
         return session_key(session._id)
     return None

@@ -133,18 +133,23 @@ def require(ready: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def open_session(app: t.Any, cookie: str) -> t.Any:
+def open_session(app: t.Any, cookie: str, *, load: bool = True) -> t.Any:
     """Open the session as a request from the test client would.
 
     With :func:`save_session`, this plays two requests of one session that
-    run at the same time: open both, change both, save in any order.
+    run at the same time: open both, change both, save in any order. The
+    session is loaded at once, as by a view that uses it first thing,
+    unless ``load`` is false.
     """
     from flask import request
 
     environ = app.test_client().environ_base
     headers = {"Cookie": f"session={cookie}"}
     with app.test_request_context(headers=headers, environ_base=environ):
-        return app.session_interface.open_session(app, request)
+        session = app.session_interface.open_session(app, request)
+        if load:
+            session.load()
+        return session
 
 
 def save_session(app: t.Any, session: t.Any) -> t.Any:

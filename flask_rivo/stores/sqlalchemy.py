@@ -190,13 +190,12 @@ def make_engine(url: str) -> sa.Engine:
     if _in_memory(parsed):
         options["poolclass"] = StaticPool
         options["connect_args"]["check_same_thread"] = False
-    if backend in _MYSQL_DIALECTS:
-        # The whole pool in autocommit: switched for each statement, as it
-        # must be on an engine passed in, MySQL drivers spend five more round
-        # trips per statement (autocommit on and off, the isolation level
-        # restored with a COMMIT, a ROLLBACK).
-        options["isolation_level"] = "AUTOCOMMIT"
-        options["skip_autocommit_rollback"] = True
+    # The whole pool in autocommit. Switched for each statement, as it must
+    # be on an engine passed in, MySQL drivers spend five more round trips
+    # per statement (autocommit on and off, the isolation level restored
+    # with a COMMIT, a ROLLBACK), and every driver some CPU.
+    options["isolation_level"] = "AUTOCOMMIT"
+    options["skip_autocommit_rollback"] = True
     engine = sa.create_engine(parsed, **options)
     if backend == "sqlite" and not _in_memory(parsed):
         sa.event.listen(engine, "connect", _sqlite_wal)
@@ -222,6 +221,47 @@ def _sqlite_wal(connection: t.Any, _record: object) -> None:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+class _DriverSelect:
+    """The text of ``SELECT <every column> WHERE key = <key>`` for one dialect.
+
+    Compiled once, in the dialect's own parameter style, then run with
+    ``exec_driver_sql``. Rows are read by position, so :meth:`record` reads
+    any row of ``select(table)``.
+    """
+
+    class Bound(t.NamedTuple):
+        """The statement's text and its parameters, for ``exec_driver_sql``."""
+
+        sql: str
+        parameters: tuple[object, ...] | dict[str, object]
+
+    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+        self.columns = [column.name for column in table.columns]
+        select = sa.select(table).where(table.c.key == sa.bindparam("key"))
+        compiled = select.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.at = {name: n for n, name in enumerate(self.columns)}
+
+    def bind(self, key: str) -> _DriverSelect.Bound:
+        return self.Bound(self.sql, (key,) if self.positional else {"key": key})
+
+    def record(self, row: t.Sequence[t.Any]) -> Record:
+        at = self.at
+        return Record(
+            data=json.loads(row[at["data"]]),
+            version=row[at["version"]],
+            created_at=row[at["created_at"]],
+            accessed_at=row[at["accessed_at"]],
+            id_issued_at=row[at["id_issued_at"]],
+            expires_at=row[at["expires_at"]],
+            user_id=row[at["user_id"]],
+            user_agent=row[at["user_agent"]],
+            address=row[at["address"]],
+            successor=row[at["successor"]],
+        )
 
 
 class SQLAlchemyStore(SessionStore):
@@ -257,6 +297,12 @@ class SQLAlchemyStore(SessionStore):
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         #: The sessions table.
         self.table = session_table(metadata or sa.MetaData(), table_name, schema)
+        # An engine the store made is in autocommit mode already; one passed
+        # in is switched for each statement.
+        self._per_statement: dict[str, t.Any] = (
+            {} if self._own_engine else {"isolation_level": "AUTOCOMMIT"}
+        )
+        self._select = _DriverSelect(self.table, self.engine.dialect)
         self.clock = clock
         self._ready = not create_table
         self._ready_lock = threading.Lock()
@@ -285,7 +331,7 @@ class SQLAlchemyStore(SessionStore):
                     raise
             self._ready = True
 
-    def _run(self, statement: sa.Executable) -> _Result:
+    def _run(self, statement: sa.Executable | _DriverSelect.Bound) -> _Result:
         """Run one statement in autocommit mode, as one round trip.
 
         The rows it selected are fetched before the connection goes back to
@@ -312,10 +358,13 @@ class SQLAlchemyStore(SessionStore):
                     with (
                         self._serial,
                         self.engine.connect().execution_options(
-                            isolation_level="AUTOCOMMIT"
+                            **self._per_statement
                         ) as connection,
                     ):
-                        result = connection.execute(statement)
+                        if isinstance(statement, _DriverSelect.Bound):
+                            result = connection.exec_driver_sql(*statement)
+                        else:
+                            result = connection.execute(statement)
                         rows = list(result.all()) if result.returns_rows else []
                         return _Result(result.rowcount, rows, resent)
                 except exc.IntegrityError:
@@ -351,20 +400,9 @@ class SQLAlchemyStore(SessionStore):
             "data": json.dumps(dict(record.data), separators=(",", ":")),
         }
 
-    @staticmethod
-    def _record(row: sa.Row[t.Any]) -> Record:
-        return Record(
-            data=json.loads(row.data),
-            version=row.version,
-            created_at=row.created_at,
-            accessed_at=row.accessed_at,
-            id_issued_at=row.id_issued_at,
-            expires_at=row.expires_at,
-            user_id=row.user_id,
-            user_agent=row.user_agent,
-            address=row.address,
-            successor=row.successor,
-        )
+    def _record(self, row: t.Sequence[t.Any]) -> Record:
+        """The record of a row of ``select(table)``."""
+        return self._select.record(row)
 
     def _where_live(self, key: str) -> sa.ColumnElement[bool]:
         return sa.and_(self.table.c.key == key, self.table.c.expires_at > self.clock())
@@ -372,8 +410,16 @@ class SQLAlchemyStore(SessionStore):
     # -- the store interface -------------------------------------------------
 
     def load(self, key: str) -> Record | None:
-        rows = self._run(sa.select(self.table).where(self.table.c.key == key)).rows
-        return self._record(rows[0]) if rows else None
+        """One ``SELECT`` by primary key, the cheapest read there is.
+
+        The statement's text is made once per store and sent as it is
+        (:class:`_DriverSelect`), so a read skips building, compiling and
+        caching a SQLAlchemy statement; psycopg prepares it on the server
+        after its fifth run on a connection, so from then on PostgreSQL
+        skips parsing and planning it too.
+        """
+        rows = self._run(self._select.bind(key)).rows
+        return self._select.record(rows[0]) if rows else None
 
     def save(self, key: str, record: Record, expected_version: int | None) -> bool:
         values = self._row(record)

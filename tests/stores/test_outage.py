@@ -1,4 +1,5 @@
-"""A real store server goes down mid-test: HTTP 503 quickly, the session kept.
+"""A real store server goes down mid-test: HTTP 503 quickly, the session kept,
+and views that never use the session served as usual.
 
 tests/test_unavailable.py fakes the failure with a store wrapper; here a
 private Redis or PostgreSQL (tests/servers.py) is stopped, killed or (Redis)
@@ -107,6 +108,14 @@ def test_an_outage_answers_503_and_keeps_the_session(
             assert elapsed < bound, f"{path} took {elapsed:.2f} s"
         assert client.get_cookie("session") == cookie
         assert newcomer.get_cookie("session") is None
+        # A view that never uses the session makes no store call: it is
+        # served, at once, cookie or not.
+        for browser in (client, newcomer):
+            started = time.monotonic()
+            response = browser.get("/nothing")
+            assert (response.status_code, response.text) == (200, "nothing")
+            assert "Set-Cookie" not in response.headers
+            assert time.monotonic() - started < bound
 
         if outage == "pause":
             server.resume()

@@ -334,6 +334,7 @@ def test_each_statement_is_one_round_trip_and_requests_cost_the_minimum(
         assert cost("/nothing") == []
         assert cost("/get/a") == []  # no cookie: nothing to read
         assert cost("/set/a/1") == ["INSERT"]  # a new session: one write
+        assert cost("/nothing") == []  # a cookie, but the session unused
         clock.advance(10)
         assert cost("/get/a") == ["SELECT"]
         assert cost("/set/a/2") == ["SELECT", "UPDATE"]
@@ -350,6 +351,35 @@ def test_each_statement_is_one_round_trip_and_requests_cost_the_minimum(
         store.close()
         if relay is not None:
             relay.close()
+
+
+def test_a_read_is_one_round_trip_and_prepared_on_postgresql(url: str) -> None:
+    """After its first runs on a connection, a read is a prepared statement
+    (psycopg's prepare_threshold), and every read one round trip."""
+    if url.startswith("sqlite"):
+        pytest.skip("no wire to count")
+    relay = Relay(url)
+    target = relay.url.render_as_string(False)
+    store = SQLAlchemyStore(target, table_name=f"rivo_t_{uuid.uuid4().hex}")
+    try:
+        key = session_key(new_session_id())
+        assert store.save(key, record(time.time()), None)
+        for _ in range(6):  # psycopg prepares on the fifth run
+            assert store.load(key) is not None
+        before, sent = relay.round_trips, len(relay.sent)
+        for _ in range(20):
+            loaded = store.load(key)
+            assert loaded is not None
+            assert loaded.data == {"a": '"1"'}
+        assert relay.round_trips - before == 20
+        if url.startswith("postgresql"):
+            # Bind and Execute of the prepared statement: not its text again.
+            assert relay.prepared == 1
+            assert b"SELECT" not in relay.sent[sent:].upper()
+    finally:
+        store.table.drop(store.engine, checkfirst=True)
+        store.close()
+        relay.close()
 
 
 # -- failures and dialects ---------------------------------------------------------

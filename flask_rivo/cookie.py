@@ -1,0 +1,87 @@
+"""The session cookie on a response, and the 503 page that replaces one."""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from .exceptions import StoreUnavailable
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask.sessions import SessionInterface
+    from werkzeug import Response
+
+    from .session import RivoSession
+
+logger = logging.getLogger("flask_rivo")
+
+
+class ResponseCookie:
+    """Sets, deletes or refuses the session cookie of one response.
+
+    The cookie's name and attributes come from the interface's
+    ``get_cookie_*`` methods (Flask's ``SESSION_COOKIE_*`` keys), so a
+    subclass of the interface may choose them per request.
+    """
+
+    def __init__(
+        self, interface: SessionInterface, app: Flask, response: Response
+    ) -> None:
+        self.interface = interface
+        self.app = app
+        self.response = response
+
+    def options(self) -> dict[str, t.Any]:
+        """The attributes every session cookie carries, from Flask's keys."""
+        interface, app = self.interface, self.app
+        return {
+            "httponly": interface.get_cookie_httponly(app),
+            "domain": interface.get_cookie_domain(app),
+            "path": interface.get_cookie_path(app),
+            "secure": interface.get_cookie_secure(app),
+            "partitioned": interface.get_cookie_partitioned(app),
+            "samesite": interface.get_cookie_samesite(app),
+        }
+
+    def set(self, session: RivoSession, value: str) -> None:
+        """Send the session ID ``value``; no shared cache may keep it."""
+        response = self.response
+        response.set_cookie(
+            self.interface.get_cookie_name(self.app),
+            value,
+            expires=self.interface.get_expiration_time(self.app, session),
+            **self.options(),
+        )
+        response.vary.add("Cookie")
+        if "Cache-Control" not in response.headers:
+            # OWASP: no shared cache may keep (and hand out) a session ID.
+            response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
+
+    def delete(self) -> None:
+        """Expire the session cookie in the browser."""
+        self.response.delete_cookie(
+            self.interface.get_cookie_name(self.app), **self.options()
+        )
+        self.response.vary.add("Cookie")
+
+    def refuse(self) -> None:
+        """Turn the response into the application's 503 page, in place.
+
+        Flask gives ``save_session`` no way to replace the response, and an
+        exception there would become a 500, so the 503 is copied over it.
+        """
+        app, response = self.app, self.response
+        if response.status_code == StoreUnavailable.code:
+            return
+        error = StoreUnavailable()
+        replacement: Response
+        try:
+            replacement = app.make_response(app.handle_user_exception(error))
+        except Exception:  # the app's own 503 handler failed
+            logger.exception("The 503 handler failed; sending the plain page")
+            replacement = error.get_response()
+        response.status = replacement.status
+        response.headers = replacement.headers
+        response.response = replacement.response
+        response.direct_passthrough = False

@@ -1,0 +1,186 @@
+"""Saving a session at the end of its request: what to write, and the cookie.
+
+Only a session the request loaded gets here (see
+:class:`~flask_rivo.RivoSession`): an emptied one ends, a changed one is
+written by compare-and-swap (:mod:`flask_rivo.commit`), a regenerated one
+moves to a new ID, an unchanged one is at most touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from . import commit
+from .exceptions import StoreError
+from .ids import session_key
+
+if t.TYPE_CHECKING:
+    from flask.json.tag import TaggedJSONSerializer
+
+    from .cookie import ResponseCookie
+    from .session import RivoSession
+    from .settings import SessionSettings
+    from .stores.base import Record
+    from .stores.base import SessionStore
+
+
+@dataclasses.dataclass(frozen=True)
+class Saver:
+    """Saves one loaded session, and sets or deletes its cookie."""
+
+    store: SessionStore
+    settings: SessionSettings
+    serializer: TaggedJSONSerializer
+    cookie: ResponseCookie
+    #: Flask's ``should_set_cookie`` rules for this session.
+    refresh_cookie: t.Callable[[RivoSession], bool]
+    now: float
+
+    def __call__(self, session: RivoSession) -> None:
+        """Write what the request did to ``session``.
+
+        :raises StoreError: if the store fails; :class:`commit.UnsettledError`
+            if it failed after the session moved to a new ID for certain.
+        """
+        store, settings, now = self.store, self.settings, self.now
+        record, session_id = session._record, session._id
+        empty = settings.is_empty(dict.keys(session), session._user_id)
+
+        ended = session._cleared and (empty or session._regenerate)
+        if ended and session_id is not None:
+            # clear() or destroy(): the session ends, whatever others wrote;
+            # anything stored since starts a new one.
+            if record is not None:
+                commit.retire_latest(store, session_id, record, now)
+            record = None
+        if record is None or session_id is None:  # no session in the store yet
+            if not empty:
+                self._start(session)
+            elif session._stale_cookie or session_id is not None:
+                # A cookie came with the request and leads nowhere now. (A
+                # visitor who sent none and stored nothing gets no cookie.)
+                self.cookie.delete()
+            return
+
+        changes = self._changes(session, record)
+        if session._regenerate:
+            self._regenerate(session, (session_id, record), changes)
+            return
+
+        rotate = now - record.id_issued_at >= settings.id_lifetime
+        if changes is not None or rotate:
+            committed = commit.commit(
+                store,
+                settings,
+                session_id,
+                record,
+                changes or commit.NO_CHANGES,
+                now,
+                rotate=rotate,
+            )
+            if committed is None:
+                # Ended by another request meanwhile: never revive it. The
+                # cookie is left alone: the browser may hold a newer one
+                # already (from a parallel log-in, say).
+                return
+            session_id, written = committed
+            commit.cap_user(
+                store, settings, session_id, written.user_id, record.user_id
+            )
+            # Emptied: the cookie goes, and the record fades out over the grace
+            # period, so that a parallel request's write still lands in it
+            # (and its response brings the cookie back). If another request
+            # stored something meanwhile, the session simply lives on.
+            emptied = settings.is_empty(written.data, written.user_id)
+            fade_until = now + settings.id_grace
+            if emptied and commit.fade(store, session_id, written, fade_until):
+                self.cookie.delete()
+                return
+        elif not empty and now - record.accessed_at >= settings.touch_interval:
+            expires_at = settings.expires_at(
+                record.created_at, now, record.data, record.user_id
+            )
+            store.touch(session_key(session_id), now, expires_at, record.version)
+        if (
+            session_id != session._id
+            or session._stale_cookie
+            or self.refresh_cookie(session)
+        ):
+            self.cookie.set(session, session_id)
+
+    def _regenerate(
+        self,
+        session: RivoSession,
+        loaded: tuple[str, Record],
+        changes: commit.Changes | None,
+    ) -> None:
+        """Move the session to a new ID; the old one dies at once.
+
+        The new record is written first, then the old one is retired by
+        compare-and-swap (on a conflict the new one is dropped and the
+        latest data merged again), so a store error loses nothing, parallel
+        changes carry over, and a session that another request ended
+        meanwhile (a log-out everywhere) is not brought back, unless this
+        very request logs a user in. If retiring fails, the old ID may be
+        dead or not: the 503 carries the new ID (:class:`commit.UnsettledError`).
+        """
+        store, settings, now = self.store, self.settings, self.now
+        session_id, record = loaded
+        base: Record | None = record
+        user_id: str | None
+        for _ in range(commit.MAX_ATTEMPTS):
+            if base is None:
+                if session._user_id is None or session._user_id == record.user_id:
+                    return  # ended meanwhile; the cookie is left alone, as above
+                # A log-in after a parallel log-out: a new session with only
+                # what this request stored, none of the ended session's data.
+                data = dict(changes.set) if changes is not None else {}
+                user_id = session._user_id
+            else:
+                merged = (changes or commit.NO_CHANGES).apply(base, now, settings)
+                data, user_id = dict(merged.data), merged.user_id
+            if base is not None and settings.is_empty(data, user_id):
+                commit.retire_latest(store, session_id, base, now)
+                self.cookie.delete()
+                return
+            new_id = commit.create(store, settings, data, user_id, session._client, now)
+            with commit.moving_to(new_id):
+                retired = base is None or commit.retire(store, session_id, base, now)
+            if retired:
+                commit.cap_user(store, settings, new_id, user_id, record.user_id)
+                self.cookie.set(session, new_id)
+                return
+            store.delete(session_key(new_id))  # the old record surely lives
+            found = commit.reload(store, session_id, now)
+            base = None if found is None else found[1]
+            if found is not None:
+                session_id = found[0]
+        raise StoreError(f"gave up regenerating after {commit.MAX_ATTEMPTS} conflicts")
+
+    def _start(self, session: RivoSession) -> None:
+        """Store a new session with the session's content."""
+        store, settings, user_id = self.store, self.settings, session._user_id
+        data = self._serialize(session)
+        new_id = commit.create(
+            store, settings, data, user_id, session._client, self.now
+        )
+        commit.cap_user(store, settings, new_id, user_id, None)
+        self.cookie.set(session, new_id)
+
+    def _serialize(self, session: RivoSession) -> dict[str, str]:
+        return {k: self.serializer.dumps(v) for k, v in dict.items(session)}
+
+    def _changes(self, session: RivoSession, record: Record) -> commit.Changes | None:
+        """Compare the session with the record it was loaded from."""
+        user_id: object = commit.UNCHANGED
+        if session._user_id != record.user_id:
+            user_id = session._user_id
+        if not session.modified:
+            return None
+        current = self._serialize(session)
+        changed = {k: v for k, v in current.items() if record.data.get(k) != v}
+        deleted = frozenset(record.data.keys() - current.keys())
+        if not changed and not deleted and user_id is commit.UNCHANGED:
+            return None
+        return commit.Changes(changed, deleted, user_id)
