@@ -233,21 +233,29 @@ return found
 """
 )
 
+# Ends a member's session if it is the user's: 2 if it was live at ``now``,
+# 1 if dead, 0 if there was none of the user's.
+_FINISH = """
+local function finish(member, user, now)
+  local key = SESSIONS .. member
+  local cur = redis.call('GET', key)
+  if not cur then return 0 end
+  local _, e, u = parse(cur)
+  if u ~= user then return 0 end
+  redis.call('DEL', key)
+  if e > now then return 2 end
+  return 1
+end
+"""
+
 DELETE_USER_SESSIONS = (
     _PARSE
+    + _FINISH
     + """
 local removed = 0
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if member ~= ARGV[2] then
-    local key = SESSIONS .. member
-    local cur = redis.call('GET', key)
-    if cur then
-      local _, _, user = parse(cur)
-      if user == ARGV[1] then
-        redis.call('DEL', key)
-        removed = removed + 1
-      end
-    end
+    if finish(member, ARGV[1], 0) > 0 then removed = removed + 1 end
     redis.call('ZREM', KEYS[1], member)
   end
 end
@@ -261,22 +269,15 @@ return removed
 # past the cap, and the work is one step per member ever added.
 LIMIT_USER_SESSIONS = (
     _PARSE
+    + _FINISH
     + """
 local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if excess <= 0 then return 0 end
-local ended = 0
+local ended, now = 0, tonumber(ARGV[4])
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, excess)) do
   if excess == 0 then break end
   if member ~= ARGV[3] then
-    local key = SESSIONS .. member
-    local cur = redis.call('GET', key)
-    if cur then
-      local _, e, user = parse(cur)
-      if user == ARGV[1] then
-        redis.call('DEL', key)
-        if e > tonumber(ARGV[4]) then ended = ended + 1 end
-      end
-    end
+    if finish(member, ARGV[1], now) == 2 then ended = ended + 1 end
     redis.call('ZREM', KEYS[1], member)
     excess = excess - 1
   end
