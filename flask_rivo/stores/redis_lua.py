@@ -47,7 +47,7 @@ local v, e, old, x
 if cur then
   v, e, old, x = parse(cur)
   if not v then return 0 end  -- claimed: never written again
-  if string.sub(cur, #x + 1) == string.sub(value, 2) then return {1} end
+  if string.sub(cur, #x + 1) == string.sub(value, 2) then return DONE end
 end
 local live = v and e > tonumber(ARGV[2])
 if ARGV[1] == '' then
@@ -60,17 +60,18 @@ local _, _, user = parse(value)
 """
 
 # KEYS[1] session; ARGV expected version ('' to create), now, ttl (ms),
-# value (cover '-'). The user's index is kept in the same step.
+# value (cover '-'). The user's index is kept in the same step. Answers 1,
+# or 0 on a conflict: an integer, the cheapest reply to parse.
 SAVE = (
     _PARSE
-    + "local key, value = KEYS[1], ARGV[4]"
+    + "local key, value, DONE = KEYS[1], ARGV[4], 1"
     + _CHECK
     + """
 local member = string.sub(key, SKIP)
 if old and old ~= user then redis.call('ZREM', USERS .. old, member) end
 if ttl <= 0 then
   redis.call('DEL', key)
-  return {1}
+  return 1
 end
 redis.call('SET', key, value, 'PX', ttl)
 if user then
@@ -80,7 +81,7 @@ if user then
   end
   if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
 end
-return {1}
+return 1
 """
 )
 
@@ -90,7 +91,7 @@ return {1}
 # {1, old user} if the session left a user's index, to be unfiled after.
 SHARDED_SAVE = (
     _PARSE
-    + "local key, value = KEYS[1], ARGV[4]"
+    + "local key, value, DONE = KEYS[1], ARGV[4], {1}"
     + _CHECK
     + """
 local cover = '-'
