@@ -31,6 +31,7 @@ from flask_rivo.ids import new_session_id
 from flask_rivo.ids import session_key
 from flask_rivo.stores import Record
 from flask_rivo.stores import RedisStore
+from flask_rivo.stores.redis_lua import pack
 
 #: How many sessions the user has in each row.
 SIZES = (10, 1_000, 100_000)
@@ -61,12 +62,12 @@ def new_record(user: str) -> Record:
 def fill(client: redis.Redis, user: str, sessions: int) -> None:
     """Give ``user`` that many live sessions, older than any made later."""
     index, began = f"{PREFIX}user:{user}", time.time() - 86400
+    packed = pack(new_record(user))
     for start in range(0, sessions, CHUNK):
         with client.pipeline(transaction=False) as pipe:
             for n in range(start, min(start + CHUNK, sessions)):
                 member = session_key(new_session_id())
-                pipe.hset(f"{PREFIX}s:{member}", mapping={"u": user, "e": "9e99"})
-                pipe.pexpire(f"{PREFIX}s:{member}", 3_600_000)
+                pipe.set(f"{PREFIX}s:{member}", packed, px=3_600_000)
                 pipe.zadd(index, {member: began + n / 1000})
             pipe.pexpire(index, 3_600_000)
             pipe.execute()
