@@ -77,8 +77,11 @@ class Loader:
         cookie, (session_id, record) = found
         try:
             data = {k: self.serializer.loads(v) for k, v in record.data.items()}
-        except (ValueError, TypeError, KeyError) as error:
-            # The error's text may quote the stored value: only its class.
+        except Exception as error:  # noqa: BLE001 (any decoding failure)
+            # Flask's tagged JSON raises what its tags' decoders raise
+            # (AttributeError, TypeError, ValueError...): a record it cannot
+            # read is unreadable, whatever the error. Its text may quote the
+            # stored value: only its class is logged.
             logger.error("Dropping unreadable session record: %s", type(error).__name__)
             self.store.delete(session_key(session_id))
             return STALE

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing as t
+
 import flask
+from flask.sessions import session_json_serializer
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
 from flask_rivo.ids import new_session_id
+from flask_rivo.ids import session_key
 
 #: What may arrive in a Cookie header: any byte, as WSGI hands it over
 #: (latin-1 decoded), short or huge.
@@ -49,3 +54,41 @@ def test_any_text_round_trips(app: flask.Flask, key: str, value: str) -> None:
         session[key] = value
     with client.session_transaction() as session:
         assert session[key] == value
+
+
+#: Stored values Flask's tagged JSON cannot decode: each tag's decoder fails
+#: its own way (TypeError, AttributeError, ValueError ...).
+stored_values = st.one_of(
+    st.sampled_from(['{" di": 5}', '{" u": [1]}', '{" d": 7}', '{" b": 5}', "{"]),
+    st.builds(
+        lambda tag, inner: '{"%s": %s}' % (tag, inner),  # noqa: UP031
+        st.sampled_from([" t", " di", " b", " m", " u", " d", " l"]),
+        st.sampled_from(["5", "[1]", "{}", '"x"', "null", "[[1,2]]", '"!!"']),
+    ),
+)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored=stored_values)
+def test_an_unreadable_stored_value_never_gives_a_5xx(
+    app: flask.Flask, store: t.Any, stored: str
+) -> None:
+    client = app.test_client()
+    client.get("/set/cart/apples")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    key = session_key(cookie.value)  # the store is shared by the examples
+    record = store.inner.load(key)
+    broken = dataclasses.replace(
+        record, data={**record.data, "cart": stored}, version=record.version + 1
+    )
+    store.inner.save(key, broken, record.version)
+    response = client.get("/get/cart")
+    assert response.status_code == 200
+    try:
+        readable = repr(session_json_serializer.loads(stored))
+    except Exception:
+        assert response.text == "None"
+        assert store.inner.load(key) is None  # dropped, not served half-read
+    else:
+        assert response.text == readable
