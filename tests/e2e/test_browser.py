@@ -3,7 +3,9 @@
 Sign up, read the email the SMTP server on loopback received, confirm the
 address with the password (which logs in), see the account page, log out,
 log in again, and from a second browser (whose log-in the owner is told
-of): as a person would.
+of); reset a forgotten password, change the password and the address, end
+another browser's session, close the account, and find no private page
+behind the back button after logging out: as a person would.
 """
 
 from __future__ import annotations
@@ -235,3 +237,61 @@ def test_forgotten_password_reset_and_closing_the_account(
     page.get_by_label("Password").fill(new)
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("The email address or the password is wrong").wait_for()
+
+
+def test_change_of_password_and_email_and_the_sessions_page(
+    page: t.Any, site: str, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    address, new_address = "gus@example.com", "gus.new@example.com"
+    sign_up_and_confirm(page, site, mailbox, address)
+
+    # A second browser logs in; the sessions page lists both, in words.
+    other = page.context.browser.new_context(
+        user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0)"
+        " Gecko/20100101 Firefox/128.0"
+    )
+    try:
+        second = other.new_page()
+        second.goto(site + "/login")
+        second.get_by_label("Email address").fill(address)
+        second.get_by_label("Password").fill(PASSWORD)
+        second.get_by_role("button", name="Log in").click()
+        second.get_by_text(address).first.wait_for()
+
+        page.goto(site + "/sessions")
+        page.get_by_text("Firefox 128 on Windows").wait_for()
+        page.get_by_text("(this browser)").wait_for()
+        page.screenshot(path=str(tmp_path / "sessions.png"), full_page=True)
+        page.get_by_role("button", name="End this session").click()
+        page.get_by_role("heading", name="Your sessions").wait_for()
+        assert "Firefox 128 on Windows" not in page.content()
+        second.goto(site + "/account")
+        assert "/login" in second.url
+    finally:
+        other.close()
+
+    # A new password: this browser stays logged in; a notice is emailed.
+    new = "otter marimba lantern"
+    mailbox.clear()
+    page.goto(site + "/change")
+    page.get_by_label("New password (leave empty to keep yours)").fill(new)
+    page.get_by_label("Repeat the password").fill(new)
+    page.get_by_label("Your current password").fill(PASSWORD)
+    page.get_by_role("button", name="Save changes").click()
+    page.goto(site + "/account")
+    page.get_by_text(address).first.wait_for()
+    assert mailbox.to(address), "no notice of the password change"
+
+    # A new address: confirmed from the link, with the (new) password.
+    page.goto(site + "/change")
+    page.get_by_label("Email address").fill(new_address)
+    page.get_by_label("Your current password").fill(new)
+    page.get_by_role("button", name="Save changes").click()
+    page.get_by_text("Waiting for confirmation").wait_for()
+    page.goto(mailbox.links(mailbox.to(new_address)[-1])[0])
+    page.get_by_text(new_address).first.wait_for()
+    page.get_by_label("Your password").fill(new)
+    page.get_by_role("button", name="Confirm and log in").click()
+    page.get_by_text("confirmed").first.wait_for()
+    page.goto(site + "/account")
+    page.get_by_text(new_address).first.wait_for()
