@@ -44,7 +44,6 @@ if t.TYPE_CHECKING:
     from redis.cluster import RedisCluster
 
     from .base import Record
-    from .redis import RedisStore
 
 logger = logging.getLogger("flask_rivo")
 
@@ -61,6 +60,33 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class _Store(t.Protocol):
+    """What :class:`Shards` uses of the :class:`RedisStore` it serves.
+
+    A protocol rather than an import: the store imports this module, and a
+    module must not import its way back to itself, not even for types.
+    """
+
+    client: t.Any
+    clock: Callable[[], float]
+    _sessions: str
+    _users: str
+    _save: lua.Script
+    _touch: lua.Script
+    _delete: lua.Script
+
+    def _ttl_ms(self, expires_at: float, now: float) -> int: ...
+
+    @staticmethod
+    def _call(
+        command: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any
+    ) -> t.Any: ...
+
+    def _run(self, script: lua.Script, key: str, *args: object) -> t.Any: ...
+
+    def load(self, key: str) -> Record | None: ...
+
+
 class Shards:
     """The sharded steps of a :class:`RedisStore`, which delegates to it.
 
@@ -68,7 +94,7 @@ class Shards:
     :param script: makes a script with the store's constants.
     """
 
-    def __init__(self, store: RedisStore, script: Callable[[str], lua.Script]) -> None:
+    def __init__(self, store: _Store, script: Callable[[str], lua.Script]) -> None:
         self.store = store
         self._file = script(lua.FILE)
         self._end = script(lua.END)
