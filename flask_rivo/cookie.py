@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from datetime import datetime
+from datetime import timezone
 
 from .exceptions import StoreUnavailable
+from .ids import cookie_value
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -46,11 +49,24 @@ class ResponseCookie:
 
     def set(self, session: RivoSession, value: str) -> None:
         """Send the session ID ``value``; no shared cache may keep it."""
+        permanent = session.permanent
+        self._send(
+            cookie_value(value, permanent),
+            self.interface.get_expiration_time(self.app, session),
+        )
+
+    def refresh(self, value: str) -> None:
+        """Send a permanent session's cookie ``value`` again, pushing its
+        expiry forward as Flask does, for a session the request never used."""
+        expires = datetime.now(timezone.utc) + self.app.permanent_session_lifetime
+        self._send(value, expires)
+
+    def _send(self, value: str, expires: datetime | None) -> None:
         response = self.response
         response.set_cookie(
             self.interface.get_cookie_name(self.app),
             value,
-            expires=self.interface.get_expiration_time(self.app, session),
+            expires=expires,
             **self.options(),
         )
         response.vary.add("Cookie")

@@ -75,6 +75,26 @@ def is_session_id(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None
 
 
+#: Ends the cookie of a permanent session. Flask re-sends a permanent
+#: session's cookie on every request (``SESSION_REFRESH_EACH_REQUEST``);
+#: marked, the cookie itself says so, and a request that never uses its
+#: session can refresh it without reading the store.
+PERMANENT_MARK = ".p"
+
+
+def cookie_value(session_id: str, permanent: bool) -> str:
+    """The session cookie's value: the ID, marked when the session is permanent."""
+    return session_id + PERMANENT_MARK if permanent else session_id
+
+
+def split_cookie(value: str) -> tuple[str, bool]:
+    """The ID a session cookie's value carries, and whether it is marked
+    permanent (see :func:`cookie_value`)."""
+    if value.endswith(PERMANENT_MARK):
+        return value[: -len(PERMANENT_MARK)], True
+    return value, False
+
+
 def session_key(session_id: str) -> str:
     """Return the store key of ``session_id``: its SHA-256, in hex."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()

@@ -27,6 +27,7 @@ from .cookie import ResponseCookie
 from .exceptions import ConfigError
 from .exceptions import StoreError
 from .exceptions import log_store_error
+from .ids import split_cookie
 from .loading import Loader
 from .saving import Saver
 from .session import RivoSession
@@ -189,7 +190,10 @@ class RivoSessionInterface(SessionInterface):
             return self.session_class(client=client)
         settings, store = self.configure(app.config, app.instance_path)
         loader = Loader(store, settings, self.serializer, cookies, client, self.now)
-        return self.session_class(loader=loader, client=client)
+        session = self.session_class(loader=loader, client=client)
+        # The cookie to send again if the view never uses its session.
+        session.refresh_cookie = next((c for c in cookies if split_cookie(c)[1]), None)
+        return session
 
     def save_session(
         self, app: Flask, session: SessionMixin, response: Response
@@ -199,8 +203,12 @@ class RivoSessionInterface(SessionInterface):
         if session.accessed:
             response.vary.add("Cookie")
         if not session.loaded:
-            # Never used: nothing to check or write, and the cookie is not
-            # refreshed, as the session's idle time is not extended.
+            # Never used: nothing to check or write, and the session's idle
+            # time is not extended. A permanent session's cookie is still
+            # sent again, as Flask does, from its mark alone.
+            refresh = session.refresh_cookie
+            if refresh is not None and app.config["SESSION_REFRESH_EACH_REQUEST"]:
+                ResponseCookie(self, app, response).refresh(refresh)
             return
         cookie = ResponseCookie(self, app, response)
         if session.unavailable:

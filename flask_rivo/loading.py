@@ -16,6 +16,7 @@ from . import commit
 from . import fingerprint
 from .ids import is_session_id
 from .ids import session_key
+from .ids import split_cookie
 from .ids import unseal_successor
 
 if t.TYPE_CHECKING:
@@ -98,7 +99,8 @@ class Loader:
         At most :data:`MAX_COOKIES` are tried, so a request costs boundedly
         many reads.
         """
-        candidates = dict.fromkeys(c for c in self.cookies if is_session_id(c))
+        ids = (split_cookie(c)[0] for c in self.cookies)
+        candidates = dict.fromkeys(i for i in ids if is_session_id(i))
         for cookie in list(candidates)[:MAX_COOKIES]:
             found = self.live(cookie)
             if found is not None:

@@ -71,6 +71,9 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         self._cleared = False
         #: ``permanent`` as set before the load, applied by it.
         self._permanent: bool | None = None
+        #: The request's cookie marked permanent, if any: sent again when
+        #: the session is never used (``SESSION_REFRESH_EACH_REQUEST``).
+        self.refresh_cookie: str | None = None
 
     # -- loading ---------------------------------------------------------------
 

@@ -83,9 +83,17 @@ def test_permanent_set_before_every_request_loads_nothing_by_itself(
     response = client.get("/set/a/1")
     assert "Expires=" in response.headers["Set-Cookie"]
     store.calls.clear()
+    sent = client.get_cookie("session")
+    assert sent is not None and sent.value.endswith(".p")  # marked permanent
     response = client.get("/nothing")
     assert store.calls == []
-    assert "Set-Cookie" not in response.headers  # not refreshed: not used
+    # Flask's rule, kept without a store call: the cookie is sent again.
+    assert "Expires=" in response.headers["Set-Cookie"]
+    assert f"session={sent.value};" in response.headers["Set-Cookie"]
+    assert response.headers["Vary"] == "Cookie"
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    assert "Set-Cookie" not in client.get("/nothing").headers
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = True
     response = client.get("/get/a")
     assert response.text == "'1'"
     # Used: Flask's rules refresh a permanent session's cookie.
@@ -230,3 +238,15 @@ def test_load_failure_is_raised_once(
     store.down = False
     response = save_session(app, session)
     assert response.status_code == 503
+
+
+def test_an_untouched_session_that_is_not_permanent_gets_no_cookie(
+    client: FlaskClient, store: CountingStore
+) -> None:
+    client.get("/set/a/1")
+    sent = client.get_cookie("session")
+    assert sent is not None and not sent.value.endswith(".p")
+    store.calls.clear()
+    response = client.get("/nothing")
+    assert "Set-Cookie" not in response.headers
+    assert store.calls == []
