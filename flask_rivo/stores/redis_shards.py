@@ -44,7 +44,6 @@ if t.TYPE_CHECKING:
     from redis.cluster import RedisCluster
 
     from .base import Record
-    from .redis import RedisStore
 
 logger = logging.getLogger("flask_rivo")
 
@@ -55,6 +54,30 @@ CLAIM_MS = 86_400_000
 #: The least slack, in seconds, that filing gives the index past a session's
 #: expiry; otherwise as long again as the session has left.
 MIN_SLACK = 3600.0
+
+
+class Owner(t.Protocol):
+    """What :class:`Shards` uses of its :class:`~.redis.RedisStore` (named
+    here, not imported: that module imports this one)."""
+
+    client: t.Any
+    clock: Callable[[], float]
+    _sessions: str
+    _users: str
+    _save: lua.Script
+    _touch: lua.Script
+    _delete: lua.Script
+
+    def _ttl_ms(self, expires_at: float, now: float) -> int: ...
+
+    @staticmethod
+    def _call(
+        command: Callable[..., t.Any], *args: t.Any, **kwargs: t.Any
+    ) -> t.Any: ...
+
+    def _run(self, script: lua.Script, key: str, *args: object) -> t.Any: ...
+
+    def load(self, key: str) -> Record | None: ...
 
 
 def _text(value: bytes | str) -> str:
@@ -68,7 +91,7 @@ class Shards:
     :param script: makes a script with the store's constants.
     """
 
-    def __init__(self, store: RedisStore, script: Callable[[str], lua.Script]) -> None:
+    def __init__(self, store: Owner, script: Callable[[str], lua.Script]) -> None:
         self.store = store
         self._file = script(lua.FILE)
         self._end = script(lua.END)
