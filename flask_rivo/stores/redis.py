@@ -156,6 +156,10 @@ class RedisStore(SessionStore):
     def load(self, key: str) -> Record | None:
         try:
             value = self._execute("GET", self._sessions + key)
+        except redis.ResponseError as error:
+            if str(error).startswith("WRONGTYPE"):
+                return None  # no session: see redis_lua._GET
+            raise faults.unavailable("Redis", error) from None
         except _ERRORS as error:
             raise faults.unavailable("Redis", error) from None
         return None if value is None else unpack(value)

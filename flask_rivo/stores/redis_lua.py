@@ -25,6 +25,22 @@ import json
 
 from .base import Record
 
+#: Every script reads session keys through ``get``: a value of another
+#: type (a hash of the layout before this one, a key some other program
+#: wrote) is no session, and is dropped when met; a plain ``GET`` would fail
+#: the whole script, and with it every request of that session, and the
+#: listing and ending of its user's sessions.
+_GET = r"""
+local function get(key)
+  local cur = redis.pcall('GET', key)
+  if type(cur) == 'table' then
+    redis.call('DEL', key)
+    return false
+  end
+  return cur
+end
+"""
+
 #: Reads a stored value: version, expiry (a number), user (nil if none),
 #: cover; nothing for a claimed key.
 _PARSE = r"""
@@ -42,7 +58,7 @@ end
 # create, that none is live). A stored value equal to the one sent means a
 # resent script (redis-py resends after a lost reply) whose write landed.
 _CHECK = """
-local cur = redis.call('GET', key)
+local cur = get(key)
 local v, e, old, x
 if cur then
   v, e, old, x = parse(cur)
@@ -115,7 +131,7 @@ return {1}
 
 # KEYS[1] session; ARGV expected version, now, accessed_at, expires_at, ttl.
 _TOUCH = """
-local cur = redis.call('GET', KEYS[1])
+local cur = get(KEYS[1])
 if not cur then return 0 end
 local x, v, e, rest = string.match(cur, '^(%S+) (%d+) (%S+) %S+ (.*)$')
 if not v or v ~= ARGV[1] or tonumber(e) <= tonumber(ARGV[2]) then return 0 end
@@ -160,7 +176,7 @@ end
 DELETE = (
     _PARSE
     + """
-local cur = redis.call('GET', KEYS[1])
+local cur = get(KEYS[1])
 if not cur then return 0 end
 redis.call('DEL', KEYS[1])
 local _, _, user = parse(cur)
@@ -173,7 +189,7 @@ return 1
 SHARDED_DELETE = (
     _PARSE
     + """
-local cur = redis.call('GET', KEYS[1])
+local cur = get(KEYS[1])
 if not cur then return false end
 local v, _, user = parse(cur)
 if not v then return false end  -- a claim stays
@@ -198,7 +214,7 @@ return 1
 END = (
     _PARSE
     + """
-local cur = redis.call('GET', KEYS[1])
+local cur = get(KEYS[1])
 if not cur then
   redis.call('SET', KEYS[1], '-', 'PX', CLAIM)
   return 1
@@ -220,7 +236,7 @@ USER_SESSIONS = (
     + """
 local found = {}
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local cur = redis.call('GET', SESSIONS .. member)
+  local cur = get(SESSIONS .. member)
   local v, e, user
   if cur then v, e, user = parse(cur) end
   if user ~= ARGV[1] then
@@ -239,7 +255,7 @@ return found
 _FINISH = """
 local function finish(member, user, now)
   local key = SESSIONS .. member
-  local cur = redis.call('GET', key)
+  local cur = get(key)
   if not cur then return 0 end
   local _, e, u = parse(cur)
   if u ~= user then return 0 end
@@ -315,7 +331,8 @@ def pack(record: Record) -> str:
 
 
 def unpack(value: bytes | str) -> Record | None:
-    """The record :func:`pack` made, or ``None`` for a claimed key."""
+    """The record :func:`pack` made, or ``None`` for a claimed key, or for a
+    value that is no packed record (see :data:`_GET`)."""
     if isinstance(value, str):  # a client that decodes responses
         value = value.encode()
     fields = value.split(b" ", 5)
@@ -323,19 +340,23 @@ def unpack(value: bytes | str) -> Record | None:
         return None
     _, version, expires_at, accessed_at, created_at, rest = fields
     body, filed, user = rest.partition(b"\n")
-    issued, user_agent, address, successor, data = _loads(body)
-    return Record(
-        data,
-        int(version),
-        float(created_at),
-        float(accessed_at),
-        issued,
-        float(expires_at),
-        user.decode() if filed else None,
-        user_agent,
-        address,
-        successor,
-    )
+    try:
+        issued, user_agent, address, successor, data = _loads(body)
+        record = Record(
+            data,
+            int(version),
+            float(created_at),
+            float(accessed_at),
+            issued,
+            float(expires_at),
+            user.decode() if filed else None,
+            user_agent,
+            address,
+            successor,
+        )
+    except (ValueError, TypeError):  # JSON, numbers, UTF-8, the list's length
+        return None
+    return record if isinstance(data, dict) else None
 
 
 def _literal(text: str) -> str:
@@ -357,7 +378,7 @@ class Script:
         constants = (
             f"local SESSIONS, USERS = {_literal(sessions)}, {_literal(users)}\n"
             f"local SKIP, CLAIM = {len(sessions.encode()) + 1}, {claim_ms}\n"
-        )
+        ) + _GET
         #: The Lua source, sent once per server by ``SCRIPT LOAD``.
         self.source = constants + body
         #: What ``EVALSHA`` names it by.
