@@ -118,3 +118,13 @@ def test_the_key_itself_still_names_the_user(numbered: Numbered) -> None:
     result = run(numbered.app, "show", "1")
     assert result.exit_code == 0, result.output
     assert "Email: ann@example.com" in result.output
+
+
+@pytest.mark.parametrize("page", [str(2**62), str(10**19), str(10**40)])
+def test_a_page_past_the_end_is_empty_whatever_its_number(
+    numbered: Numbered, page: str
+) -> None:
+    result = run(numbered.app, "list", "--page", page)
+    assert result.exit_code == 0, result.output
+    assert "ann@example.com" not in result.output
+    assert f"Page {page} of 1 (1 accounts)." in result.output
