@@ -108,3 +108,21 @@ def test_links_for_an_address_do_not_flood_the_pending_one(
         for path in ("/verify/resend", "/forgotten-password"):
             Browser(users_app.test_client()).submit(path, {"email": TYPED})
     assert mailbox.to(PENDING) == []
+
+
+def test_a_new_password_keeps_the_forced_session_logged_in(
+    pending: Browser,
+) -> None:
+    fresh = "kettle marmot bassoon"
+    changed = pending.submit(
+        "/change",
+        {
+            "email": TYPED,
+            "current_password": PASSWORD,
+            "password": fresh,
+            "password_confirm": fresh,
+        },
+    )
+    assert changed.status_code == 302
+    # As for a verified account: this session goes on, under a new ID.
+    assert pending.get("/account").text == f"Account of {TYPED}"
