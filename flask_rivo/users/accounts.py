@@ -62,11 +62,11 @@ def sign_up(email: str, password: str) -> None:
     password_hash = hash_password(password, state.settings().bcrypt_rounds)
     if user is None:
         user = state.store.create(email, password_hash)
-        shared.send_verification(user)
+        shared.send_own_verification(user)
         user_signed_up.send(shared.app(), user=user)
     elif user.state is UserState.CREATED:
         user.password_hash = password_hash
-        shared.send_verification(user)
+        shared.send_own_verification(user)
     else:
         send_email(
             "signup_notice",

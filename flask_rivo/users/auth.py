@@ -77,6 +77,13 @@ def logged_in_user() -> User:
 _FORCED = "_rivo_forced"
 
 
+def forced_session() -> bool:
+    """Whether the current session was logged in with ``force`` (see
+    :func:`login_user`), so that logging its user in again after a change of
+    their own keeps it forced."""
+    return _rivo_session().get(_FORCED) is True
+
+
 def _may_stay(user: User, current: RivoSession) -> bool:
     """Whether the session's user is still the one who logged in, and may be."""
     if not binding.matches(user, current.get(binding.SESSION_KEY)):
@@ -135,6 +142,8 @@ def login_user(user: User, *, remember: bool = False, force: bool = False) -> bo
     current[binding.SESSION_KEY] = binding.credentials_digest(user)
     if force and not getattr(user, "is_active", False):
         current[_FORCED] = True
+    else:
+        current.pop(_FORCED, None)  # not left over from an earlier log-in
     current.permanent = remember
     user.last_login_at = utcnow()
     g.rivo_user = user

@@ -110,9 +110,13 @@ def _after_delete(_mapper: t.Any, _connection: t.Any, target: t.Any) -> None:
     _end_at_commit(target)
 
 
-def _password_set(target: t.Any, value: object, old: object, _initiator: t.Any) -> None:
+def _credential_set(
+    target: t.Any, value: object, old: object, _initiator: t.Any
+) -> None:
     if value != old:
-        # A reset link was issued for the password the account had.
+        # A reset link was issued for the password the account had, and
+        # mailed to the address it had: whoever reads that old mailbox must
+        # not set the password of the account that moved away from it.
         target.reset_token_hash = None
         target.reset_created_at = None
 
@@ -126,7 +130,8 @@ def watch_credentials(model: type[t.Any]) -> None:
       store that cannot be reached makes the commit raise
       :class:`~flask_rivo.exceptions.StoreError`, so the change is not
       mistaken for done with the sessions);
-    * a new password kills any reset link issued before it.
+    * a new password, or a new address, kills any reset link issued
+      before it.
     """
     for name, listener in (
         ("after_update", _after_update),
@@ -140,6 +145,6 @@ def watch_credentials(model: type[t.Any]) -> None:
     ):
         if not sa.event.contains(sa.orm.Session, name, hook):
             sa.event.listen(sa.orm.Session, name, hook)
-    attribute = model.password_hash
-    if not sa.event.contains(attribute, "set", _password_set):
-        sa.event.listen(attribute, "set", _password_set, propagate=True)
+    for attribute in (model.password_hash, model.email):
+        if not sa.event.contains(attribute, "set", _credential_set):
+            sa.event.listen(attribute, "set", _credential_set, propagate=True)

@@ -23,6 +23,7 @@ import typing as t
 from flask import current_app
 
 from . import shared
+from .auth import forced_session
 from .auth import login_user
 from .mail import external_url
 from .mail import send_email
@@ -81,7 +82,9 @@ def change(
     if password is not None:
         # A new ID and the new credentials digest for this session; the
         # others end now (and would at their next request, by the digest).
-        login_user(user)
+        # Forced as the session was: an account the application let in
+        # unconfirmed stays in, as a confirmed one does.
+        login_user(user, force=forced_session())
         state.store.commit()
         shared.end_other_sessions(user)
     return ChangeOutcome.OK, 0.0

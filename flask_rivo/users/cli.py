@@ -123,14 +123,18 @@ def list_users(state: str | None, page: int, per_page: int) -> None:
         sa.select(sa.func.count()).select_from(model).where(where)
     )
     key = sa.inspect(model).primary_key[0]
+    skipped = (page - 1) * per_page
     query = (
         sa.select(model)
         .where(where)
         .order_by(model.created_at, key)
-        .offset((page - 1) * per_page)
+        .offset(skipped)
         .limit(per_page)
     )
-    for user in store.session.scalars(query):
+    # A page past the end has nobody on it, and is not asked for: its
+    # offset may be past every database's integers (an error, not a page).
+    found = store.session.scalars(query) if skipped < int(total or 0) else ()
+    for user in found:
         click.echo(
             f"{user.get_id()}  {user.email}  {user.state.value}"
             f"  created {_date(user.created_at)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import typing as t
+import uuid
 from datetime import datetime
 from datetime import timezone
 
@@ -234,6 +235,45 @@ _TOKEN_TIMES = {
 }
 
 
+#: Bits (beside the sign) each integer key type holds: PostgreSQL refuses,
+#: with an error, a number its column cannot hold.
+_INTEGER_BITS = ((sa.SmallInteger, 15), (sa.BigInteger, 63), (sa.Integer, 31))
+
+
+def _key_value(column: t.Any, user_id: str) -> object | None:
+    """``user_id`` as a value of the primary key ``column``; ``None`` when
+    it is none (an administrator's typo, a name that is not an ID).
+
+    An integer or UUID key takes only its own spelling (``str()`` of the
+    value gives it back): a database left to convert the string itself
+    would fail (PostgreSQL: ``'ann'`` is no integer) or guess (MariaDB
+    reads ``'1abc'`` as 1, and ``flask users delete 1abc`` would delete
+    user 1).
+    """
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return user_id
+    if python_type is int:
+        try:
+            number = int(user_id)
+        except ValueError:
+            return None
+        bits = next(
+            (b for kind, b in _INTEGER_BITS if isinstance(column.type, kind)), 63
+        )
+        if str(number) != user_id or not -(2**bits) <= number < 2**bits:
+            return None
+        return number
+    if issubclass(python_type, uuid.UUID):
+        try:
+            found = uuid.UUID(user_id)
+        except ValueError:
+            return None
+        return found if str(found) == user_id else None
+    return user_id
+
+
 class SQLAlchemyUserStore:
     """Users as rows of a SQLAlchemy model that has :class:`UserMixin`.
 
@@ -247,7 +287,11 @@ class SQLAlchemyUserStore:
         self.session = session
 
     def get(self, user_id: str) -> User | None:
-        return t.cast("User | None", self.session.get(self.model, user_id))
+        [column] = sa.inspect(self.model).primary_key
+        key = _key_value(column, user_id)
+        if key is None:
+            return None
+        return t.cast("User | None", self.session.get(self.model, key))
 
     def by_email(self, email: str) -> User | None:
         query = sa.select(self.model).where(self.model.email == email)

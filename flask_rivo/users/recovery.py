@@ -90,7 +90,7 @@ def forgotten_password(email: str) -> None:
     if user is None or user.state is UserState.EXPIRED:
         _notice(user, address)
     elif user.state is UserState.CREATED:
-        shared.send_verification(user)
+        shared.send_own_verification(user)
     else:
         raw, hashed = new_token()
         user.reset_token_hash = hashed
@@ -115,7 +115,7 @@ def resend_verification(email: str) -> None:
     if not quota:
         return
     if user is not None and user.state is UserState.CREATED:
-        shared.send_verification(user)
+        shared.send_own_verification(user)
     else:
         _notice(user, address)
 
