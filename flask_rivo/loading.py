@@ -77,7 +77,7 @@ class Loader:
         cookie, (session_id, record) = found
         try:
             data = {k: self.serializer.loads(v) for k, v in record.data.items()}
-        except Exception as error:  # noqa: BLE001 (any decoding failure)
+        except Exception as error:  # any decoding failure
             # Flask's tagged JSON raises what its tags' decoders raise
             # (AttributeError, TypeError, ValueError...): a record it cannot
             # read is unreadable, whatever the error. Its text may quote the
