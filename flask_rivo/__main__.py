@@ -85,6 +85,9 @@ def _exit(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Inherited from a ``flask`` command that started this one, it would
+    # make app.run() return at once: this command is its own server.
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
     previous = signal.signal(signal.SIGTERM, _exit)
     try:
         with data_folder(args.data) as folder:

@@ -15,7 +15,6 @@ import re
 import signal
 import sqlite3
 import threading
-import time
 import typing as t
 import urllib.parse
 import urllib.request
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from servers import DemoServer
+from servers import port_is_free
+from servers import wait_until
 from support import free_port
 from users_support import PASSWORD
 from users_support import Browser
@@ -189,28 +190,38 @@ def test_links_follow_the_host_and_port_it_serves_on(
     assert is_loopback(host) is loopback
 
 
-def _stop_when_answering(port: int, check: t.Callable[[str], None]) -> threading.Thread:
+def _stop_when_answering(
+    port: int,
+    check: t.Callable[[str], None],
+    errors: list[BaseException],
+    returned: threading.Event,
+) -> threading.Thread:
     """In a thread: wait for the server, run ``check`` on its URL, then press
-    Ctrl-C (SIGINT to this process, which runs the server)."""
+    Ctrl-C (SIGINT to this process, which runs the server), unless the
+    server has ``returned`` already. What goes wrong lands in ``errors``."""
 
     def run() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(200):
-                with contextlib.suppress(OSError):
-                    urllib.request.urlopen(url + "/", timeout=2).close()  # noqa: S310
-                    break
-                time.sleep(0.05)
+            wait_until("the demo to answer", lambda: port_is_free(port) is False)
             check(url)
+        except BaseException as error:
+            errors.append(error)
         finally:
-            os.kill(os.getpid(), signal.SIGINT)
+            if not returned.is_set():
+                os.kill(os.getpid(), signal.SIGINT)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
 
 
-def test_main_keeps_a_data_folder_it_was_given(tmp_path: Path) -> None:
+def test_main_keeps_a_data_folder_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a ``flask`` command run in this process before leaves it: the
+    # command must serve all the same (monkeypatch puts it back after).
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
     port = free_port()
     pages: list[str] = []
 
@@ -218,19 +229,29 @@ def test_main_keeps_a_data_folder_it_was_given(tmp_path: Path) -> None:
         with urllib.request.urlopen(url + "/_outbox", timeout=5) as response:  # noqa: S310
             pages.append(response.read().decode())
 
-    thread = _stop_when_answering(port, check)
+    errors: list[BaseException] = []
+    returned = threading.Event()
+    thread = _stop_when_answering(port, check, errors, returned)
     data = tmp_path / "data"
-    assert main(["--port", str(port), "--data", str(data)]) == 0
+    try:
+        assert main(["--port", str(port), "--data", str(data)]) == 0
+    finally:
+        returned.set()
     thread.join(5)
+    assert errors == []
     assert "No email yet" in pages[0]
     assert (data / DATABASE_FILE).is_file()
     # The SIGTERM handler of the command is gone with it.
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
-def test_demo_command_serves_the_site_and_lists_a_sign_up_email() -> None:
+def test_demo_command_serves_the_site_and_lists_a_sign_up_email(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The newcomer's path: ``python -m flask_rivo``, open the page, sign up,
-    and find the verification email on the outbox page."""
+    and find the verification email on the outbox page. Started from a
+    ``flask`` command's environment, it still serves."""
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
     with DemoServer() as server:
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
