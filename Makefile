@@ -4,24 +4,43 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# What the package and its tests need; the stamp is remade when these change.
+# What the package, its tests, docs and benchmarks need; remade when these
+# change.
 STAMP := $(VENV)/.installed
+# What the demos need: the package alone (the example shop uses nothing
+# else), so `make demo` on a fresh clone installs tens of MB, not the test
+# suite's browser driver and plotting libraries.
+DEMO_STAMP := $(VENV)/.installed-demo
+# Reinstall the package itself (not an editable link), so that what runs is
+# what a user would install: a file missing from package_data fails.
+REINSTALL := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-.PHONY: demo test lint format docs bench bench-smoke flask-suite clean
+.PHONY: demo tour install test lint format docs bench bench-smoke flask-suite clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+$(DEMO_STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet .
+	touch $(DEMO_STAMP)
+
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet ".[test,redis,docs,dev,bench]"
 	touch $(STAMP)
 
-# Reinstall the package itself (not an editable link), so the tests run
-# against what a user would install: a file missing from package_data fails.
 install: $(STAMP)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
+	$(REINSTALL)
 
-demo: install
+# The example shop (example/app.py) on http://127.0.0.1:5000.
+demo: $(DEMO_STAMP)
+	$(REINSTALL)
 	$(BIN)/flask --app example.app run --debug
+
+# Every account page, no shop: python -m flask_rivo on http://127.0.0.1:5050.
+tour: $(DEMO_STAMP)
+	$(REINSTALL)
+	$(BIN)/python -m flask_rivo
 
 test: install
 	RIVO_TEST_INSTALLED=1 $(BIN)/pytest

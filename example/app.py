@@ -221,8 +221,8 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["RIVO_SITE_NAME"] = "Rivo Shop"
     # RIVO_EXTERNAL_URL is not set here. In debug mode (``flask run
-    # --debug``) links in emails point at http://127.0.0.1:5000 by
-    # themselves. Anywhere else, without RIVO_EXTERNAL_URL or SERVER_NAME,
+    # --debug``) links in emails follow the host and port the browser used.
+    # Anywhere else, without RIVO_EXTERNAL_URL or SERVER_NAME,
     # the pages that email links answer 503 and the log says what to set: a
     # guessed address would send customers' verification and reset links
     # astray. The app itself, and its flask commands, start without it.

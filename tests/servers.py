@@ -434,6 +434,33 @@ class AppProcess(_Process):
         return False
 
 
+class DemoServer(_Process):
+    """``python -m flask_rivo``, the demo site, exactly as a newcomer runs it.
+
+    Its output, the emails it prints included, goes to ``log``.
+    """
+
+    def __init__(self, *options: str) -> None:
+        super().__init__(self._temporary_directory("rivo-demo-") / "demo.log")
+        self.options = options
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "flask_rivo",
+            "--port",
+            str(self.port),
+            *self.options,
+        ]
+
+    _ready = AppProcess._ready
+
+
 class _Group(_Managed):
     """Several processes started in order and stopped in reverse."""
 

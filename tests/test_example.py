@@ -22,6 +22,7 @@ from pathlib import Path
 
 import flask
 import pytest
+from flask.testing import FlaskClient
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
@@ -31,7 +32,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from flask import Flask
-    from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
 
 #: The repository root, which holds the ``example`` package.
@@ -52,7 +52,7 @@ _TOTAL = re.compile(r'<td class="number" id="cart-total">([^<]*)</td>')
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 _WHO = re.compile(r'<p class="shop-who" id="who">(.*?)</p>', re.DOTALL)
 _ACCOUNT = re.compile(r'<dd id="account-(?P<name>[\w-]+)">(?P<value>[^<]*)</dd>')
-_LOGGED_LINK = re.compile(r"http://127\.0\.0\.1:5000(/verify\?token=\S+)")
+_LOGGED_LINK = re.compile(r"http://127\.0\.0\.1:5100(/verify\?token=\S+)")
 
 CreateApp = t.Callable[..., "Flask"]
 
@@ -704,6 +704,14 @@ def test_database_url_of_config_overrides_environment(
     assert not from_env.exists()
 
 
+class ClientOnPort5100(FlaskClient):
+    """A test client whose requests all go to ``http://127.0.0.1:5100``."""
+
+    def open(self, *args: t.Any, **kwargs: t.Any) -> TestResponse:
+        kwargs.setdefault("base_url", "http://127.0.0.1:5100")
+        return super().open(*args, **kwargs)
+
+
 def test_debug_mode_writes_the_email_to_the_log(
     create_app: CreateApp,
     tmp_path: Path,
@@ -711,7 +719,8 @@ def test_debug_mode_writes_the_email_to_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """What ``make demo`` gives a newcomer: no mail server, no site address,
-    and yet a link to follow, in the terminal."""
+    and yet a link to follow, in the terminal, to the port the server runs
+    on (here ``flask run --debug --port 5100``)."""
     app = create_app(
         {
             "DEBUG": True,
@@ -719,6 +728,7 @@ def test_debug_mode_writes_the_email_to_the_log(
             "RIVO_BCRYPT_ROUNDS": 4,
         }
     )
+    app.test_client_class = ClientOnPort5100
     client = app.test_client()
     address = "demo@example.com"
     with caplog.at_level(logging.WARNING, logger=app.logger.name):

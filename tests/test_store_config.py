@@ -65,6 +65,23 @@ def test_sqlalchemy_without_a_url_uses_sqlite_in_the_instance_folder(
     assert (instance / "rivo_sessions.db").is_file()
 
 
+@pytest.mark.parametrize(
+    ("store", "after_restart"), [("memory", "None"), ("sqlalchemy", "'kept'")]
+)
+def test_the_quickstarts_one_line_keeps_sessions_over_a_reload(
+    tmp_path: Path, store: str, after_restart: str
+) -> None:
+    """``flask run --debug`` starts a new process on every save: the memory
+    store's sessions die with the old one, the SQLite file's do not."""
+    client = make_app(tmp_path, RIVO_SESSION_STORE=store).test_client()
+    client.get("/set/value/kept")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    restarted = make_app(tmp_path, RIVO_SESSION_STORE=store).test_client()
+    restarted.set_cookie("session", cookie.value)
+    assert restarted.get("/get/value").text == after_restart
+
+
 def test_sqlalchemy_shares_flask_sqlalchemys_relative_sqlite_file(
     tmp_path: Path,
 ) -> None:

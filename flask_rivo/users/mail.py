@@ -13,7 +13,9 @@ import typing as t
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask import has_request_context
 from flask import render_template
+from flask import request
 from flask import url_for
 from flask_mail import Mail
 from flask_mail import Message
@@ -24,8 +26,9 @@ from ..exceptions import RivoError
 if t.TYPE_CHECKING:
     from flask import Flask
 
-#: Where links point in development when neither ``RIVO_EXTERNAL_URL`` nor
-#: ``SERVER_NAME`` is set: ``flask run``'s own address.
+#: Where links point in debug mode when neither ``RIVO_EXTERNAL_URL`` nor
+#: ``SERVER_NAME`` is set and no request says better (an email sent from a
+#: ``flask`` command): ``flask run``'s own address.
 DEBUG_URL = "http://127.0.0.1:5000"
 
 
@@ -38,7 +41,14 @@ class MailError(RivoError):
 
 
 def site_url(app: Flask) -> str | None:
-    """Scheme and host for links in emails, or ``None`` if not configured."""
+    """Scheme and host for links in emails, or ``None`` if not configured.
+
+    In debug mode without ``RIVO_EXTERNAL_URL`` or ``SERVER_NAME``, the
+    scheme, host and port of the current request: a fixed guess such as
+    ``http://127.0.0.1:5000`` is a dead link under ``flask run --port 5100``.
+    Outside debug mode the request is never asked, as its Host header is
+    the client's to forge.
+    """
     external = app.config.get("RIVO_EXTERNAL_URL")
     if external:
         return str(external).rstrip("/")
@@ -49,7 +59,11 @@ def site_url(app: Flask) -> str | None:
         # links are https; RIVO_EXTERNAL_URL can still say http.
         scheme = app.config["PREFERRED_URL_SCHEME"] if app.debug else "https"
         return f"{scheme}://{server_name}"
-    return DEBUG_URL if app.debug else None
+    if not app.debug:
+        return None
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return DEBUG_URL
 
 
 def check_site_url(app: Flask) -> str:

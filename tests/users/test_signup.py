@@ -34,6 +34,8 @@ from users_support import User
 from flask_rivo import RivoUsers
 from flask_rivo import random_id
 from flask_rivo.users import UserState
+from flask_rivo.users.mail import DEBUG_URL
+from flask_rivo.users.mail import site_url
 from flask_rivo.users.signals import user_signed_up
 from flask_rivo.users.signals import user_verified
 
@@ -41,6 +43,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import EmailMessage
 
+    from flask.testing import FlaskClient
     from sqlalchemy.orm import scoped_session
     from werkzeug.test import TestResponse
 
@@ -935,19 +938,73 @@ def test_no_site_url_outside_debug_answers_503_where_links_are_built(
     assert mailbox.messages == []
 
 
-def test_no_site_url_in_debug_points_at_the_dev_server(
+def sign_up_at(client: FlaskClient, base_url: str) -> TestResponse:
+    """Sign up ``bob@example.com`` with every request sent to ``base_url``."""
+    page = client.get("/signup", base_url=base_url)
+    found = _CSRF.search(page.text)
+    assert found is not None, page.status_code
+    data = {**signup_data("bob@example.com"), "csrf_token": found.group(1)}
+    return client.post("/signup", data=data, base_url=base_url)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://127.0.0.1:5100", "http://localhost:8080", "http://[::1]:5000"],
+)
+def test_no_site_url_in_debug_follows_the_request_host_and_port(
     make_users_app: Callable[..., flask.Flask],
     mailbox: Mailbox,
     db: scoped_session[t.Any],
+    base_url: str,
 ) -> None:
+    """``flask run --debug --port 5100``: the emailed link must lead back to
+    the server the developer is looking at, not to a fixed port 5000."""
     app = make_users_app(debug=True, drop=("RIVO_EXTERNAL_URL",))
     browser = Browser(app.test_client())
-    assert browser.sign_up("bob@example.com").status_code == 200
+    assert sign_up_at(browser.client, base_url).status_code == 200
     [link] = mailbox.links(only_message_to(mailbox, "bob@example.com"))
-    assert link.startswith("http://127.0.0.1:5000/verify?token=")
-    path = link[len("http://127.0.0.1:5000") :]
+    assert link.startswith(f"{base_url}/verify?token=")
+    path = link[len(base_url) :]
     assert browser.submit(path, {"password": PASSWORD}).status_code == 302
     assert rows(db)[0]["state"] == "verified"
+
+
+def test_site_url_in_debug_still_wins_over_the_request_host(
+    make_users_app: Callable[..., flask.Flask], mailbox: Mailbox
+) -> None:
+    app = make_users_app(debug=True)
+    response = sign_up_at(app.test_client(), "http://evil.test:5100")
+    assert response.status_code == 200
+    [link] = mailbox.links(only_message_to(mailbox, "bob@example.com"))
+    assert link.startswith(f"{SITE}/verify?token=")
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:5100", "http://localhost"])
+def test_no_site_url_outside_debug_never_takes_the_request_host(
+    make_users_app: Callable[..., flask.Flask],
+    mailbox: Mailbox,
+    db: scoped_session[t.Any],
+    base_url: str,
+) -> None:
+    app = make_users_app(drop=("RIVO_EXTERNAL_URL",))
+    response = sign_up_at(app.test_client(), base_url)
+    assert response.status_code == 503
+    assert mailbox.messages == []
+    assert rows(db) == []
+
+
+def test_no_request_in_debug_points_at_the_dev_server(
+    make_users_app: Callable[..., flask.Flask],
+) -> None:
+    """Outside a request (a ``flask`` command) there is no host to follow:
+    debug mode falls back on ``flask run``'s default address, and outside
+    debug mode there is no site address at all."""
+    app = make_users_app(debug=True, drop=("RIVO_EXTERNAL_URL",))
+    with app.app_context():
+        assert site_url(app) == DEBUG_URL
+    app.debug = False
+    with app.app_context():
+        assert site_url(app) is None
 
 
 # Debug mode without a mail server ----------------------------------------------
