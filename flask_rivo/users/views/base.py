@@ -9,9 +9,11 @@ from flask import Blueprint
 from flask import current_app
 from flask import render_template
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from ...exceptions import ConfigError
 from .. import humanize
+from ..errors import fallback_page
 from ..shared import spend_client_budget
 from ..state import users_state
 from ..throttle import LOCKED
@@ -27,6 +29,9 @@ bp = Blueprint(
     static_folder="../../static",
     static_url_path="/rivo-static",
 )
+# The account pages' own errors (an expired form, a mail server down) in the
+# site's layout, unless the application has a page of its own for them.
+bp.register_error_handler(HTTPException, fallback_page)
 # For every template of the application: durations and moments in words.
 bp.add_app_template_filter(humanize.duration, "rivo_duration")
 bp.add_app_template_filter(humanize.moment, "rivo_moment")
