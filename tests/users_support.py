@@ -103,8 +103,15 @@ class Browser:
         return self.client.get(path, **kwargs)
 
     def submit(self, path: str, data: dict[str, str], **kwargs: t.Any) -> TestResponse:
-        """GET ``path``, take the CSRF token (and hidden token) from its form, POST."""
+        """GET ``path``, take the CSRF token (and hidden token) from its form, POST.
+
+        A page that redirects instead (the log-in page of someone logged in
+        already) has no form: the token is the session's, so it is read
+        from the sign-up page.
+        """
         page = self.client.get(path)
+        if page.status_code == 302:
+            page = self.client.get("/signup")
         fields = dict(data)
         found = _CSRF.search(page.text)
         assert found is not None, f"no CSRF token on {path}: {page.status_code}"

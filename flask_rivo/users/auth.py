@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask import flash
 from flask import g
 from flask import jsonify
 from flask import make_response
@@ -32,6 +33,10 @@ if t.TYPE_CHECKING:
     from werkzeug import Response
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+#: Flashed on the log-in page :func:`login_required` sends a visitor to, so
+#: that landing on a form they did not ask for makes sense.
+LOGIN_NEEDED = "Please log in to see this page."
 
 _ANONYMOUS = AnonymousUser()
 
@@ -216,8 +221,10 @@ def current_path() -> str:
 def login_required(view: F) -> F:
     """Let only logged-in users into ``view``.
 
-    Others are sent to the log-in page with ``next`` set to come back here;
-    JSON requests get a 401 instead. Responses are sent with
+    Others are sent to the log-in page with ``next`` set to come back here,
+    and :data:`LOGIN_NEEDED` flashed (category ``"info"``); JSON requests
+    get a 401 instead, and no flash, which would wait in the session for
+    the next page a browser shows. Responses are sent with
     ``Cache-Control: no-store``, so no cache keeps a logged-in page.
     """
 
@@ -229,6 +236,7 @@ def login_required(view: F) -> F:
                 response = jsonify(error="authentication required")
                 response.status_code = 401
             else:
+                flash(LOGIN_NEEDED, "info")
                 response = redirect(url_for("rivo_users.login", next=current_path()))
             response.headers["Cache-Control"] = "no-store"
             return response

@@ -7,12 +7,14 @@ import typing as t
 from flask_wtf.csrf import generate_csrf
 
 from ..exceptions import ConfigError
+from ..exceptions import StoreUnavailable
 from ..interface import RivoSessionInterface
 from ..sessions import RivoSessions
 from ..settings import USERS_DEFAULTS
 from . import binding
 from .auth import current_user
 from .cli import users_cli
+from .errors import fallback_page
 from .models import SQLAlchemyUserStore
 from .models import User
 from .models import UserStore
@@ -65,6 +67,12 @@ class RivoUsers:
         Sets ``SESSION_COOKIE_SAMESITE`` to ``"Lax"`` when the application
         left it unset (Flask's default, ``None``).
 
+        Answers :class:`~flask_rivo.StoreUnavailable` with the
+        ``rivo/503.html`` page, in the site's layout, unless the application
+        has a handler of its own for it (see :mod:`~flask_rivo.users.errors`).
+        In debug mode, says in the log when ``RIVO_SITE_NAME`` is left at
+        its default, which every page and email would show.
+
         Also adds the ``flask users`` commands. A missing
         ``RIVO_EXTERNAL_URL`` is not an error here, so that every ``flask``
         command works without mail settings; a page that would email a link
@@ -96,6 +104,15 @@ class RivoUsers:
             binding.watch_credentials(self.user_store.model)
         app.extensions["rivo_users"] = state
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+        if StoreUnavailable not in app.error_handler_spec[None][StoreUnavailable.code]:
+            # Registered earlier by the application itself: it stays.
+            app.register_error_handler(StoreUnavailable, fallback_page)
+        if app.debug and settings.site_name == USERS_DEFAULTS["RIVO_SITE_NAME"]:
+            app.logger.warning(
+                "RIVO_SITE_NAME is not set: pages and emails call this site %r;"
+                " set it to your site's name",
+                settings.site_name,
+            )
         app.cli.add_command(users_cli)
         app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
         app.context_processor(_template_context)

@@ -100,7 +100,7 @@ def forgotten_password(email: str) -> None:
             address,
             f"Reset your password for {_site()}",
             link=external_url("rivo_users.reset_password", token=raw),
-            ttl_hours=round(users_state().settings().reset_ttl / 3600),
+            ttl=users_state().settings().reset_ttl,
         )
 
 

@@ -83,7 +83,7 @@ def send_verification(user: User) -> None:
         user.pending_email or user.email,
         f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
         link=external_url("rivo_users.verify", token=raw),
-        ttl_hours=round(users_state().settings().verification_ttl / 3600),
+        ttl=users_state().settings().verification_ttl,
         change=user.pending_email is not None,
     )
 

@@ -22,6 +22,8 @@ from support import require
 from users_support import Mailbox
 from werkzeug.serving import make_server
 
+from flask_rivo.users.errors import error_page
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -60,6 +62,9 @@ def site(
             "MAIL_DEFAULT_SENDER": "shop@rivo.test",
         }
     )
+    # As the docs tell an application that wants flask_rivo's 404 page.
+    app.register_error_handler(404, error_page)
+
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -295,3 +300,65 @@ def test_change_of_password_and_email_and_the_sessions_page(
     page.get_by_text("confirmed").first.wait_for()
     page.goto(site + "/account")
     page.get_by_text(new_address).first.wait_for()
+
+
+def box(locator: t.Any) -> dict[str, float]:
+    found = locator.bounding_box()
+    assert found is not None
+    return t.cast("dict[str, float]", found)
+
+
+def test_pages_look_finished(
+    page: t.Any, site: str, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    requested: list[str] = []
+    failed: list[tuple[int, str]] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on(
+        "response",
+        lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None,
+    )
+    page.goto(site + "/login")
+    page.wait_for_load_state("networkidle")
+    # The icon is in the page. (Headless Chromium asks for /favicon.ico of
+    # no page, icon or not, so the requests below cannot show its absence;
+    # a headed browser asks for it on every page that names no icon.)
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert icon.startswith("data:image/svg+xml,")
+    header_out = box(page.locator("header.rivo-header"))["height"]
+
+    # "Stay logged in" on one line with its checkbox, after it.
+    check = box(page.get_by_label("Stay logged in"))
+    label = box(page.locator("label[for=remember]"))
+    assert label["x"] > check["x"] + check["width"] - 1
+    middle = check["y"] + check["height"] / 2
+    assert label["y"] <= middle <= label["y"] + label["height"]
+
+    # An invalid field's border is red, a valid one's is not.
+    page.get_by_role("button", name="Log in").click()
+    email = page.get_by_label("Email address")
+    assert email.get_attribute("aria-invalid") == "true"
+    red = "rgb(179, 38, 30)"
+    border = "e => getComputedStyle(e).borderTopColor"
+    assert email.evaluate(border) == red
+    page.screenshot(path=str(tmp_path / "login-invalid.png"), full_page=True)
+    page.goto(site + "/signup")
+    assert page.get_by_label("Email address").evaluate(border) != red
+
+    # Logged in, the header is as high as logged out.
+    sign_up_and_confirm(page, site, mailbox, "hal@example.com")
+    page.goto(site + "/account")
+    page.get_by_role("button", name="Log out").wait_for()
+    assert box(page.locator("header.rivo-header"))["height"] == header_out
+    page.screenshot(path=str(tmp_path / "header-logged-in.png"))
+
+    # The 404 page, in the site's layout.
+    page.goto(site + "/no/such/page")
+    page.get_by_role("heading", name="Page not found").wait_for()
+    assert page.locator("header.rivo-header").is_visible()
+    page.screenshot(path=str(tmp_path / "404.png"), full_page=True)
+
+    assert not [url for url in requested if url.endswith("/favicon.ico")]
+    # No request of any page failed (style sheets, icons...) but the two
+    # above: the invalid form, and the missing page.
+    assert failed == [(400, site + "/login"), (404, site + "/no/such/page")]

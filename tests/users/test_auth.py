@@ -50,7 +50,7 @@ def log_in(browser: Browser, address: str, path: str = "/login") -> TestResponse
     return response
 
 
-def csrf_token(browser: Browser, path: str = "/login") -> str:
+def csrf_token(browser: Browser, path: str = "/signup") -> str:
     found = _CSRF.search(browser.get(path).text)
     assert found is not None
     return found.group(1)
@@ -472,7 +472,7 @@ def test_url_prefix_moves_the_routes(
     assert browser.get("/private").text == "Private page of ann@example.com"
 
     assert browser.client.post("/logout").status_code == 404
-    token = csrf_token(browser, "/account/login")
+    token = csrf_token(browser, "/account/signup")
     out = browser.client.post("/account/logout", data={"csrf_token": token})
     assert out.status_code == 302
     assert out.headers["Location"] == "/account/login"

@@ -22,6 +22,7 @@ from users_support import User
 
 from flask_rivo import current_user
 from flask_rivo import login_required
+from flask_rivo.users.humanize import moment
 from flask_rivo.users.passwords import hash_password
 
 if t.TYPE_CHECKING:
@@ -72,7 +73,7 @@ def test_a_new_browser_is_told_in_words(
     for body in (Mailbox.text(notice), Mailbox.html(notice)):
         assert "Firefox 128 on Windows" in body
         assert "198.51.100.23" in body
-        assert when.strftime("%d %B %Y, %H:%M UTC") in body
+        assert moment(when) in body  # in words: see test_humanize
         assert f"{SITE}/login" in body
     assert len(mailbox.messages) == 1
 

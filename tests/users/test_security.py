@@ -59,7 +59,7 @@ def test_parallel_log_ins_check_one_password(
     clock.advance(1)  # the first delay is over: one attempt may be made
     tokens = []
     for browser in browsers:
-        found = _CSRF.search(browser.get("/login").text)
+        found = _CSRF.search(browser.get("/signup").text)
         assert found is not None
         tokens.append(found.group(1))
     checks: list[bytes] = []
@@ -101,13 +101,13 @@ def test_csrf_secret_is_renewed_at_log_in(
     browser = Browser(app.test_client())
     browser.sign_up("ann@example.com")
     browser.submit(mailbox.last_link("ann@example.com"), {"password": PASSWORD})
-    found = _CSRF.search(browser.get("/login").text)
+    found = _CSRF.search(browser.get("/signup").text)
     assert found is not None
     before = found.group(1)
     assert browser.log_in("ann@example.com").status_code == 302
     forged = browser.client.post("/transfer", data={"csrf_token": before})
     assert forged.status_code == 400
-    found = _CSRF.search(browser.get("/login").text)
+    found = _CSRF.search(browser.get("/signup").text)
     assert found is not None
     fresh = browser.client.post("/transfer", data={"csrf_token": found.group(1)})
     assert fresh.text == "sent"

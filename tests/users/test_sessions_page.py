@@ -17,8 +17,6 @@ from support import FakeClock
 from users_support import Browser
 from users_support import add_user
 
-from flask_rivo.users.views.sessions import ago
-
 pytestmark = pytest.mark.every_store
 
 FIREFOX = (
@@ -212,18 +210,3 @@ def test_end_all_others_keeps_the_current(
     assert chrome.get("/account").location.startswith("/login")
     assert safari.get("/account").location.startswith("/login")
     assert firefox.get("/account").status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("seconds", "words"),
-    [
-        (5, "just now"),
-        (60, "1 minute ago"),
-        (7200, "2 hours ago"),
-        (86400 * 3, "3 days ago"),
-    ],
-)
-def test_ago(seconds: int, words: str) -> None:
-    from datetime import timedelta
-
-    assert ago(timedelta(seconds=seconds)) == words

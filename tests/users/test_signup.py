@@ -443,11 +443,11 @@ def test_get_shows_confirm_form_and_does_not_consume(
     assert after["verification_token_hash"] == before["verification_token_hash"]
 
     assert browser.get("/account").text == "Account of bob@example.com"
-    page = browser.get("/login")
+    page = browser.get("/signup")
     assert "Your email address is confirmed" in page.text
     assert "rivo-flash" in page.text
     # A flash shows once.
-    assert "Your email address is confirmed" not in browser.get("/login").text
+    assert "Your email address is confirmed" not in browser.get("/signup").text
 
 
 def test_verified_at_comes_from_the_clock(

@@ -9,8 +9,11 @@ from flask import Blueprint
 from flask import current_app
 from flask import render_template
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from ...exceptions import ConfigError
+from .. import humanize
+from ..errors import fallback_page
 from ..shared import spend_client_budget
 from ..state import users_state
 from ..throttle import LOCKED
@@ -26,6 +29,12 @@ bp = Blueprint(
     static_folder="../../static",
     static_url_path="/rivo-static",
 )
+# The account pages' own errors (an expired form, a mail server down) in the
+# site's layout, unless the application has a page of its own for them.
+bp.register_error_handler(HTTPException, fallback_page)
+# For every template of the application: durations and moments in words.
+bp.add_app_template_filter(humanize.duration, "rivo_duration")
+bp.add_app_template_filter(humanize.moment, "rivo_moment")
 
 #: Shown when a form's CSRF token is missing or stale.
 FORM_EXPIRED = "The form expired. Open the link from your email again."
@@ -48,14 +57,12 @@ def over_budget(
     wait = spend_client_budget()
     if wait <= 0:
         return None
-    seconds = math.ceil(wait)
-    minutes = math.ceil(seconds / 60)
-    unit = "minute" if minutes == 1 else "minutes"
     form.form_errors.append(
-        f"Too many requests from your network. Try again in {minutes} {unit}."
+        "Too many requests from your network. Try again in"
+        f" {humanize.wait(max(wait, 60))}."
     )
     page = render_template(template, form=form, **context)
-    return page, 429, {"Retry-After": str(seconds)}
+    return page, 429, {"Retry-After": str(math.ceil(wait))}
 
 
 def throttled(wait: float) -> tuple[str, int, dict[str, str]]:
@@ -68,12 +75,10 @@ def throttled(wait: float) -> tuple[str, int, dict[str, str]]:
             429,
             {},
         )
-    seconds = max(1, math.ceil(wait))
-    unit = "second" if seconds == 1 else "seconds"
     return (
-        f"Too many failed attempts. Try again in {seconds} {unit}.",
+        f"Too many failed attempts. Try again in {humanize.wait(wait)}.",
         429,
-        {"Retry-After": str(seconds)},
+        {"Retry-After": str(max(1, math.ceil(wait)))},
     )
 
 

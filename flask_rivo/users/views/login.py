@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from urllib.parse import urlsplit
 
 from flask import abort
 from flask import flash
@@ -26,10 +27,24 @@ if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
 
+#: Flashed on the page a log-in lands on.
+LOGGED_IN = "You are logged in."
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     form = LoginForm()
     next_url = safe_next(request.args.get("next"))
+    landing = next_url or users_state().settings().login_redirect
+    # Logged in already: on to where a log-in would have led. A POST still
+    # logs in (as someone else, say); a landing page that is this page
+    # itself (a misconfiguration) shows the form, not a redirect loop.
+    if (
+        request.method == "GET"
+        and current_user.is_authenticated
+        and urlsplit(landing).path != url_for("rivo_users.login")
+    ):
+        return redirect(landing)
     if form.validate_on_submit():
         outcome, wait = accounts.log_in(
             form.email.normalized,  # type: ignore[attr-defined]
@@ -37,7 +52,8 @@ def login() -> ResponseReturnValue:
             remember=bool(form.remember.data),
         )
         if outcome is accounts.LoginOutcome.OK:
-            return redirect(next_url or users_state().settings().login_redirect)
+            flash(LOGGED_IN, "success")
+            return redirect(landing)
         error, status, headers = _login_error(outcome, wait)
         form.form_errors.append(error)
         page = render_template("rivo/login.html", form=form, next=next_url)

@@ -17,6 +17,8 @@ from ..agents import describe
 from ..auth import current_user
 from ..auth import login_required
 from ..forms import EndSessionForm
+from ..humanize import ago
+from ..humanize import moment as in_words
 from ..shared import moment
 from .base import bp
 
@@ -102,17 +104,5 @@ def _row(info: SessionInfo, now: datetime) -> dict[str, t.Any]:
 
 
 def _date(when: datetime, now: datetime) -> str:
-    """``"2024-05-01 14:03 UTC (3 hours ago)"``."""
-    return f"{when:%Y-%m-%d %H:%M} UTC ({ago(now - when)})"
-
-
-def ago(elapsed: t.Any) -> str:
-    """A span of time in words, to the largest whole unit: ``"3 hours ago"``."""
-    seconds = max(0, int(elapsed.total_seconds()))
-    if seconds < 60:
-        return "just now"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'} ago"
-    raise AssertionError("unreachable")  # pragma: no cover
+    """``"May 1, 2024, 2:03 PM UTC (3 hours ago)"``."""
+    return f"{in_words(when)} ({ago(now - when)})"
