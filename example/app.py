@@ -56,6 +56,7 @@ from flask_rivo import cuid
 from flask_rivo import current_user
 from flask_rivo import login_required
 from flask_rivo.stores.sqlalchemy import database_url
+from flask_rivo.users.errors import error_page
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -258,6 +259,8 @@ def create_app(config: Mapping[str, t.Any] | None = None) -> Flask:
     CSRFProtect(app)
     RivoSessions(app)
     RivoUsers(app, user_model=User, db_session=database.session)
+    # The shop's 404s in the site's layout, as the account pages' own are.
+    app.register_error_handler(404, error_page)
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["when"] = when
 

@@ -22,8 +22,6 @@ from support import require
 from users_support import Mailbox
 from werkzeug.serving import make_server
 
-from flask_rivo.users.errors import error_page
-
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -62,9 +60,6 @@ def site(
             "MAIL_DEFAULT_SENDER": "shop@rivo.test",
         }
     )
-    # As the docs tell an application that wants flask_rivo's 404 page.
-    app.register_error_handler(404, error_page)
-
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
