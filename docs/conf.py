@@ -31,5 +31,5 @@ autodoc_preserve_defaults = True
 
 exclude_patterns = ["_build"]
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"flask_rivo {release}"

@@ -286,7 +286,7 @@ def current_session() -> RivoSession | None:
     Flask >= 3.1 marks the session accessed whenever ``ctx.session`` is read,
     which would add ``Vary: Cookie`` to responses that never used it. So it
     is the way to reach the session without using it, for example to
-    :meth:`~RivoSession.load` it early in a ``before_request``.
+    :meth:`~flask_rivo.RivoSession.load` it early in a ``before_request``.
     """
     if not has_request_context():
         return None

@@ -121,7 +121,8 @@ def describe(error: BaseException) -> str:
 
 
 def unavailable(service: str, error: BaseException) -> StoreError:
-    """The :class:`StoreError` to raise, ``from None``, for a driver's error.
+    """The :class:`~flask_rivo.StoreError` to raise, ``from None``, for a
+    driver's error.
 
     :param service: what could not be reached, to start the message.
     """

@@ -272,7 +272,8 @@ class SQLAlchemyStore(SessionStore):
         ``db.engine``.
     :param table_name: the table's name.
     :param metadata: the ``MetaData`` to define the table on; yours, to
-        include the table in your migrations (see :func:`session_table`).
+        include the table in your migrations (see
+        :func:`~flask_rivo.stores.sqlalchemy.session_table`).
     :param schema: the database schema of the table, if not the default.
     :param create_table: create the table on first use if it is missing.
         Turn it off when migrations create it.

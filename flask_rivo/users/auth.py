@@ -123,7 +123,7 @@ def login_user(user: User, *, remember: bool = False, force: bool = False) -> bo
     fixation) and is filed under the user, so it can be listed and ended
     with the user's other sessions. It keeps a digest of the user's
     credentials: once their password, address or state changes, the
-    session ends (see :mod:`flask_rivo.users.binding`). Call it again after
+    session ends (see :ref:`bound-sessions`). Call it again after
     a user changed their own password to keep them logged in, with a new ID.
     With ``remember`` the cookie outlives the browser
     (``PERMANENT_SESSION_LIFETIME``). The caller commits the user's

@@ -36,7 +36,8 @@ class RivoUsers:
     :param db_session: the SQLAlchemy session (``scoped_session``) to use.
     :param user_loader: ``user_loader(user_id)`` returns the user or ``None``;
         by default ``db_session.get(user_model, user_id)``.
-    :param user_store: instead of the two above, any :class:`UserStore`.
+    :param user_store: instead of the two above, any
+        :class:`~flask_rivo.users.UserStore`.
 
     .. versionadded:: 0.1
     """
@@ -69,7 +70,8 @@ class RivoUsers:
 
         Answers :class:`~flask_rivo.StoreUnavailable` with the
         ``rivo/503.html`` page, in the site's layout, unless the application
-        has a handler of its own for it (see :mod:`~flask_rivo.users.errors`).
+        has a handler of its own for it (see
+        :func:`~flask_rivo.users.errors.error_page`).
         In debug mode, says in the log when ``RIVO_SITE_NAME`` is left at
         its default, which every page and email would show.
 

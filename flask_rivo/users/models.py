@@ -180,9 +180,9 @@ class User(t.Protocol):
 class UserStore(t.Protocol):
     """Where users live. The seam for users that are not in SQLAlchemy.
 
-    :class:`SQLAlchemyUserStore` is the default; pass another object with
-    these methods as ``RivoUsers(app, user_store=...)`` to keep users
-    anywhere else.
+    :class:`~flask_rivo.users.models.SQLAlchemyUserStore` is the default;
+    pass another object with these methods as
+    ``RivoUsers(app, user_store=...)`` to keep users anywhere else.
     """
 
     def get(self, user_id: str) -> User | None:
@@ -220,8 +220,9 @@ class UserStore(t.Protocol):
     def commit(self) -> None:
         """Save every change made to users in this request.
 
-        :raises UserConflictError: when another request created the same address
-            first (the changes are rolled back).
+        :raises ~flask_rivo.users.models.UserConflictError: when another
+            request created the same address first (the changes are rolled
+            back).
         """
 
     def rollback(self) -> None:
