@@ -829,6 +829,12 @@ def test_mail_server_down(
     assert "Traceback" not in response.text
     assert rows(db) == []
     assert mailbox.messages == []
+    # The sign-up form again, in the site's layout, with the address typed
+    # (never the password), to try again in a moment.
+    assert 'class="rivo-form-error" role="alert"' in response.text
+    assert 'value="bob@example.com"' in response.text
+    assert PASSWORD not in response.text
+    assert "rivo.css" in response.text
 
 
 def test_mail_server_down_keeps_a_created_account_as_it_was(

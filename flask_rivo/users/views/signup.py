@@ -40,7 +40,9 @@ def signup() -> ResponseReturnValue:
             accounts.sign_up(email, form.password.data or "")
         except MailError:
             users_state().store.rollback()
-            abort(503, description=MAIL_DOWN)
+            # The form again, as typed (but the passwords), with the reason.
+            form.form_errors.append(MAIL_DOWN)
+            return render_template("rivo/signup.html", form=form), 503
         # A parallel sign-up of the same address made the account first; its
         # email is on the way, so this one answers as if it had.
         with contextlib.suppress(UserConflictError):
