@@ -1,0 +1,37 @@
+"""An Alembic migration for the user table of docs/examples/users_app.py."""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+from flask_rivo.users.models import UTCDateTime
+
+# Exact comparison of addresses on MySQL and MariaDB, as on the others.
+EMAIL = sa.String(254).with_variant(
+    mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "user",
+        sa.Column("id", sa.String(25), primary_key=True),  # your own key
+        sa.Column("email", EMAIL, nullable=False),
+        sa.Column("password_hash", sa.String(128), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("verification_token_hash", sa.String(64), nullable=True),
+        sa.Column("verification_created_at", UTCDateTime(), nullable=True),
+        sa.Column("reset_token_hash", sa.String(64), nullable=True),
+        sa.Column("reset_created_at", UTCDateTime(), nullable=True),
+        sa.Column("pending_email", EMAIL, nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("verified_at", UTCDateTime(), nullable=True),
+        sa.Column("last_login_at", UTCDateTime(), nullable=True),
+    )
+    op.create_index("ix_user_email", "user", ["email"], unique=True)
+    for column in ("verification_token_hash", "reset_token_hash"):
+        op.create_index(f"ix_user_{column}", "user", [column])
+
+
+def downgrade() -> None:
+    op.drop_table("user")
