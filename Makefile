@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py --json benchmarks/results.json
 	$(BIN)/python benchmarks/plot.py benchmarks/results.json docs/_static/benchmarks.png
 	$(BIN)/python benchmarks/per_user.py
+	$(BIN)/python benchmarks/latency.py --json benchmarks/latency.json
 	$(BIN)/python benchmarks/capacity.py
 
 # Every benchmark with tiny counts, so that none rots (CI runs it; < 60 s).
@@ -71,6 +72,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/run.py --requests 30 --rounds 1 --json /tmp/rivo-bench-smoke.json
 	$(BIN)/python benchmarks/plot.py /tmp/rivo-bench-smoke.json /tmp/rivo-bench-smoke.png
 	$(BIN)/python benchmarks/per_user.py --repeat 2
+	$(BIN)/python benchmarks/latency.py --clients 8 --requests 40 --warmup 2 --seconds 5
 	$(BIN)/python benchmarks/capacity.py --sessions 1000 --purge-rows 2000
 
 clean:

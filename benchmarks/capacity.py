@@ -8,9 +8,9 @@
   while it runs (flat: it deletes in batches, never loading keys). The rows
   are made inside the database (``generate_series``, a recursive CTE), so
   filling takes seconds.
-* ``flask users purge``: NOT MEASURED YET, the CLI has not landed. It will
-  run the same ``purge_expired`` (plus never-verified accounts and expired
-  tokens); when it lands, time the command here beside :func:`purge`.
+* ``flask users purge`` is measured by ``purge.py`` (PostgreSQL, the real
+  command through Flask's CLI runner); this script keeps timing the store's
+  own ``purge_expired``, on PostgreSQL and SQLite, without a users table.
 
 Run ``python benchmarks/capacity.py --help`` for the options.
 """

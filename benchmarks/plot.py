@@ -15,14 +15,19 @@ mpl.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
 
 #: The requests drawn, in this order, as groups of bars.
-OPS = {"/plain": "untouched (cookie)", "/read": "read", "/write": "write"}
+OPS = {
+    "/plain": "untouched (cookie)",
+    "/read": "read",
+    "/write": "write",
+    "/account": "login_required",
+}
 
 
 def plot(report: dict[str, t.Any], path: str) -> None:
     """Requests per second relative to bare Flask, one group per store."""
     rows = [r for r in report["results"] if r["kind"] in ("rivo", "flask-session")]
     labels = list(dict.fromkeys(r["scenario"].rsplit(", ", 1)[0] for r in rows))
-    figure, axes = plt.subplots(figsize=(8, 0.32 * len(labels) + 1.2), dpi=80)
+    figure, axes = plt.subplots(figsize=(8, 0.4 * len(labels) + 1.2), dpi=80)
     height = 0.8 / len(OPS)
     for n, (path_, name) in enumerate(OPS.items()):
         by_label = {

@@ -32,6 +32,8 @@ import tempfile
 import time
 import typing as t
 import urllib.parse
+from datetime import datetime
+from datetime import timezone
 from importlib.metadata import version
 from pathlib import Path
 
@@ -41,11 +43,17 @@ from flask import session
 from werkzeug.test import EnvironBuilder
 
 from flask_rivo import RivoSessions
+from flask_rivo import RivoUsers
+from flask_rivo import current_user
+from flask_rivo import login_required
+from flask_rivo import login_user
 from flask_rivo.stores import RedisStore
 from flask_rivo.stores import SessionStore
 from flask_rivo.stores import SQLAlchemyStore
+from flask_rivo.users import UserState
 
 try:
+    import flask_login
     import redis
     from cachelib import SimpleCache
     from flask_session import Session  # type: ignore[import-untyped]
@@ -53,7 +61,8 @@ try:
 except ImportError as error:  # pragma: no cover - told to the user below
     sys.exit(
         f"The benchmark needs {error.name} (it compares with Flask-Session on"
-        " cachelib, Redis and SQLAlchemy); install it with: pip install '.[bench]'"
+        " cachelib, Redis and SQLAlchemy, and with Flask-Login); install it with:"
+        " pip install '.[bench]'"
     )
 
 if t.TYPE_CHECKING:
@@ -78,8 +87,17 @@ STORES: dict[str, tuple[str, str | None]] = {
     "redis": ("rivo redis", "Flask-Session redis"),
 }
 #: What each scenario's request does, and its path: ``untouched`` carries a
-#: session cookie but its view never uses the session.
-OPS = {"untouched": "/plain", "read": "/read", "write": "/write"}
+#: session cookie but its view never uses the session; ``login_required`` is
+#: a page behind rivo's ``login_required`` (Flask-Login's on the cookie
+#: session and Flask-Session), its session logged in once by ``/log-in``.
+OPS = {
+    "untouched": "/plain",
+    "read": "/read",
+    "write": "/write",
+    "login_required": "/account",
+}
+#: The one user the ``login_required`` scenarios log in.
+USER_ID = "bench-user"
 #: The stores on a server: the option that names it, and where it is unless
 #: that option says otherwise.
 SERVERS = {
@@ -114,14 +132,16 @@ def make_app(
     session.
     """
     app = Flask(f"bench_{kind}_{store}")
-    if kind == "cookie":
-        app.config["SECRET_KEY"] = "benchmark-only-not-secret"  # noqa: S105
-    elif kind == "rivo":
+    # RivoUsers and Flask-Login sign with it; the cookie session needs it.
+    app.config["SECRET_KEY"] = "benchmark-only-not-secret"  # noqa: S105
+    if kind == "rivo":
         use_rivo(app, store, url, cleanup)
     elif kind == "flask-session":
         use_flask_session(app, store, url, cleanup)
-    elif kind != "bare":
+    elif kind not in ("bare", "cookie"):
         raise ValueError(kind)
+    if kind != "bare":
+        add_login(app, kind)
 
     @app.get("/plain")
     def plain() -> str:
@@ -157,6 +177,7 @@ def use_rivo(
         app.config["RIVO_SESSION_STORE"] = shared
         cleanup.callback(shared.close)
     RivoSessions(app)
+    RivoUsers(app, user_store=BenchUserStore())
 
 
 def use_flask_session(
@@ -201,6 +222,104 @@ def use_flask_session(
     Session(app)
 
 
+@dataclasses.dataclass
+class BenchUser:
+    """The one verified user the ``login_required`` scenarios log in.
+
+    Held in memory, so loading it costs a dict lookup on every side: what
+    the rows compare is the session and the log-in check, not a users table.
+    """
+
+    email: str = "bench@example.com"
+    password_hash: str = "$rivo1$not-a-real-hash"  # noqa: S105
+    state: UserState = UserState.VERIFIED
+    verification_token_hash: str | None = None
+    verification_created_at: datetime | None = None
+    reset_token_hash: str | None = None
+    reset_created_at: datetime | None = None
+    pending_email: str | None = None
+    created_at: datetime = dataclasses.field(
+        default_factory=lambda: datetime.now(timezone.utc)
+    )
+    verified_at: datetime | None = None
+    last_login_at: datetime | None = None
+    # What Flask-Login asks of a user.
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        return USER_ID
+
+
+#: The user, shared by every app (nothing changes it after the log-in).
+THE_USER = BenchUser()
+
+
+class BenchUserStore:
+    """A :class:`~flask_rivo.users.UserStore` of :data:`THE_USER` alone.
+
+    Only :meth:`get` is used: the benchmark logs in with ``login_user``,
+    never through the log-in form.
+    """
+
+    def get(self, user_id: str) -> BenchUser | None:
+        return THE_USER if user_id == USER_ID else None
+
+    def by_email(self, email: str) -> BenchUser | None:
+        return THE_USER if email == THE_USER.email else None
+
+    def by_token(self, column: str, token_hash: str) -> BenchUser | None:
+        return None
+
+    def consume_token(self, user: BenchUser, column: str, token_hash: str) -> bool:
+        return False
+
+    def create(self, email: str, password_hash: str) -> BenchUser:
+        raise NotImplementedError("the benchmark makes no accounts")
+
+    def delete(self, user: BenchUser) -> None:
+        raise NotImplementedError("the benchmark deletes no accounts")
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+
+def add_login(app: Flask, kind: str) -> None:
+    """``/log-in`` logs :data:`THE_USER` in; ``/account`` is behind a login check.
+
+    Rivo's apps use RivoUsers' ``login_user`` and ``login_required``; the
+    others Flask-Login's, with its default ``session_protection="basic"``,
+    on their own session (the signed cookie or Flask-Session). Both views
+    answer the user's ID, read from the current user, so a page that did not
+    see the user is a wrong body, not a quiet success.
+    """
+    if kind == "rivo":
+        log_in: Callable[[t.Any], object] = login_user
+        guard: Callable[[Callable[[], str]], Callable[[], t.Any]] = login_required
+        user: t.Any = current_user
+    else:
+        manager = flask_login.LoginManager(app)
+        manager.user_loader(BenchUserStore().get)
+        log_in, guard = flask_login.login_user, flask_login.login_required
+        user = flask_login.current_user
+
+    @app.get("/log-in")
+    def log_in_view() -> str:
+        if not log_in(THE_USER):
+            raise BenchmarkError("the user was not logged in")
+        session["n"] = 0
+        return str(user.get_id())
+
+    @app.get("/account")
+    @guard
+    def account() -> str:
+        return str(user.get_id())
+
+
 def environ(path: str, cookie: str | None = None) -> Environ:
     """A GET environ for ``path``, built once and copied for every call."""
     headers = [("User-Agent", USER_AGENT)]
@@ -237,11 +356,12 @@ def _drain(result: Iterable[bytes]) -> bytes:
 
 
 def session_cookie(headers: Headers) -> str:
-    """The ``name=value`` of the session cookie a response set."""
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            return value.split(";", 1)[0]
-    raise BenchmarkError("the response set no session cookie")
+    """The ``name=value`` pairs of the cookies a response set, as a browser
+    would send them back."""
+    found = [v.split(";", 1)[0] for n, v in headers if n.lower() == "set-cookie"]
+    if not found:
+        raise BenchmarkError("the response set no session cookie")
+    return "; ".join(found)
 
 
 @dataclasses.dataclass
@@ -275,9 +395,10 @@ class Scenario:
         """
         self.app = make_app(self.kind, self.store, self.url, cleanup)
         if self.kind != "bare":
-            status, headers, _ = call(self.app, environ("/start"))
+            start = "/log-in" if self.path == "/account" else "/start"
+            status, headers, _ = call(self.app, environ(start))
             if status != "200 OK":
-                raise BenchmarkError(f"{self.name}: /start answered {status}")
+                raise BenchmarkError(f"{self.name}: {start} answered {status}")
             self.cookie = session_cookie(headers)
         self.env = environ(self.path, self.cookie)
 
@@ -314,8 +435,15 @@ class Scenario:
         Server-side sessions must hold every write, on every store. Flask's
         cookie session keeps nothing on the server and the loop resends the
         first cookie, so each write there starts from 0: the cookie it
-        returns holds 1.
+        returns holds 1. A page behind the login check must still show the
+        user.
         """
+        if self.path == "/account":
+            status, _, body = call(self.app, environ("/account", self.cookie))
+            if status != "200 OK" or body != USER_ID.encode():
+                raise BenchmarkError(
+                    f"{self.name}: /account answered {status} {body!r} at the end"
+                )
         if not self.writes:
             return
         cookie: str | None
@@ -556,13 +684,15 @@ def costs(scenarios: list[Scenario], rows: list[dict[str, t.Any]]) -> None:
     for scenario, row in zip(scenarios, rows, strict=True):
         if scenario.store in (None, "memory"):
             continue
+        # Only the lookup in an app context: requests made inside one would
+        # share its ``g``, where the current user is kept between them.
         with scenario.app.app_context():
             client = store_client(scenario)
-            row["store_calls_per_request"] = count_calls(scenario, client)
-            side = (scenario.kind, scenario.store or "")
-            if side not in sizes:
-                sizes[side] = bytes_per_session(scenario, client)
-            row["bytes_per_session"] = round(sizes[side])
+        row["store_calls_per_request"] = count_calls(scenario, client)
+        side = (scenario.kind, scenario.store or "")
+        if side not in sizes:
+            sizes[side] = bytes_per_session(scenario, client)
+        row["bytes_per_session"] = round(sizes[side])
 
 
 def store_client(scenario: Scenario) -> redis.Redis | sa.Engine:
@@ -702,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = tempfile.TemporaryDirectory(prefix="rivo-bench-")
     urls["sqlite"] = f"sqlite:///{Path(folder.name) / 'sessions.db'}"
 
-    packages = ["flask", "flask-session", "cachelib"]
+    packages = ["flask", "flask-session", "flask-login", "cachelib"]
     if "redis" in urls:
         packages.append("redis")
     if "postgresql" in urls or "sqlite" in args.stores:
