@@ -318,7 +318,7 @@ def answer(
     response = change(browser, address)
     page = browser.get("/change").text.replace(address, "ADDRESS")
     # The CSRF token carries the second it was made in.
-    page = re.sub(r'(name="csrf_token" type="hidden" value=")[^"]+', r"\1TOKEN", page)
+    page = re.sub(r'(<input[^>]*name="csrf_token"[^>]*value=")[^"]+', r"\1TOKEN", page)
     return response.status_code, page, len(mailbox.to(own))
 
 
