@@ -17,6 +17,8 @@ if t.TYPE_CHECKING:
     from .loading import Loaded
     from .stores.base import Record
 
+#: The longest user ID a session may be filed under: the SQL store's column.
+MAX_USER_ID = 255
 #: The key Flask keeps :attr:`~flask.sessions.SessionMixin.permanent` under.
 _PERMANENT = "_permanent"
 
@@ -241,14 +243,24 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         Setting it files the session under the user, for
         :meth:`~flask_rivo.RivoSessions.user_sessions` and logging a user out
         everywhere.
+
+        :raises ValueError: on setting an ID (as text) longer than
+            :data:`MAX_USER_ID` characters or holding a NUL, which some
+            stores cannot keep: better the application's own error at once
+            than a 503 from the store at the end of the request.
         """
         self._read()
         return self._user_id
 
     @user_id.setter
     def user_id(self, value: str | None) -> None:
+        text = None if value is None else str(value)
+        if text is not None and (len(text) > MAX_USER_ID or "\0" in text):
+            raise ValueError(
+                f"a session's user ID is at most {MAX_USER_ID} characters, without NUL"
+            )
         self.load()
-        self._user_id = None if value is None else str(value)
+        self._user_id = text
         self.modified = True
         self.accessed = True
 

@@ -273,3 +273,26 @@ def test_a_rotated_out_id_beside_an_unknown_one_follows_its_successor(
     response = bare.get("/get/cart", headers=cookie_header(new_session_id(), real_id))
     assert response.text == "'pears'"
     assert real_id not in response.headers["Set-Cookie"]  # the new ID comes back
+
+
+# -- user IDs every store can keep --------------------------------------------
+
+
+@pytest.mark.parametrize("user_id", ["x" * 256, "ann\0admin"])
+def test_a_user_id_no_store_can_keep_is_refused_where_it_is_set(
+    app: flask.Flask, store: CountingStore, user_id: str
+) -> None:
+    with app.test_request_context():
+        session = app.session_interface.open_session(app, flask.request)
+        with pytest.raises(ValueError, match="at most 255 characters"):
+            session.user_id = user_id
+        assert session.user_id is None
+
+
+def test_the_longest_user_id_is_kept_by_every_store(
+    app: flask.Flask, client: FlaskClient, store: CountingStore
+) -> None:
+    longest = "u" * 255
+    client.get(f"/login/{longest}")
+    assert [r.user_id for r in store.records().values() if r.user_id] == [longest]
+    assert client.get("/get/user").text == repr(longest)
