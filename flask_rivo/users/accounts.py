@@ -190,7 +190,8 @@ class LoginOutcome(enum.Enum):
     #: The right password, for an account whose address is not verified;
     #: answered as :attr:`WRONG`.
     UNVERIFIED = "unverified"
-    #: The right password, for an account the site has closed.
+    #: The right password, for an account the site has closed; answered
+    #: (and counted) as :attr:`WRONG`.
     INACTIVE = "inactive"
     #: Too many failures: wait before trying again.
     THROTTLED = "throttled"
@@ -226,10 +227,13 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
         # would tell them the address had no account before.
         user_login_failed.send(shared.app(), email=email, reason="unverified")
         return LoginOutcome.UNVERIFIED, 0.0
-    throttle.succeeded(account, address, device)
     if user.state is not UserState.VERIFIED:
+        # Answered (and counted) as a wrong password too: "closed" to the
+        # right password only would tell a guesser the password is right,
+        # one they may try on other sites (OWASP: one message for all).
         user_login_failed.send(shared.app(), email=email, reason="inactive")
         return LoginOutcome.INACTIVE, 0.0
+    throttle.succeeded(account, address, device)
     if needs_rehash(user.password_hash, settings.bcrypt_rounds):
         user.password_hash = hash_password(password, settings.bcrypt_rounds)
     login_user(user, remember=remember)

@@ -67,9 +67,8 @@ def _login_error(
 ) -> tuple[str, int, dict[str, str]]:
     if outcome is accounts.LoginOutcome.THROTTLED:
         return throttled(wait)
-    if outcome is accounts.LoginOutcome.INACTIVE:
-        return "This account is closed.", 400, {}
-    # Also for an account whose address is not confirmed: see accounts.log_in.
+    # Also for an account whose address is not confirmed, or that is closed:
+    # see accounts.log_in.
     return (
         "The email address or the password is wrong, or the address is not"
         " confirmed yet.",
