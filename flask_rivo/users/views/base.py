@@ -6,6 +6,7 @@ import math
 import typing as t
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import render_template
 from flask import request
@@ -47,6 +48,22 @@ MAIL_DOWN = (
 def form_status() -> int:
     """200 for showing a form, 400 for a submitted one with errors."""
     return 400 if request.method == "POST" else 200
+
+
+def link_form_posted(form: FlaskForm) -> bool:
+    """Whether the POST of a page opened from an emailed link validated.
+
+    GET and HEAD (link scanners send both) only show the form: ``False``.
+    A missing or stale CSRF token answers 400 (:data:`FORM_EXPIRED`) at
+    once; other errors leave the form to be shown again with them.
+    """
+    if request.method != "POST":
+        return False
+    if form.validate_on_submit():
+        return True
+    if form.csrf_token.errors:
+        abort(400, description=FORM_EXPIRED)
+    return False
 
 
 def over_budget(

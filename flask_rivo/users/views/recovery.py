@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import typing as t
 
-from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -18,9 +17,9 @@ from ..forms import EmailForm
 from ..forms import ResetPasswordForm
 from ..mail import MailError
 from ..state import users_state
-from .base import FORM_EXPIRED
 from .base import bp
 from .base import form_status
+from .base import link_form_posted
 from .base import over_budget
 
 if t.TYPE_CHECKING:
@@ -86,20 +85,16 @@ def reset_password() -> ResponseReturnValue:
         return _private(_dead_link())
     form = ResetPasswordForm()
     form.context_names = [user.email]
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            if form.csrf_token.errors:
-                abort(400, description=FORM_EXPIRED)
-        else:
-            refused = over_budget(form, "rivo/reset_password.html", user=user)
-            if refused is not None:
-                return refused
-            outcome = recovery.reset_password(token, form.password.data or "")
-            if outcome is recovery.ResetOutcome.DEAD:
-                return _private(_dead_link())
-            users_state().store.commit()
-            flash("Your password is changed, and you are logged in.", "success")
-            return _private(redirect(users_state().settings().login_redirect))
+    if link_form_posted(form):
+        refused = over_budget(form, "rivo/reset_password.html", user=user)
+        if refused is not None:
+            return refused
+        outcome = recovery.reset_password(token, form.password.data or "")
+        if outcome is recovery.ResetOutcome.DEAD:
+            return _private(_dead_link())
+        users_state().store.commit()
+        flash("Your password is changed, and you are logged in.", "success")
+        return _private(redirect(users_state().settings().login_redirect))
     page = render_template("rivo/reset_password.html", form=form, user=user)
     return _private(current_app.make_response((page, form_status())))
 

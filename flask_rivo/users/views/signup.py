@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import typing as t
 
-from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -17,10 +16,10 @@ from ..forms import VerifyForm
 from ..mail import MailError
 from ..models import UserConflictError
 from ..state import users_state
-from .base import FORM_EXPIRED
 from .base import MAIL_DOWN
 from .base import bp
 from .base import form_status
+from .base import link_form_posted
 from .base import over_budget
 from .base import throttled
 
@@ -60,34 +59,29 @@ def verify() -> ResponseReturnValue:
         return render_template("rivo/link_used.html"), 400
     if user is None:
         return render_template("rivo/link_invalid.html"), 400
-    # GET and HEAD (link scanners send both) only show the form.
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            if form.csrf_token.errors:
-                abort(400, description=FORM_EXPIRED)
-        else:
-            refused = over_budget(form, "rivo/verify.html", user=user)
-            if refused is not None:
-                return refused
-            changing = user.pending_email is not None
-            outcome, wait = accounts.confirm(token, form.password.data or "")
-            if outcome is accounts.ConfirmOutcome.OK:
-                users_state().store.commit()
-                flash(
-                    "Your new email address is confirmed."
-                    if changing
-                    else "Your email address is confirmed. Welcome!",
-                    "success",
-                )
-                return redirect(users_state().settings().login_redirect)
-            if outcome is accounts.ConfirmOutcome.DEAD:
-                return render_template("rivo/link_invalid.html"), 400
-            if outcome is accounts.ConfirmOutcome.TAKEN:
-                return render_template("rivo/address_taken.html"), 400
-            error, status, headers = _confirm_error(outcome, wait, user)
-            form.form_errors.append(error)
-            page = render_template("rivo/verify.html", form=form, user=user)
-            return page, status, headers
+    if link_form_posted(form):
+        refused = over_budget(form, "rivo/verify.html", user=user)
+        if refused is not None:
+            return refused
+        changing = user.pending_email is not None
+        outcome, wait = accounts.confirm(token, form.password.data or "")
+        if outcome is accounts.ConfirmOutcome.OK:
+            users_state().store.commit()
+            flash(
+                "Your new email address is confirmed."
+                if changing
+                else "Your email address is confirmed. Welcome!",
+                "success",
+            )
+            return redirect(users_state().settings().login_redirect)
+        if outcome is accounts.ConfirmOutcome.DEAD:
+            return render_template("rivo/link_invalid.html"), 400
+        if outcome is accounts.ConfirmOutcome.TAKEN:
+            return render_template("rivo/address_taken.html"), 400
+        error, status, headers = _confirm_error(outcome, wait, user)
+        form.form_errors.append(error)
+        page = render_template("rivo/verify.html", form=form, user=user)
+        return page, status, headers
     form.token.data = token
     page = render_template("rivo/verify.html", form=form, user=user)
     return page, form_status()
