@@ -6,6 +6,7 @@ import typing as t
 
 from flask_wtf.csrf import generate_csrf
 
+from .. import i18n
 from ..exceptions import ConfigError
 from ..exceptions import StoreUnavailable
 from ..interface import RivoSessionInterface
@@ -117,6 +118,7 @@ class RivoUsers:
             )
         app.cli.add_command(users_cli)
         app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
+        i18n.install(app)
         app.context_processor(_template_context)
 
 
