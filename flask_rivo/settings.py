@@ -269,6 +269,8 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_LOGIN_MAX_DELAY": timedelta(minutes=15),
         "RIVO_NOTIFY_NEW_DEVICE": True,
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
+        "RIVO_PASSKEY_RP_ID": None,
+        "RIVO_PASSKEY_ORIGIN": None,
     }
 )
 
@@ -312,6 +314,12 @@ class UsersSettings:
     #: Anonymous POSTs that cost a password hash or send an email, per
     #: client address and hour.
     costly_posts_per_hour: int
+    #: The WebAuthn relying-party ID (a host name, no scheme or port);
+    #: ``None``: the host of :attr:`passkey_origin`.
+    passkey_rp_id: str | None = None
+    #: The origin passkey ceremonies must come from (``https://host[:port]``);
+    #: ``None``: :attr:`external_url` (or the request's in debug mode).
+    passkey_origin: str | None = None
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
@@ -377,4 +385,29 @@ class UsersSettings:
                 1,
                 1_000_000,
             ),
+            **_passkey_settings(config),
         )
+
+
+def _passkey_settings(config: t.Mapping[str, t.Any]) -> dict[str, str | None]:
+    """``RIVO_PASSKEY_RP_ID`` and ``RIVO_PASSKEY_ORIGIN``, checked.
+
+    :raises ConfigError: for an origin that is no ``http(s)://host`` or
+        carries a path, or an RP ID with a scheme, port or path.
+    """
+    origin = _text(config, "RIVO_PASSKEY_ORIGIN", optional=True)
+    if origin is not None:
+        origin = origin.rstrip("/")
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest:
+            raise ConfigError(
+                "RIVO_PASSKEY_ORIGIN",
+                f"expected an origin such as https://example.com, got {origin!r}",
+            )
+    rp_id = _text(config, "RIVO_PASSKEY_RP_ID", optional=True)
+    if rp_id is not None and (not rp_id or any(c in rp_id for c in ":/ ")):
+        raise ConfigError(
+            "RIVO_PASSKEY_RP_ID",
+            f"expected a host name such as example.com, got {rp_id!r}",
+        )
+    return {"passkey_rp_id": rp_id, "passkey_origin": origin}

@@ -123,6 +123,15 @@ class UserMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: The WebAuthn user handle of the account's passkeys: random, never the
+    #: address or anything personal (WebAuthn Level 3, 5.4.3), made when the
+    #: first passkey is added. A passkey log-in finds the account by it.
+    passkey_handle: Mapped[str | None] = mapped_column(
+        sa.String(64), unique=True, index=True, default=None
+    )
+    #: The account's passkeys as JSON (see :mod:`flask_rivo.users.passkeys`):
+    #: credential IDs, public keys, sign counts, names and times; no secret.
+    passkeys: Mapped[str | None] = mapped_column(sa.Text(), default=None)
 
     #: Always true for a real user; :class:`AnonymousUser` has it false.
     is_authenticated: t.ClassVar[bool] = True
@@ -170,6 +179,8 @@ class User(t.Protocol):
     created_at: datetime
     verified_at: datetime | None
     last_login_at: datetime | None
+    passkey_handle: str | None
+    passkeys: str | None
 
     @property
     def is_authenticated(self) -> bool: ...
@@ -207,6 +218,12 @@ class UserStore(t.Protocol):
         holds a lock on it till then); nothing else is changed.
 
         :returns: whether the token was still there to use.
+
+        .. versionadded:: 0.1
+        """
+
+    def by_passkey_handle(self, handle: str) -> User | None:
+        """The user whose ``passkey_handle`` is ``handle``, or ``None``.
 
         .. versionadded:: 0.1
         """
@@ -302,6 +319,10 @@ class SQLAlchemyUserStore:
         if column not in _TOKEN_TIMES:
             raise ValueError(f"not a token column: {column!r}")
         query = sa.select(self.model).where(getattr(self.model, column) == token_hash)
+        return t.cast("User | None", self.session.scalars(query).first())
+
+    def by_passkey_handle(self, handle: str) -> User | None:
+        query = sa.select(self.model).where(self.model.passkey_handle == handle)
         return t.cast("User | None", self.session.scalars(query).first())
 
     def consume_token(self, user: User, column: str, token_hash: str) -> bool:

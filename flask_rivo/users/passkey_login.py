@@ -1,0 +1,111 @@
+"""Logging in with a passkey, and the notices of passkeys added or removed.
+
+A passkey log-in names no account (the browser offers the passkeys it has
+for the site), so failures are throttled per client address only, with the
+same counters and delays as password log-ins (:mod:`.throttle`). A verified
+assertion counts as both factors: it logs in at once, with the device
+cookie, the new-device notice and ``last_login_at`` as after a password.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing as t
+
+from flask import current_app
+from flask import request
+
+from ..i18n import gettext as _
+from . import devices
+from . import passkeys
+from . import shared
+from .accounts import _notify_new_device
+from .agents import describe
+from .auth import login_user
+from .signals import user_login_failed
+from .state import users_state
+
+if t.TYPE_CHECKING:
+    from .models import User
+
+
+class PasskeyLogin(enum.Enum):
+    """How a passkey log-in ended."""
+
+    OK = "ok"
+    #: No challenge pending for this session, or it expired or was used.
+    EXPIRED = "expired"
+    #: No account here has this passkey (removed, or never added), or the
+    #: account may not log in: one answer, telling nothing of accounts.
+    UNKNOWN = "unknown"
+    #: The assertion did not verify (signature, origin, user verification,
+    #: a sign count that did not grow).
+    INVALID = "invalid"
+    #: Too many failures from this client address: wait.
+    THROTTLED = "throttled"
+
+
+def log_in_with_passkey(
+    credential: str, *, remember: bool
+) -> tuple[PasskeyLogin, float]:
+    """Check a passkey assertion from the log-in page and log its user in.
+
+    :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
+    """
+    attempts = shared.throttle()
+    address = request.remote_addr or ""
+    wait = attempts.claim(None, address)
+    if wait > 0:
+        user_login_failed.send(shared.app(), email=None, reason="throttled")
+        return PasskeyLogin.THROTTLED, wait
+    try:
+        user = passkeys.authenticate(credential)
+    except passkeys.PasskeyError as error:
+        users_state().store.rollback()
+        user_login_failed.send(
+            shared.app(), email=None, reason=f"passkey-{error.reason}"
+        )
+        if error.reason == "challenge":
+            return PasskeyLogin.EXPIRED, 0.0
+        if error.reason == "unknown":
+            return PasskeyLogin.UNKNOWN, 0.0
+        return PasskeyLogin.INVALID, 0.0
+    attempts.succeeded(None, address)
+    finish_log_in(user, remember=remember)
+    return PasskeyLogin.OK, 0.0
+
+
+def finish_log_in(user: User, *, remember: bool) -> None:
+    """What follows a successful log-in: session, commit, device cookie, notice.
+
+    The same steps as after a password (:func:`.accounts.log_in`); to be
+    replaced by the shared ``accounts.finish_log_in`` once it exists.
+    """
+    account = shared.account_key(user, user.email)
+    known = devices.nonce_for(account) is not None
+    login_user(user, remember=remember)
+    users_state().store.commit()
+    devices.remember(account)
+    if not known and users_state().settings().notify_new_device:
+        _notify_new_device(user)
+
+
+def notify_change(user: User, template: str, name: str) -> None:
+    """Tell the owner a passkey was added or removed (the deed stands either
+    way): a stranger's key on the account would be a way in."""
+    site = current_app.config["RIVO_SITE_NAME"]
+    subjects = {
+        "passkey_added": _("A passkey was added to your %(site)s account", site=site),
+        "passkey_removed": _(
+            "A passkey was removed from your %(site)s account", site=site
+        ),
+    }
+    shared.notify(
+        user.email,
+        template,
+        subjects[template],
+        name=name,
+        browser=describe(request.headers.get("User-Agent")),
+        client=request.remote_addr or _("an unknown address"),
+        passkeys_link=shared.link_if_routed("rivo_users.passkeys"),
+    )
