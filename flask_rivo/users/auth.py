@@ -241,16 +241,8 @@ def login_required(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: t.Any, **kwargs: t.Any) -> Response:
-        response: Response
         if not current_user.is_authenticated:
-            if _wants_json():
-                response = jsonify(error="authentication required")
-                response.status_code = 401
-            else:
-                flash(str(LOGIN_NEEDED), "info")
-                response = redirect(url_for("rivo_users.login", next=current_path()))
-            response.headers["Cache-Control"] = "no-store"
-            return response
+            return _send_to("rivo_users.login", LOGIN_NEEDED, "authentication")
         response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -296,13 +288,21 @@ def is_fresh() -> bool:
 def reauthentication_needed() -> Response:
     """Send the logged-in user to confirm their password, then back here
     (see :func:`fresh_login_required`); for JSON requests a 401."""
+    return _send_to("rivo_users.reauthenticate", REAUTH_NEEDED, "re-authentication")
+
+
+def _send_to(endpoint: str, message: t.Any, needed: str) -> Response:
+    """Turn a visitor away to ``endpoint``, with ``next`` to come back here
+    and ``message`` flashed; a JSON request gets a 401 instead, and no
+    flash, which would wait in the session for the next page a browser
+    shows. Never cached."""
     response: Response
     if _wants_json():
-        response = jsonify(error="re-authentication required")
+        response = jsonify(error=f"{needed} required")
         response.status_code = 401
     else:
-        flash(str(REAUTH_NEEDED), "info")
-        response = redirect(url_for("rivo_users.reauthenticate", next=current_path()))
+        flash(str(message), "info")
+        response = redirect(url_for(endpoint, next=current_path()))
     response.headers["Cache-Control"] = "no-store"
     return response
 
