@@ -269,6 +269,7 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_LOGIN_MAX_DELAY": timedelta(minutes=15),
         "RIVO_NOTIFY_NEW_DEVICE": True,
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
+        "RIVO_REAUTH_WINDOW": timedelta(minutes=10),
         "RIVO_PASSKEY_RP_ID": None,
         "RIVO_PASSKEY_ORIGIN": None,
     }
@@ -314,6 +315,9 @@ class UsersSettings:
     #: Anonymous POSTs that cost a password hash or send an email, per
     #: client address and hour.
     costly_posts_per_hour: int
+    #: How long after a log-in (or re-authentication) sensitive pages are
+    #: open without asking for the password again.
+    reauth_window: float
     #: The WebAuthn relying-party ID (a host name, no scheme or port);
     #: ``None``: the host of :attr:`passkey_origin`.
     passkey_rp_id: str | None = None
@@ -385,6 +389,7 @@ class UsersSettings:
                 1,
                 1_000_000,
             ),
+            reauth_window=duration("RIVO_REAUTH_WINDOW", get("RIVO_REAUTH_WINDOW")),
             **_passkey_settings(config),
         )
 

@@ -10,6 +10,7 @@ from . import change as change
 from . import closing as closing
 from . import login as login
 from . import passkeys as passkeys
+from . import reauth as reauth
 from . import recovery as recovery
 from . import sessions as sessions
 from . import signup as signup
