@@ -91,6 +91,12 @@
         "X-CSRFToken": form.elements.csrf_token.value
       }
     }).then(function (reply) {
+      if (reply.status === 401) {
+        // Logged out, or the page now wants the password again: the
+        // reloaded page says which.
+        window.location.reload();
+        return new Promise(function () {});
+      }
       if (!reply.ok) {
         throw new Error("options: HTTP " + reply.status);
       }

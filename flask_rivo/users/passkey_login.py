@@ -21,6 +21,7 @@ from . import passkeys
 from . import shared
 from .accounts import _notify_new_device
 from .agents import describe
+from .auth import confirm_login
 from .auth import login_user
 from .signals import user_login_failed
 from .state import users_state
@@ -52,27 +53,47 @@ def log_in_with_passkey(
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
+    outcome, wait, user = _check(credential, None)
+    if user is not None:
+        finish_log_in(user, remember=remember)
+    return outcome, wait
+
+
+def reauthenticate_with_passkey(
+    user: User, credential: str
+) -> tuple[PasskeyLogin, float]:
+    """Check a passkey assertion of the logged-in ``user`` who must prove
+    again who they are (``/reauthenticate``), and mark the session fresh.
+
+    :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
+    """
+    outcome, wait, owner = _check(credential, user)
+    if owner is not None:
+        users_state().store.commit()  # the sign count and last use
+        confirm_login()
+    return outcome, wait
+
+
+def _check(
+    credential: str, user: User | None
+) -> tuple[PasskeyLogin, float, User | None]:
+    """Throttle, then verify an assertion (see :func:`.passkeys.authenticate`)."""
     attempts = shared.throttle()
     address = request.remote_addr or ""
     wait = attempts.claim(None, address)
     if wait > 0:
         user_login_failed.send(shared.app(), email=None, reason="throttled")
-        return PasskeyLogin.THROTTLED, wait
+        return PasskeyLogin.THROTTLED, wait, None
     try:
-        user = passkeys.authenticate(credential)
+        owner = passkeys.authenticate(credential, user)
     except passkeys.PasskeyError as error:
         users_state().store.rollback()
-        user_login_failed.send(
-            shared.app(), email=None, reason=f"passkey-{error.reason}"
-        )
-        if error.reason == "challenge":
-            return PasskeyLogin.EXPIRED, 0.0
-        if error.reason == "unknown":
-            return PasskeyLogin.UNKNOWN, 0.0
-        return PasskeyLogin.INVALID, 0.0
+        reason = f"passkey-{error.reason}"
+        user_login_failed.send(shared.app(), email=None, reason=reason)
+        outcomes = {"challenge": PasskeyLogin.EXPIRED, "unknown": PasskeyLogin.UNKNOWN}
+        return outcomes.get(error.reason, PasskeyLogin.INVALID), 0.0, None
     attempts.succeeded(None, address)
-    finish_log_in(user, remember=remember)
-    return PasskeyLogin.OK, 0.0
+    return PasskeyLogin.OK, 0.0, owner
 
 
 def finish_log_in(user: User, *, remember: bool) -> None:

@@ -67,9 +67,10 @@ CHALLENGE_TTL = 300.0
 MAX_PASSKEYS = 20
 #: The longest name of a passkey.
 NAME_LENGTH = 64
-#: The two ceremonies; a challenge made for one never serves the other.
+#: The ceremonies; a challenge made for one never serves another.
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
+REAUTHENTICATE = "reauthenticate"
 
 
 class PasskeyError(RivoError):
@@ -263,51 +264,61 @@ def _transports(credential: str) -> list[str]:
     return [str(x) for x in response.get("transports", []) if x in known]
 
 
-def authentication_options() -> str:
-    """The JSON for ``navigator.credentials.get()`` on the log-in page.
+def authentication_options(user: User | None = None) -> str:
+    """The JSON for ``navigator.credentials.get()``.
 
-    No credentials are listed (the browser offers the discoverable ones it
-    has for this site, so no address is typed or told), and user
-    verification is required: the passkey stands for both factors.
+    On the log-in page (no ``user``) no credentials are listed: the browser
+    offers the discoverable ones it has for this site, so no address is
+    typed or told. To re-authenticate a logged-in ``user``, their passkeys
+    are listed. User verification is required either way: the passkey
+    stands for both factors.
     """
     rp_id, _origin = relying_party()
+    allowed = [] if user is None else passkeys_of(user)
     options = generate_authentication_options(
         rp_id=rp_id,
-        challenge=_issue(AUTHENTICATE),
+        challenge=_issue(AUTHENTICATE if user is None else REAUTHENTICATE),
         timeout=int(CHALLENGE_TTL * 1000),
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=base64url_to_bytes(k.id)) for k in allowed
+        ],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     return options_to_json(options)
 
 
-def authenticate(credential: str) -> User:
-    """Check a log-in assertion; return its verified user, sign count and
-    last use updated (the caller commits and logs the user in).
+def authenticate(credential: str, user: User | None = None) -> User:
+    """Check an assertion; return its verified user, sign count and last
+    use updated (the caller commits, and logs the user in or confirms the
+    log-in).
 
     :param credential: the ``PublicKeyCredential`` as JSON text.
+    :param user: the logged-in user who re-authenticates, whose passkey it
+        must be; ``None`` on the log-in page.
     :raises PasskeyError: ``"challenge"``; ``"unknown"`` (no account has
-        this handle and credential: removed, or never here), also for an
-        account that may not log in (unconfirmed or closed), so the answer
-        tells nothing of the account; ``"invalid"`` (py_webauthn refused it:
-        signature, origin, RP ID, user not verified, a sign count that did
-        not grow, the mark of a cloned authenticator).
+        this handle and credential: removed, or never here; or not
+        ``user``'s), also for an account that may not log in (unconfirmed
+        or closed), so the answer tells nothing of the account;
+        ``"invalid"`` (py_webauthn refused it: signature, origin, RP ID,
+        user not verified, a sign count that did not grow, the mark of a
+        cloned authenticator).
     """
-    expected = _take(AUTHENTICATE)
+    expected = _take(AUTHENTICATE if user is None else REAUTHENTICATE)
     rp_id, origin = relying_party()
     try:
         parsed = parse_authentication_credential_json(credential)
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
         raise PasskeyError("invalid", str(error)) from error
-    handle = parsed.response.user_handle
-    user = (
-        None
-        if not handle
-        else users_state().store.by_passkey_handle(bytes_to_base64url(handle))
-    )
-    keys = [] if user is None else passkeys_of(user)
+    owner = _owner(parsed.response.user_handle)
+    keys = [] if owner is None else passkeys_of(owner)
     wanted = bytes_to_base64url(parsed.raw_id)
     found = next((k for k in keys if k.id == wanted), None)
-    if user is None or found is None or user.state is not UserState.VERIFIED:
+    if (
+        owner is None
+        or found is None
+        or owner.state is not UserState.VERIFIED
+        or (user is not None and owner.get_id() != user.get_id())
+    ):
         raise PasskeyError("unknown")
     try:
         verified = verify_authentication_response(
@@ -323,8 +334,16 @@ def authenticate(credential: str) -> User:
         raise PasskeyError("invalid", str(error)) from error
     found.sign_count = verified.new_sign_count
     found.last_used_at = shared.now()
-    _keep(user, keys)
-    return user
+    _keep(owner, keys)
+    return owner
+
+
+def _owner(handle: bytes | None) -> User | None:
+    """The account with this user handle (a discoverable credential always
+    returns it), or ``None``."""
+    if not handle:
+        return None
+    return users_state().store.by_passkey_handle(bytes_to_base64url(handle))
 
 
 def remove(user: User, credential_id: str) -> Passkey | None:

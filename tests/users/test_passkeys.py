@@ -484,3 +484,89 @@ def test_debug_follows_the_request_host(
         base_url="http://localhost:5100",
     )
     assert reply.get_json()["rpId"] == "localhost"
+
+
+def test_adding_and_removing_ask_for_the_password_again_later(
+    browser: Browser, owner: str, clock: FakeClock, users_app: flask.Flask
+) -> None:
+    authenticator = Authenticator(SITE)
+    assert add_passkey(browser, authenticator).status_code == 302
+    token = csrf(browser, "/passkeys")
+    clock.advance(users_app.config["RIVO_REAUTH_WINDOW"].total_seconds() + 1)
+    page = browser.get("/passkeys")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/reauthenticate?next=")
+    reply = browser.client.post(
+        "/passkeys/options",
+        headers={"X-CSRFToken": token, "Accept": "application/json"},
+    )
+    assert reply.status_code == 401
+    # A stolen session cannot remove (or add) a passkey without the password.
+    reply = browser.client.post("/passkeys", data={"csrf_token": token, "remove": "x"})
+    assert reply.status_code == 302
+    assert reply.headers["Location"].startswith("/reauthenticate")
+
+
+def reauthenticate(browser: Browser, key: Authenticator, **how: t.Any) -> TestResponse:
+    page = browser.get("/reauthenticate?next=/passkeys")
+    assert "Use a passkey" in page.text
+    token = csrf(browser, "/reauthenticate?next=/passkeys")
+    found = options(browser, "/reauthenticate/passkey/options", token)
+    return browser.client.post(
+        "/reauthenticate/passkey?next=/passkeys",
+        data={"csrf_token": token, "credential": key.get(found, **how)},
+    )
+
+
+def test_a_passkey_re_authenticates(
+    browser: Browser, owner: str, clock: FakeClock, users_app: flask.Flask
+) -> None:
+    authenticator = Authenticator(SITE)
+    assert add_passkey(browser, authenticator).status_code == 302
+    clock.advance(users_app.config["RIVO_REAUTH_WINDOW"].total_seconds() + 1)
+    assert browser.get("/passkeys").status_code == 302
+    token = csrf(browser, "/reauthenticate")
+    found = options(browser, "/reauthenticate/passkey/options", token)
+    # Here the browser is told which passkeys are the user's.
+    assert [c["id"] for c in found["allowCredentials"]] == [
+        json.loads(authenticator.get(found))["id"]
+    ]
+    reply = reauthenticate(browser, authenticator)
+    assert reply.status_code == 302
+    assert reply.headers["Location"] == "/passkeys"
+    assert browser.get("/passkeys").status_code == 200
+
+
+def test_re_authenticating_takes_only_the_users_own_passkey(
+    users_app: flask.Flask,
+    browser: Browser,
+    owner: str,
+    clock: FakeClock,
+    mailbox: Mailbox,
+) -> None:
+    # Another account, with a passkey of its own.
+    other = Browser(users_app.test_client())
+    other.sign_up("bob@example.com")
+    assert (
+        other.submit(
+            mailbox.last_link("bob@example.com"), {"password": "zebra violin cactus"}
+        ).status_code
+        == 302
+    )
+    bobs = Authenticator(SITE)
+    assert add_passkey(other, bobs).status_code == 302
+    mine = Authenticator(SITE)
+    assert add_passkey(browser, mine).status_code == 302
+    clock.advance(users_app.config["RIVO_REAUTH_WINDOW"].total_seconds() + 1)
+    reply = reauthenticate(browser, bobs)
+    assert reply.status_code == 400
+    assert "not known here" in reply.text
+    assert browser.get("/passkeys").status_code == 302
+    # Without user verification, refused too.
+    assert reauthenticate(browser, mine, verified=False).status_code == 400
+    assert reauthenticate(browser, mine).status_code == 302
+
+
+def test_a_passkey_log_in_is_fresh(browser: Browser, key: Authenticator) -> None:
+    assert passkey_log_in(browser, key).status_code == 302
+    assert browser.get("/passkeys").status_code == 200

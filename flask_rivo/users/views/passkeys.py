@@ -1,4 +1,4 @@
-"""Passkeys: ``/passkeys`` (list, add, remove) and logging in with one.
+"""Passkeys: ``/passkeys`` lists, adds and removes them.
 
 Each WebAuthn ceremony is two requests: a JSON endpoint hands the browser
 its options (and keeps the challenge in the session), then the page's form
@@ -8,12 +8,11 @@ page as any form's do and no page needs an inline script:
 * ``POST /passkeys/options`` (``rivo_users.passkey_options``): registration
   options, for a logged-in user;
 * ``POST /passkeys``: add (``name``, ``credential``) or remove (``remove``);
-* ``POST /login/passkey/options`` (``rivo_users.passkey_login_options``):
-  authentication options, for anybody;
-* ``POST /login/passkey`` (``rivo_users.passkey_login``): the assertion
-  (``credential``, ``remember``; query ``next``).
+* the log-in and re-authentication ceremonies: see :mod:`.passkey_login`.
 
-The JSON endpoints take the CSRF token in the ``X-CSRFToken`` header.
+The JSON endpoints take the CSRF token in the ``X-CSRFToken`` header. Adding
+and removing a passkey change how the account can be entered, so the page
+asks for the password (or a passkey) again after ``RIVO_REAUTH_WINDOW``.
 """
 
 from __future__ import annotations
@@ -32,44 +31,44 @@ from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
 from ...i18n import gettext as _
+from ...i18n import lazy_gettext as _l
 from .. import passkey_login
 from .. import passkeys as ceremonies
 from ..agents import describe
+from ..auth import fresh_login_required
 from ..auth import logged_in_user
-from ..auth import login_required
-from ..auth import safe_next
-from ..forms import LoginForm
 from ..humanize import ago
 from ..humanize import moment as in_words
 from ..passkey_forms import PasskeyAddForm
-from ..passkey_forms import PasskeyLoginForm
 from ..passkey_forms import PasskeyRemoveForm
 from ..shared import moment
 from ..state import users_state
 from .base import bp
-from .base import throttled
-from .login import LOGGED_IN
 
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
     from ..passkeys import Passkey
 
+#: Shown when a passkey form's CSRF token is missing or stale.
+PAGE_EXPIRED = _l("The page expired. Reload it and try again.")
 
-def _options_response(body: str) -> ResponseReturnValue:
+
+def options_response(body: str) -> ResponseReturnValue:
+    """Ceremony options (JSON text), never cached."""
     return body, 200, {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
-def _check_csrf_header() -> None:
+def check_csrf_header() -> None:
     """Refuse a JSON POST without the page's CSRF token (a 400)."""
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError:
-        abort(400, description=_("The page expired. Reload it and try again."))
+        abort(400, description=PAGE_EXPIRED)
 
 
 @bp.route("/passkeys", methods=["GET", "POST"], endpoint="passkeys")
-@login_required
+@fresh_login_required
 def passkeys_page() -> ResponseReturnValue:
     add = PasskeyAddForm()
     if request.method == "POST" and "remove" in request.form:
@@ -78,7 +77,7 @@ def passkeys_page() -> ResponseReturnValue:
         if add.validate_on_submit():
             return _add(add)
         if add.csrf_token.errors:
-            abort(400, description=_("The page expired. Reload it and try again."))
+            abort(400, description=PAGE_EXPIRED)
         return _page(add, status=400)
     add.name.data = describe(request.headers.get("User-Agent"))
     return _page(add)
@@ -117,7 +116,7 @@ def _registration_error(reason: str) -> str:
 def _remove(add: PasskeyAddForm) -> ResponseReturnValue:
     form = PasskeyRemoveForm()
     if not form.validate_on_submit():
-        abort(400, description=_("The page expired. Reload it and try again."))
+        abort(400, description=PAGE_EXPIRED)
     user = logged_in_user()
     gone = ceremonies.remove(user, form.remove.data or "")
     if gone is None:
@@ -154,55 +153,10 @@ def _row(key: Passkey, now: datetime) -> dict[str, t.Any]:
 
 
 @bp.route("/passkeys/options", methods=["POST"])
-@login_required
+@fresh_login_required
 def passkey_options() -> ResponseReturnValue:
     """Registration options for ``navigator.credentials.create()``."""
-    _check_csrf_header()
+    check_csrf_header()
     body = ceremonies.registration_options(logged_in_user())
     users_state().store.commit()  # the user handle, made for the first passkey
-    return _options_response(body)
-
-
-@bp.route("/login/passkey/options", methods=["POST"])
-def passkey_login_options() -> ResponseReturnValue:
-    """Authentication options for ``navigator.credentials.get()``."""
-    _check_csrf_header()
-    return _options_response(ceremonies.authentication_options())
-
-
-@bp.route("/login/passkey", methods=["POST"], endpoint="passkey_login")
-def passkey_login_view() -> ResponseReturnValue:
-    """The assertion from the log-in page: logs in, or shows the page again."""
-    form = PasskeyLoginForm()
-    next_url = safe_next(request.args.get("next"))
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400, description=_("The page expired. Reload it and try again."))
-        return _login_page(_("The passkey answer was missing. Try again."), 400, {})
-    outcome, wait = passkey_login.log_in_with_passkey(
-        form.credential.data or "", remember=bool(form.remember.data)
-    )
-    if outcome is passkey_login.PasskeyLogin.OK:
-        flash(LOGGED_IN, "success")
-        return redirect(next_url or users_state().settings().login_redirect)
-    if outcome is passkey_login.PasskeyLogin.THROTTLED:
-        return _login_page(*throttled(wait))
-    if outcome is passkey_login.PasskeyLogin.EXPIRED:
-        message = _("Logging in took too long, or was done twice. Try again.")
-    elif outcome is passkey_login.PasskeyLogin.UNKNOWN:
-        message = _(
-            "This passkey is not known here: it may have been removed. Log in"
-            " with your email address and password."
-        )
-    else:
-        message = _("The passkey could not be checked. Try again.")
-    return _login_page(message, 400, {})
-
-
-def _login_page(
-    error: str, status: int, headers: dict[str, str]
-) -> ResponseReturnValue:
-    form = LoginForm(formdata=None)
-    form.form_errors.append(error)
-    next_url = safe_next(request.args.get("next"))
-    return render_template("rivo/login.html", form=form, next=next_url), status, headers
+    return options_response(body)
