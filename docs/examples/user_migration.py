@@ -27,8 +27,11 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("verified_at", UTCDateTime(), nullable=True),
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("passkey_handle", sa.String(64), nullable=True),
+        sa.Column("passkeys", sa.Text(), nullable=True),
     )
     op.create_index("ix_user_email", "user", ["email"], unique=True)
+    op.create_index("ix_user_passkey_handle", "user", ["passkey_handle"], unique=True)
     for column in ("verification_token_hash", "reset_token_hash"):
         op.create_index(f"ix_user_{column}", "user", [column])
 

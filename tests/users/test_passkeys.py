@@ -570,3 +570,25 @@ def test_re_authenticating_takes_only_the_users_own_passkey(
 def test_a_passkey_log_in_is_fresh(browser: Browser, key: Authenticator) -> None:
     assert passkey_log_in(browser, key).status_code == 302
     assert browser.get("/passkeys").status_code == 200
+
+
+def test_the_cli_shows_and_removes_passkeys(
+    users_app: flask.Flask, browser: Browser, key: Authenticator, verified: str
+) -> None:
+    runner = users_app.test_cli_runner()
+    shown = runner.invoke(args=["users", "show", verified])
+    assert shown.exit_code == 0, shown.output
+    assert "Passkeys: 1" in shown.output
+    assert "My laptop, added " in shown.output
+    refused = runner.invoke(args=["users", "remove-passkeys", verified], input="n\n")
+    assert refused.exit_code == 1
+    assert "Passkeys: 1" in runner.invoke(args=["users", "show", verified]).output
+    removed = runner.invoke(args=["users", "remove-passkeys", verified, "--yes"])
+    assert removed.exit_code == 0, removed.output
+    assert "Removed 1 passkey(s)" in removed.output
+    assert "Passkeys: 0" in runner.invoke(args=["users", "show", verified]).output
+    again = runner.invoke(args=["users", "remove-passkeys", verified])
+    assert "has no passkeys" in again.output
+    assert passkey_log_in(browser, key).status_code == 400
+    unknown = runner.invoke(args=["users", "remove-passkeys", "nobody@example.com"])
+    assert unknown.exit_code == 1
