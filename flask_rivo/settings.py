@@ -49,6 +49,10 @@ _CSRF_FIELD = "csrf_token"
 _CSRF_TIME_LIMIT = 3600.0
 #: Flash messages are shown on the next page and are as short-lived.
 _FLASHES = "_flashes"
+#: Where a pending passkey ceremony keeps its challenge: it lives minutes
+#: (see :mod:`flask_rivo.users.passkeys`), so a session of nobody's that
+#: holds it stays transient.
+PASSKEY_CHALLENGE = "_rivo_passkey"
 
 
 def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
@@ -123,7 +127,9 @@ class SessionSettings:
     #: :data:`INTERNAL_KEYS`) is *transient*: it lives
     #: :attr:`transient_timeout` at most, so a flood of visitors who fetch a
     #: form and leave cannot fill the store for the full idle timeout.
-    transient_keys: frozenset[str] = frozenset({_CSRF_FIELD, _FLASHES})
+    transient_keys: frozenset[str] = frozenset(
+        {_CSRF_FIELD, _FLASHES, PASSKEY_CHALLENGE}
+    )
     #: The idle timeout of a transient session: ``WTF_CSRF_TIME_LIMIT`` (one
     #: hour by default), or the idle timeout when that is ``None``.
     transient_timeout: float = _CSRF_TIME_LIMIT
@@ -246,7 +252,7 @@ def _transient(config: t.Mapping[str, t.Any], idle: float) -> dict[str, t.Any]:
     limit = config.get("WTF_CSRF_TIME_LIMIT", _CSRF_TIME_LIMIT)
     timeout = idle if limit is None else duration("WTF_CSRF_TIME_LIMIT", limit)
     return {
-        "transient_keys": frozenset({field, _FLASHES}),
+        "transient_keys": frozenset({field, _FLASHES, PASSKEY_CHALLENGE}),
         "transient_timeout": timeout,
     }
 

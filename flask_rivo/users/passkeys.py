@@ -50,6 +50,7 @@ from webauthn.helpers.structs import UserVerificationRequirement
 from ..exceptions import ConfigError
 from ..exceptions import RivoError
 from ..ids import counter_key
+from ..settings import PASSKEY_CHALLENGE
 from ..stores.base import Record
 from . import shared
 from .mail import site_url
@@ -59,8 +60,9 @@ from .state import users_state
 if t.TYPE_CHECKING:
     from .models import User
 
-#: Where the pending ceremony's challenge waits in the session.
-SESSION_KEY = "_rivo_passkey"
+#: Where the pending ceremony's challenge waits in the session (a transient
+#: key: an anonymous session holding only it expires as a form's would).
+SESSION_KEY = PASSKEY_CHALLENGE
 #: Seconds a challenge stays good (and the browser is given to answer).
 CHALLENGE_TTL = 300.0
 #: The most passkeys one account may hold (the JSON column stays small).

@@ -592,3 +592,18 @@ def test_the_cli_shows_and_removes_passkeys(
     assert passkey_log_in(browser, key).status_code == 400
     unknown = runner.invoke(args=["users", "remove-passkeys", "nobody@example.com"])
     assert unknown.exit_code == 1
+
+
+def test_a_pending_log_in_challenge_leaves_a_transient_session(
+    browser: Browser, store: t.Any, clock: FakeClock
+) -> None:
+    """A flood of visitors who ask for options and leave fills the store no
+    longer than a flood that only fetches the form."""
+    options(browser, "/login/passkey/options", csrf(browser, "/login"))
+    anonymous = [
+        r
+        for k, r in store.records().items()
+        if r.user_id is None and passkeys.SESSION_KEY in r.data
+    ]
+    assert len(anonymous) == 1
+    assert anonymous[0].expires_at <= clock.now + 3600
