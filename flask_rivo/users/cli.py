@@ -25,6 +25,7 @@ from .forms import normalize_email
 from .models import SQLAlchemyUserStore
 from .models import UserConflictError
 from .models import UserState
+from .passkey_login import end_their_sessions
 from .passkeys import passkeys_of
 from .passkeys import remove_all
 from .passwords import hash_password
@@ -227,9 +228,11 @@ def delete(user: str, yes: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def remove_passkeys(user: str, yes: bool) -> None:
     """Remove every passkey of an account (a lost device, a taken-over
-    account); its password keeps working."""
+    account), and end the sessions they logged in; the password keeps
+    working."""
     found = _find(user)
-    count = len(passkeys_of(found))
+    removed = {key.id for key in passkeys_of(found)}
+    count = len(removed)
     if count == 0:
         click.echo(f"{found.email} has no passkeys.")
         return
@@ -237,7 +240,11 @@ def remove_passkeys(user: str, yes: bool) -> None:
         click.confirm(f"Remove the {count} passkey(s) of {found.email}?", abort=True)
     remove_all(found)
     _commit()
-    click.echo(f"Removed {count} passkey(s) of {found.email}.")
+    ended = end_their_sessions(found, removed)
+    click.echo(
+        f"Removed {count} passkey(s) of {found.email}; ended the {ended}"
+        " session(s) they logged in."
+    )
 
 
 @users_cli.command("purge")

@@ -14,13 +14,17 @@ import typing as t
 
 from flask import current_app
 from flask import request
+from flask import session
+from flask.sessions import session_json_serializer
 
 from ..i18n import gettext as _
+from ..sessions import RivoSessions
 from . import devices
 from . import passkeys
 from . import shared
 from .accounts import _notify_new_device
 from .agents import describe
+from .auth import LOGIN_PASSKEY
 from .auth import confirm_login
 from .auth import login_user
 from .signals import user_login_failed
@@ -28,6 +32,7 @@ from .state import users_state
 
 if t.TYPE_CHECKING:
     from .models import User
+    from .passkeys import Passkey
 
 
 class PasskeyLogin(enum.Enum):
@@ -53,9 +58,11 @@ def log_in_with_passkey(
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
-    outcome, wait, user = _check(credential, None)
-    if user is not None:
+    outcome, wait, found = _check(credential, None)
+    if found is not None:
+        user, passkey = found
         finish_log_in(user, remember=remember)
+        session[LOGIN_PASSKEY] = passkey.id
     return outcome, wait
 
 
@@ -67,8 +74,8 @@ def reauthenticate_with_passkey(
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
-    outcome, wait, owner = _check(credential, user)
-    if owner is not None:
+    outcome, wait, found = _check(credential, user)
+    if found is not None:
         users_state().store.commit()  # the sign count and last use
         confirm_login()
     return outcome, wait
@@ -76,7 +83,7 @@ def reauthenticate_with_passkey(
 
 def _check(
     credential: str, user: User | None
-) -> tuple[PasskeyLogin, float, User | None]:
+) -> tuple[PasskeyLogin, float, tuple[User, Passkey] | None]:
     """Throttle, then verify an assertion (see :func:`.passkeys.authenticate`)."""
     attempts = shared.throttle()
     address = request.remote_addr or ""
@@ -85,7 +92,7 @@ def _check(
         user_login_failed.send(shared.app(), email=None, reason="throttled")
         return PasskeyLogin.THROTTLED, wait, None
     try:
-        owner = passkeys.authenticate(credential, user)
+        found = passkeys.authenticate(credential, user)
     except passkeys.PasskeyError as error:
         users_state().store.rollback()
         reason = f"passkey-{error.reason}"
@@ -93,7 +100,7 @@ def _check(
         outcomes = {"challenge": PasskeyLogin.EXPIRED, "unknown": PasskeyLogin.UNKNOWN}
         return outcomes.get(error.reason, PasskeyLogin.INVALID), 0.0, None
     attempts.succeeded(None, address)
-    return PasskeyLogin.OK, 0.0, owner
+    return PasskeyLogin.OK, 0.0, found
 
 
 def finish_log_in(user: User, *, remember: bool) -> None:
@@ -109,6 +116,26 @@ def finish_log_in(user: User, *, remember: bool) -> None:
     devices.remember(account)
     if not known and users_state().settings().notify_new_device:
         _notify_new_device(user)
+
+
+def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:
+    """End the sessions of ``user`` that were logged in with one of the
+    passkeys ``credential_ids`` (just removed), but the current one.
+
+    A passkey removed because its device was lost or stolen must not leave
+    a way in open: the sessions it opened end with it.
+
+    :returns: how many were ended.
+    """
+    sessions = RivoSessions()
+    store = shared.session_store()
+    ended = 0
+    for info in sessions.user_sessions(user.get_id()):
+        record = None if info.current else store.load(info.key)
+        raw = None if record is None else record.data.get(LOGIN_PASSKEY)
+        if raw is not None and session_json_serializer.loads(raw) in credential_ids:
+            ended += sessions.end_user_session(user.get_id(), info.key)
+    return ended
 
 
 def notify_change(user: User, template: str, name: str) -> None:

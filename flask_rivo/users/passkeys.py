@@ -49,6 +49,7 @@ from webauthn.helpers.structs import UserVerificationRequirement
 
 from ..exceptions import ConfigError
 from ..exceptions import RivoError
+from ..i18n import gettext as _
 from ..ids import counter_key
 from ..settings import PASSKEY_CHALLENGE
 from ..stores.base import Record
@@ -250,7 +251,7 @@ def register(user: User, credential: str, name: str) -> Passkey:
         id=new_id,
         public_key=bytes_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count,
-        name=name.strip()[:NAME_LENGTH],
+        name=(name.strip() or _("Passkey"))[:NAME_LENGTH],
         created_at=shared.now(),
         transports=transports,
         backed_up=verified.credential_backed_up,
@@ -289,9 +290,9 @@ def authentication_options(user: User | None = None) -> str:
     return options_to_json(options)
 
 
-def authenticate(credential: str, user: User | None = None) -> User:
-    """Check an assertion; return its verified user, sign count and last
-    use updated (the caller commits, and logs the user in or confirms the
+def authenticate(credential: str, user: User | None = None) -> tuple[User, Passkey]:
+    """Check an assertion; return its verified user and passkey, sign count
+    and last use updated (the caller commits, and logs the user in or confirms the
     log-in).
 
     :param credential: the ``PublicKeyCredential`` as JSON text.
@@ -337,7 +338,7 @@ def authenticate(credential: str, user: User | None = None) -> User:
     found.sign_count = verified.new_sign_count
     found.last_used_at = shared.now()
     _keep(owner, keys)
-    return owner
+    return owner, found
 
 
 def _owner(handle: bytes | None) -> User | None:

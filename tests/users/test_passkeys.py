@@ -607,3 +607,50 @@ def test_a_pending_log_in_challenge_leaves_a_transient_session(
     ]
     assert len(anonymous) == 1
     assert anonymous[0].expires_at <= clock.now + 3600
+
+
+def test_removing_a_passkey_ends_the_sessions_it_logged_in(
+    users_app: flask.Flask, browser: Browser, key: Authenticator, verified: str
+) -> None:
+    """A passkey removed because its device was lost leaves no way in open."""
+    lost = Browser(users_app.test_client())
+    assert passkey_log_in(lost, key).status_code == 302
+    by_password = Browser(users_app.test_client())
+    assert by_password.log_in(verified).status_code == 302
+    # A browser that logged in with the passkey, then with the password:
+    # its session is the password's now.
+    relogged = Browser(users_app.test_client())
+    assert passkey_log_in(relogged, key).status_code == 302
+    relogged.log_out()
+    assert relogged.log_in(verified).status_code == 302
+    # The owner removes it from a session of its own.
+    assert passkey_log_in(browser, key).status_code == 302
+    token = csrf(browser, "/passkeys")
+    credential = re.search(
+        r'name="remove" value="([^"]+)"', browser.get("/passkeys").text
+    )
+    assert credential is not None
+    reply = browser.client.post(
+        "/passkeys", data={"csrf_token": token, "remove": credential.group(1)}
+    )
+    assert reply.status_code == 302
+    assert lost.get("/account").status_code == 302  # logged out
+    assert by_password.get("/account").status_code == 200
+    assert relogged.get("/account").status_code == 200
+    assert browser.get("/account").status_code == 200  # the one who removed it
+
+
+def test_the_cli_ends_the_sessions_of_removed_passkeys(
+    users_app: flask.Flask, key: Authenticator, verified: str
+) -> None:
+    lost = Browser(users_app.test_client())
+    assert passkey_log_in(lost, key).status_code == 302
+    runner = users_app.test_cli_runner()
+    result = runner.invoke(args=["users", "remove-passkeys", verified, "--yes"])
+    assert "ended the 1 session(s)" in result.output
+    assert lost.get("/account").status_code == 302
+
+
+def test_a_blank_name_is_given_one(browser: Browser, owner: str) -> None:
+    assert add_passkey(browser, Authenticator(SITE), name="   ").status_code == 302
+    assert "<strong>Passkey</strong>" in browser.get("/passkeys").text

@@ -123,6 +123,7 @@ def _remove(add: PasskeyAddForm) -> ResponseReturnValue:
         add.form_errors.append(_("That passkey is not on your account (any more)."))
         return _page(add, status=404)
     users_state().store.commit()
+    passkey_login.end_their_sessions(user, {gone.id})
     passkey_login.notify_change(user, "passkey_removed", gone.name)
     flash(_("The passkey “%(name)s” is removed.", name=gone.name), "success")
     return redirect(url_for("rivo_users.passkeys"))
