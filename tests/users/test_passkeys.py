@@ -654,3 +654,23 @@ def test_the_cli_ends_the_sessions_of_removed_passkeys(
 def test_a_blank_name_is_given_one(browser: Browser, owner: str) -> None:
     assert add_passkey(browser, Authenticator(SITE), name="   ").status_code == 302
     assert "<strong>Passkey</strong>" in browser.get("/passkeys").text
+
+
+def test_a_user_store_without_passkey_lookups_logs_nobody_in(
+    users_app: flask.Flask, browser: Browser, key: Authenticator
+) -> None:
+    """An application's own user store from before passkeys: a clear "not
+    known", never a 500."""
+    state = users_app.extensions["rivo_users"]
+    inner = state.store
+
+    class OlderStore:
+        def __getattr__(self, name: str) -> t.Any:
+            if name == "by_passkey_handle":
+                raise AttributeError(name)
+            return getattr(inner, name)
+
+    state.store = OlderStore()
+    reply = passkey_log_in(browser, key)
+    assert reply.status_code == 400
+    assert "not known here" in reply.text
