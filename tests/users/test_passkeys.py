@@ -4,6 +4,7 @@ shown to hold by an attack that fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import typing as t
@@ -16,6 +17,8 @@ from users_support import Browser
 from users_support import Mailbox
 from users_support import User
 
+from flask_rivo import ConfigError
+from flask_rivo.settings import UsersSettings
 from flask_rivo.users import UserState
 from flask_rivo.users import passkeys
 from flask_rivo.users.passkeys import CHALLENGE_TTL
@@ -674,3 +677,83 @@ def test_a_user_store_without_passkey_lookups_logs_nobody_in(
     reply = passkey_log_in(browser, key)
     assert reply.status_code == 400
     assert "not known here" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("RIVO_PASSKEY_ORIGIN", "example.com"),
+        ("RIVO_PASSKEY_ORIGIN", "https://example.com/app"),
+        ("RIVO_PASSKEY_ORIGIN", "ftp://example.com"),
+        ("RIVO_PASSKEY_ORIGIN", 42),
+        ("RIVO_PASSKEY_RP_ID", "https://example.com"),
+        ("RIVO_PASSKEY_RP_ID", "example.com:443"),
+        ("RIVO_PASSKEY_RP_ID", ""),
+    ],
+)
+def test_bad_relying_party_settings_fail_early(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=key):
+        UsersSettings.from_config({key: value})
+
+
+def test_an_account_holds_a_bounded_number_of_passkeys(
+    browser: Browser, owner: str, db: scoped_session[t.Any]
+) -> None:
+    user = stored(db, owner)
+    full = [
+        dataclasses.asdict(
+            passkeys.Passkey(
+                id=f"k{n}", public_key="x", sign_count=0, name="n", created_at=0.0
+            )
+        )
+        for n in range(passkeys.MAX_PASSKEYS)
+    ]
+    user.passkeys = json.dumps(full)
+    db.commit()
+    reply = add_passkey(browser, Authenticator(SITE))
+    assert reply.status_code == 400
+    assert "the most it may hold" in reply.text
+    assert len(json.loads(stored(db, owner).passkeys or "[]")) == passkeys.MAX_PASSKEYS
+
+
+def test_a_late_registration_is_refused(
+    browser: Browser, owner: str, clock: FakeClock
+) -> None:
+    token = csrf(browser, "/passkeys")
+    found = options(browser, "/passkeys/options", token)
+    clock.advance(CHALLENGE_TTL + 1)
+    reply = browser.client.post(
+        "/passkeys",
+        data={
+            "csrf_token": token,
+            "name": "x",
+            "credential": Authenticator(SITE).create(found),
+        },
+    )
+    assert reply.status_code == 400
+    assert "took too long" in reply.text
+
+
+def test_posts_without_the_csrf_token_are_refused(browser: Browser, owner: str) -> None:
+    authenticator = Authenticator(SITE)
+    found = options(browser, "/passkeys/options", csrf(browser, "/passkeys"))
+    answer = authenticator.create(found)
+    assert (
+        browser.client.post(
+            "/passkeys", data={"name": "x", "credential": answer}
+        ).status_code
+        == 400
+    )
+    for path in ("/login/passkey", "/reauthenticate/passkey"):
+        reply = browser.client.post(path, data={"credential": "{}"})
+        assert reply.status_code == 400, path
+        assert "The page expired" in reply.text
+
+
+def test_re_authenticating_without_an_answer_shows_the_page(
+    browser: Browser, owner: str
+) -> None:
+    token = csrf(browser, "/reauthenticate")
+    reply = browser.client.post("/reauthenticate/passkey", data={"csrf_token": token})
+    assert reply.status_code == 400
+    assert "The passkey answer was missing" in reply.text
