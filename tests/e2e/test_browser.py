@@ -43,12 +43,13 @@ PASSWORD = "zebra violin cactus"
 
 @contextlib.contextmanager
 def serve_example(
-    smtp_port: int, tmp_path: Path, host: str = "127.0.0.1"
+    smtp_port: int, tmp_path: Path, host: str = "127.0.0.1", **config: t.Any
 ) -> Iterator[str]:
     """The example app on a real threaded HTTP server; yields its base URL.
 
     ``host`` names the server in its URL (and so in the emailed links and
     the passkeys' relying-party ID); it listens on loopback either way.
+    ``config`` goes on top.
     """
     create_app = importlib.import_module("example.app").create_app
     port = free_port()
@@ -62,6 +63,7 @@ def serve_example(
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": smtp_port,
             "MAIL_DEFAULT_SENDER": "shop@rivo.test",
+            **config,
         }
     )
     server = make_server("127.0.0.1", port, app, threaded=True)
