@@ -757,3 +757,15 @@ def test_re_authenticating_without_an_answer_shows_the_page(
     reply = browser.client.post("/reauthenticate/passkey", data={"csrf_token": token})
     assert reply.status_code == 400
     assert "The passkey answer was missing" in reply.text
+
+
+def test_the_sessions_page_tells_passkey_log_ins(
+    users_app: flask.Flask, browser: Browser, key: Authenticator, verified: str
+) -> None:
+    by_password = Browser(users_app.test_client())
+    assert by_password.log_in(verified).status_code == 302
+    assert "with a passkey" not in by_password.get("/sessions").text
+    assert passkey_log_in(browser, key).status_code == 302
+    page = browser.get("/sessions").text
+    assert page.count("with a passkey") == 1
+    assert "with a passkey" in by_password.get("/sessions").text
