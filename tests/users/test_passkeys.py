@@ -443,6 +443,8 @@ def test_a_passkey_cannot_be_added_twice(browser: Browser, owner: str) -> None:
     reply = add_passkey(browser, authenticator)
     assert reply.status_code == 400
     assert "on your account already" in reply.text
+    # The page shown again holds no answer, so the next try makes a new one.
+    assert 'name="credential" value=""' in reply.text
 
 
 def test_relying_party_settings(
