@@ -28,6 +28,8 @@ from .auth import LOGIN_PASSKEY
 from .auth import confirm_login
 from .auth import login_user
 from .signals import user_login_failed
+from .signals import user_passkey_added
+from .signals import user_passkey_removed
 from .state import users_state
 
 if t.TYPE_CHECKING:
@@ -140,7 +142,10 @@ def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:
 
 def notify_change(user: User, template: str, name: str) -> None:
     """Tell the owner a passkey was added or removed (the deed stands either
-    way): a stranger's key on the account would be a way in."""
+    way): a stranger's key on the account would be a way in. Sends
+    ``user_passkey_added`` or ``user_passkey_removed`` first."""
+    signal = user_passkey_added if template == "passkey_added" else user_passkey_removed
+    signal.send(shared.app(), user=user, name=name)
     site = current_app.config["RIVO_SITE_NAME"]
     subjects = {
         "passkey_added": _("A passkey was added to your %(site)s account", site=site),

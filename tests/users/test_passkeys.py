@@ -21,6 +21,7 @@ from flask_rivo import ConfigError
 from flask_rivo.settings import UsersSettings
 from flask_rivo.users import UserState
 from flask_rivo.users import passkeys
+from flask_rivo.users import signals
 from flask_rivo.users.passkeys import CHALLENGE_TTL
 
 if t.TYPE_CHECKING:
@@ -771,3 +772,41 @@ def test_the_sessions_page_tells_passkey_log_ins(
     page = browser.get("/sessions").text
     assert page.count("with a passkey") == 1
     assert "with a passkey" in by_password.get("/sessions").text
+
+
+def test_signals_tell_of_passkeys_and_failures(
+    users_app: flask.Flask, browser: Browser, owner: str
+) -> None:
+    heard: list[tuple[str, t.Any]] = []
+
+    def added(app: flask.Flask, user: t.Any, name: str) -> None:
+        heard.append(("added", name))
+
+    def removed(app: flask.Flask, user: t.Any, name: str) -> None:
+        heard.append(("removed", name))
+
+    def failed(app: flask.Flask, email: str | None, reason: str) -> None:
+        heard.append((reason, email))
+
+    with (
+        signals.user_passkey_added.connected_to(added, users_app),
+        signals.user_passkey_removed.connected_to(removed, users_app),
+        signals.user_login_failed.connected_to(failed, users_app),
+    ):
+        authenticator = Authenticator(SITE)
+        assert add_passkey(browser, authenticator, name="Phone").status_code == 302
+        found = re.search(
+            r'name="remove" value="([^"]+)"', browser.get("/passkeys").text
+        )
+        assert found is not None
+        token = csrf(browser, "/passkeys")
+        browser.client.post(
+            "/passkeys", data={"csrf_token": token, "remove": found.group(1)}
+        )
+        browser.log_out()
+        assert passkey_log_in(browser, authenticator).status_code == 400
+    assert heard == [
+        ("added", "Phone"),
+        ("removed", "Phone"),
+        ("passkey-unknown", None),
+    ]
