@@ -22,7 +22,6 @@ from ..sessions import RivoSessions
 from . import devices
 from . import passkeys
 from . import shared
-from .accounts import _notify_new_device
 from .agents import describe
 from .auth import LOGIN_PASSKEY
 from .auth import confirm_login
@@ -63,8 +62,7 @@ def log_in_with_passkey(
     outcome, wait, found = _check(credential, None)
     if found is not None:
         user, passkey = found
-        finish_log_in(user, remember=remember)
-        session[LOGIN_PASSKEY] = passkey.id
+        finish_log_in(user, passkey, remember=remember)
     return outcome, wait
 
 
@@ -105,19 +103,29 @@ def _check(
     return PasskeyLogin.OK, 0.0, found
 
 
-def finish_log_in(user: User, *, remember: bool) -> None:
-    """What follows a successful log-in: session, commit, device cookie, notice.
+def finish_log_in(user: User, passkey: Passkey, *, remember: bool) -> None:
+    """What follows a successful passkey log-in: session, commit, device
+    cookie, and a notice to the owner if the browser is new to the account.
 
-    The same steps as after a password (:func:`.accounts.log_in`); to be
-    replaced by the shared ``accounts.finish_log_in`` once it exists.
+    The same steps as after a password (:func:`.accounts.log_in`), but the
+    notice names the passkey (changing the password would not shut out
+    someone who holds it), and the session keeps the passkey's ID so that
+    removing the passkey ends it. The one call site to switch to the shared
+    ``accounts.finish_log_in`` once it exists.
     """
     account = shared.account_key(user, user.email)
     known = devices.nonce_for(account) is not None
     login_user(user, remember=remember)
     users_state().store.commit()
     devices.remember(account)
+    session[LOGIN_PASSKEY] = passkey.id
     if not known and users_state().settings().notify_new_device:
-        _notify_new_device(user)
+        _tell(
+            user,
+            "new_device_passkey",
+            _("A new log-in to your %(site)s account", site=_site()),
+            passkey.name,
+        )
 
 
 def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:
@@ -144,19 +152,27 @@ def notify_change(user: User, template: str, name: str) -> None:
     """Tell the owner a passkey was added or removed (the deed stands either
     way): a stranger's key on the account would be a way in. Sends
     ``user_passkey_added`` or ``user_passkey_removed`` first."""
-    signal = user_passkey_added if template == "passkey_added" else user_passkey_removed
-    signal.send(shared.app(), user=user, name=name)
-    site = current_app.config["RIVO_SITE_NAME"]
-    subjects = {
-        "passkey_added": _("A passkey was added to your %(site)s account", site=site),
-        "passkey_removed": _(
-            "A passkey was removed from your %(site)s account", site=site
-        ),
-    }
+    added = template == "passkey_added"
+    (user_passkey_added if added else user_passkey_removed).send(
+        shared.app(), user=user, name=name
+    )
+    if added:
+        subject = _("A passkey was added to your %(site)s account", site=_site())
+    else:
+        subject = _("A passkey was removed from your %(site)s account", site=_site())
+    _tell(user, template, subject, name)
+
+
+def _site() -> str:
+    return str(current_app.config["RIVO_SITE_NAME"])
+
+
+def _tell(user: User, template: str, subject: str, name: str) -> None:
+    """Email the owner a passkey notice: which passkey, which browser, where."""
     shared.notify(
         user.email,
         template,
-        subjects[template],
+        subject,
         name=name,
         browser=describe(request.headers.get("User-Agent")),
         client=request.remote_addr or _("an unknown address"),

@@ -197,6 +197,12 @@ def test_a_new_browser_gets_the_new_device_notice(
     assert passkey_log_in(stranger, key).status_code == 302
     [notice] = mailbox.to(verified)
     assert "new log-in" in notice["Subject"]
+    # It names the passkey, and says what shuts out whoever holds it.
+    text = mailbox.text(notice)
+    assert "with the passkey “My laptop”" in text
+    assert "remove the passkey" in text
+    assert f"{SITE}/passkeys" in text
+    assert "with the passkey “My laptop”" in mailbox.html(notice)
     # ... and now it is known: the next log-in is not told.
     mailbox.clear()
     stranger.log_out()
