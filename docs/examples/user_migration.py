@@ -10,6 +10,10 @@ from flask_rivo.users.models import UTCDateTime
 EMAIL = sa.String(254).with_variant(
     mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
 )
+# Passkey user handles are base64url: letter case matters.
+HANDLE = sa.String(64).with_variant(
+    mysql.VARCHAR(64, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+)
 
 
 def upgrade() -> None:
@@ -27,7 +31,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("verified_at", UTCDateTime(), nullable=True),
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
-        sa.Column("passkey_handle", sa.String(64), nullable=True),
+        sa.Column("passkey_handle", HANDLE, nullable=True),
         sa.Column("passkeys", sa.Text(), nullable=True),
     )
     op.create_index("ix_user_email", "user", ["email"], unique=True)

@@ -58,6 +58,13 @@ EmailAddress = sa.String(254).with_variant(
 )
 
 
+#: A base64url value (a passkey user handle): letter case matters, so MySQL
+#: and MariaDB compare it in binary, as the other databases do.
+Base64Url = sa.String(64).with_variant(
+    mysql.VARCHAR(64, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+)
+
+
 class UserConflictError(RivoError):
     """Saving users broke a uniqueness rule: another request won a race.
 
@@ -127,7 +134,7 @@ class UserMixin:
     #: address or anything personal (WebAuthn Level 3, 5.4.3), made when the
     #: first passkey is added. A passkey log-in finds the account by it.
     passkey_handle: Mapped[str | None] = mapped_column(
-        sa.String(64), unique=True, index=True, default=None
+        Base64Url, unique=True, index=True, default=None
     )
     #: The account's passkeys as JSON (see :mod:`flask_rivo.users.passkeys`):
     #: credential IDs, public keys, sign counts, names and times; no secret.
