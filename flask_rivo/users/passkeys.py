@@ -26,6 +26,7 @@ module keeps the challenges and the records:
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import secrets
 import typing as t
@@ -143,7 +144,23 @@ def relying_party() -> tuple[str, str]:
         )
     parts = urlsplit(base)
     rp_id = settings.passkey_rp_id or parts.hostname or ""
+    if _is_ip(rp_id):
+        raise ConfigError(
+            "RIVO_PASSKEY_RP_ID",
+            f"passkeys need a domain name, not the address {rp_id}: open the"
+            " site by name (http://localhost:5000 in development), or set"
+            " RIVO_EXTERNAL_URL or RIVO_PASSKEY_RP_ID",
+        )
     return rp_id, f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP address (WebAuthn refuses it as an RP ID)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _issue(kind: str) -> bytes:

@@ -816,3 +816,21 @@ def test_signals_tell_of_passkeys_and_failures(
         ("removed", "Phone"),
         ("passkey-unknown", None),
     ]
+
+
+def test_an_ip_address_is_no_relying_party(
+    make_users_app: t.Callable[..., flask.Flask],
+) -> None:
+    """Browsers refuse an IP address as the RP ID: a clear 503 and a log line
+    saying what to do, instead of a ceremony that can only fail."""
+    app = make_users_app(debug=True, drop=("RIVO_EXTERNAL_URL",))
+    client = app.test_client()
+    base = "http://127.0.0.1:5000"
+    found = _CSRF.search(client.get("/login", base_url=base).text)
+    assert found is not None
+    reply = client.post(
+        "/login/passkey/options",
+        headers={"X-CSRFToken": found.group(1)},
+        base_url=base,
+    )
+    assert reply.status_code == 503
