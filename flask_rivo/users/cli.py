@@ -26,8 +26,8 @@ from .models import SQLAlchemyUserStore
 from .models import UserConflictError
 from .models import UserState
 from .passkey_login import end_their_sessions
-from .passkeys import passkeys_of
-from .passkeys import remove_all
+from .passkey_store import passkeys_of
+from .passkey_store import remove_all
 from .passwords import hash_password
 from .passwords import reasonable_password
 from .state import users_state

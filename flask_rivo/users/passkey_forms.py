@@ -16,7 +16,7 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
 from ..i18n import lazy_gettext
-from .passkeys import NAME_LENGTH
+from .passkey_store import NAME_LENGTH
 
 #: The longest ``PublicKeyCredential`` JSON taken: attestation objects with
 #: certificate chains run to a few kilobytes.

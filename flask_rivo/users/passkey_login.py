@@ -33,7 +33,7 @@ from .state import users_state
 
 if t.TYPE_CHECKING:
     from .models import User
-    from .passkeys import Passkey
+    from .passkey_store import Passkey
 
 
 class PasskeyLogin(enum.Enum):

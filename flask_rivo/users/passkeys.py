@@ -1,9 +1,8 @@
-"""Passkeys: the WebAuthn ceremonies, by py_webauthn, and where keys are kept.
+"""Passkeys: the WebAuthn ceremonies, by py_webauthn.
 
-An account's passkeys live on the user row (:class:`~.models.UserMixin`'s
-``passkeys`` JSON column), found at log-in by the random user handle
-(``passkey_handle``) the authenticator gives back: no second table for an
-application to declare. Only public keys are stored.
+An account's passkeys live on the user row (see :mod:`.passkey_store`),
+found at log-in by the random user handle (``passkey_handle``) the
+authenticator gives back.
 
 The protocol work (parsing, the client data, the RP ID hash, flags,
 signatures, sign counts) is py_webauthn's (W3C WebAuthn Level 2/3); this
@@ -25,7 +24,6 @@ module keeps the challenges and the records:
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import secrets
@@ -57,6 +55,11 @@ from ..stores.base import Record
 from . import shared
 from .mail import site_url
 from .models import UserState
+from .passkey_store import MAX_PASSKEYS
+from .passkey_store import NAME_LENGTH
+from .passkey_store import Passkey
+from .passkey_store import keep
+from .passkey_store import passkeys_of
 from .state import users_state
 
 if t.TYPE_CHECKING:
@@ -67,10 +70,6 @@ if t.TYPE_CHECKING:
 SESSION_KEY = PASSKEY_CHALLENGE
 #: Seconds a challenge stays good (and the browser is given to answer).
 CHALLENGE_TTL = 300.0
-#: The most passkeys one account may hold (the JSON column stays small).
-MAX_PASSKEYS = 20
-#: The longest name of a passkey.
-NAME_LENGTH = 64
 #: The ceremonies; a challenge made for one never serves another.
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
@@ -88,43 +87,6 @@ class PasskeyError(RivoError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         #: Why, in one word.
         self.reason = reason
-
-
-@dataclasses.dataclass
-class Passkey:
-    """One credential of an account, as stored (all text is base64url)."""
-
-    #: The credential ID.
-    id: str
-    #: The COSE public key.
-    public_key: str
-    #: The authenticator's signature counter at the last use (0: none kept).
-    sign_count: int
-    #: What the owner calls it.
-    name: str
-    #: Unix time it was added.
-    created_at: float
-    #: Unix time of the last log-in with it, or ``None``.
-    last_used_at: float | None = None
-    #: How the browser reaches the authenticator (``"internal"``, ``"usb"``...).
-    transports: list[str] = dataclasses.field(default_factory=list)
-    #: Whether the authenticator said the key is synced (a "multi-device" key).
-    backed_up: bool = False
-
-
-_FIELDS = {f.name for f in dataclasses.fields(Passkey)}
-
-
-def passkeys_of(user: User) -> list[Passkey]:
-    """The passkeys of ``user``, oldest first (none if the column is unset)."""
-    if not user.passkeys:
-        return []
-    entries = json.loads(user.passkeys)
-    return [Passkey(**{k: v for k, v in e.items() if k in _FIELDS}) for e in entries]
-
-
-def _keep(user: User, keys: list[Passkey]) -> None:
-    user.passkeys = json.dumps([dataclasses.asdict(k) for k in keys]) if keys else None
 
 
 def relying_party() -> tuple[str, str]:
@@ -273,7 +235,7 @@ def register(user: User, credential: str, name: str) -> Passkey:
         transports=transports,
         backed_up=verified.credential_backed_up,
     )
-    _keep(user, [*keys, added])
+    keep(user, [*keys, added])
     return added
 
 
@@ -354,7 +316,7 @@ def authenticate(credential: str, user: User | None = None) -> tuple[User, Passk
         raise PasskeyError("invalid", str(error)) from error
     found.sign_count = verified.new_sign_count
     found.last_used_at = shared.now()
-    _keep(owner, keys)
+    keep(owner, keys)
     return owner, found
 
 
@@ -369,23 +331,3 @@ def _owner(handle: bytes | None) -> User | None:
     if not handle or finder is None:
         return None
     return t.cast("User | None", finder(bytes_to_base64url(handle)))
-
-
-def remove(user: User, credential_id: str) -> Passkey | None:
-    """Take the passkey ``credential_id`` off ``user`` (the caller commits).
-
-    :returns: the passkey removed, or ``None`` if ``user`` had none by that ID.
-    """
-    keys = passkeys_of(user)
-    gone = next((k for k in keys if k.id == credential_id), None)
-    if gone is not None:
-        _keep(user, [k for k in keys if k is not gone])
-    return gone
-
-
-def remove_all(user: User) -> int:
-    """Take every passkey off ``user`` (an administrator's reset); the
-    caller commits. :returns: how many there were."""
-    count = len(passkeys_of(user))
-    user.passkeys = None
-    return count

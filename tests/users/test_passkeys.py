@@ -20,6 +20,7 @@ from users_support import User
 from flask_rivo import ConfigError
 from flask_rivo.settings import UsersSettings
 from flask_rivo.users import UserState
+from flask_rivo.users import passkey_store
 from flask_rivo.users import passkeys
 from flask_rivo.users import signals
 from flask_rivo.users.passkeys import CHALLENGE_TTL
@@ -711,18 +712,21 @@ def test_an_account_holds_a_bounded_number_of_passkeys(
     user = stored(db, owner)
     full = [
         dataclasses.asdict(
-            passkeys.Passkey(
+            passkey_store.Passkey(
                 id=f"k{n}", public_key="x", sign_count=0, name="n", created_at=0.0
             )
         )
-        for n in range(passkeys.MAX_PASSKEYS)
+        for n in range(passkey_store.MAX_PASSKEYS)
     ]
     user.passkeys = json.dumps(full)
     db.commit()
     reply = add_passkey(browser, Authenticator(SITE))
     assert reply.status_code == 400
     assert "the most it may hold" in reply.text
-    assert len(json.loads(stored(db, owner).passkeys or "[]")) == passkeys.MAX_PASSKEYS
+    assert (
+        len(json.loads(stored(db, owner).passkeys or "[]"))
+        == passkey_store.MAX_PASSKEYS
+    )
 
 
 def test_a_late_registration_is_refused(

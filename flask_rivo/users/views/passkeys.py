@@ -33,6 +33,7 @@ from wtforms.validators import ValidationError
 from ...i18n import gettext as _
 from ...i18n import lazy_gettext as _l
 from .. import passkey_login
+from .. import passkey_store as records
 from .. import passkeys as ceremonies
 from ..agents import describe
 from ..auth import fresh_login_required
@@ -48,7 +49,7 @@ from .base import bp
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
-    from ..passkeys import Passkey
+    from ..passkey_store import Passkey
 
 #: Shown when a passkey form's CSRF token is missing or stale.
 PAGE_EXPIRED = _l("The page expired. Reload it and try again.")
@@ -108,7 +109,7 @@ def _registration_error(reason: str) -> str:
         return _(
             "Your account has %(count)d passkeys, the most it may hold. Remove one"
             " first.",
-            count=ceremonies.MAX_PASSKEYS,
+            count=records.MAX_PASSKEYS,
         )
     return _("The passkey could not be checked. Try again.")
 
@@ -118,7 +119,7 @@ def _remove(add: PasskeyAddForm) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400, description=PAGE_EXPIRED)
     user = logged_in_user()
-    gone = ceremonies.remove(user, form.remove.data or "")
+    gone = records.remove(user, form.remove.data or "")
     if gone is None:
         add.form_errors.append(_("That passkey is not on your account (any more)."))
         return _page(add, status=404)
@@ -131,7 +132,7 @@ def _remove(add: PasskeyAddForm) -> ResponseReturnValue:
 
 def _page(form: PasskeyAddForm, status: int = 200) -> ResponseReturnValue:
     now = moment()
-    rows = [_row(key, now) for key in ceremonies.passkeys_of(logged_in_user())]
+    rows = [_row(key, now) for key in records.passkeys_of(logged_in_user())]
     return render_template("rivo/passkeys.html", form=form, passkeys=rows), status
 
 
