@@ -269,6 +269,7 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_LOGIN_MAX_DELAY": timedelta(minutes=15),
         "RIVO_NOTIFY_NEW_DEVICE": True,
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
+        "RIVO_TWO_FACTOR_TTL": timedelta(minutes=5),
     }
 )
 
@@ -312,6 +313,8 @@ class UsersSettings:
     #: Anonymous POSTs that cost a password hash or send an email, per
     #: client address and hour.
     costly_posts_per_hour: int
+    #: How long a log-in waits for its second factor after the password.
+    two_factor_ttl: float
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
@@ -377,4 +380,5 @@ class UsersSettings:
                 1,
                 1_000_000,
             ),
+            two_factor_ttl=duration("RIVO_TWO_FACTOR_TTL", get("RIVO_TWO_FACTOR_TTL")),
         )

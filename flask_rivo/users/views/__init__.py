@@ -12,4 +12,5 @@ from . import login as login
 from . import recovery as recovery
 from . import sessions as sessions
 from . import signup as signup
+from . import two_factor as two_factor
 from .base import bp as bp
