@@ -127,6 +127,9 @@ class ConfirmOutcome(enum.Enum):
     #: A new address that another account took since the change was asked
     #: for: nothing changed.
     TAKEN = "taken"
+    #: Confirmed; the account has a second factor, so the log-in waits for
+    #: a code (see :mod:`.halfway`).
+    TWO_FACTOR = "two_factor"
 
 
 def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
@@ -158,7 +161,9 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
         return ConfirmOutcome.THROTTLED, wait
     if not right:
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
-    devices.remember(shared.account_key(user, user.email))
+    second_factor = user.totp_secret is not None
+    if not second_factor:
+        devices.remember(shared.account_key(user, user.email))
     store = users_state().store
     hashed = token_hash(t.cast("str", token))
     if not store.consume_token(user, "verification_token_hash", hashed):
@@ -175,6 +180,12 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     except UserConflictError:
         return ConfirmOutcome.TAKEN, 0.0
     user_verified.send(shared.app(), user=user)
+    if second_factor:
+        # The link and the password are one factor's worth: the log-in
+        # waits for a code, as after the log-in page's password.
+        halfway.begin(user, remember=False)
+        shared.end_other_sessions(user)
+        return ConfirmOutcome.TWO_FACTOR, 0.0
     login_user(user)
     if changed_address:
         # The digest ends them anyway at their next request; this ends them now.

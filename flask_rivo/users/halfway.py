@@ -15,6 +15,7 @@ from __future__ import annotations
 import typing as t
 
 from flask import current_app
+from flask import g
 from flask import session
 
 from . import binding
@@ -38,11 +39,17 @@ def begin(user: User, *, remember: bool) -> None:
 
     The session gets a new ID first (and loses its CSRF secret), as at a
     log-in: an ID planted in the browser before is no way into the second
-    step.
+    step. A user logged in to the session before is logged out of it.
     """
     current = _session()
     current.regenerate()
     current.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    if current.user_id is not None:
+        # Whoever was logged in here is not any more: the session now
+        # belongs to the one log-in that waits for its second factor.
+        current.user_id = None
+        current.pop(binding.SESSION_KEY, None)
+    g.pop("rivo_user", None)
     current[SESSION_KEY] = {
         "user": user.get_id(),
         "remember": remember,

@@ -10,9 +10,11 @@ Pure functions over maintained libraries, none of the cryptography by hand:
   keys of ``SECRET_KEY_FALLBACKS`` still decrypt, so a rotated secret key
   does not lock anybody out (OWASP ASVS 2.8.1, 6.4.1: secrets of the
   authenticator protected at rest).
-* Recovery codes carry 80 bits from :mod:`secrets`; so many that one
-  SHA-256 each is enough to store them (NIST SP 800-63B 5.1.2.1: look-up
-  secrets of at least 64 bits need no slow hash), compared in constant time.
+* Recovery codes carry 120 bits from :mod:`secrets`; so many that one
+  SHA-256 each is enough to store them (NIST SP 800-63B 5.1.2.2: look-up
+  secrets of at least 112 bits are hashed with an approved one-way
+  function; fewer would need a salted, slow one), compared in constant
+  time.
 * The QR code by ``segno``, as inline SVG: no image file, nothing cached.
 """
 
@@ -44,8 +46,8 @@ WINDOW = 1
 RECOVERY_CODES = 10
 #: Recovery codes left at which the owner is warned to make new ones.
 RECOVERY_LOW = 3
-#: Bytes of randomness in a recovery code (80 bits).
-_RECOVERY_BYTES = 10
+#: Bytes of randomness in a recovery code (120 bits: 24 Base32 characters).
+_RECOVERY_BYTES = 15
 _HKDF_INFO = b"flask-rivo.totp-secret"
 
 
@@ -141,7 +143,8 @@ def normalize_code(text: str) -> str:
 
 
 def new_recovery_codes() -> list[str]:
-    """:data:`RECOVERY_CODES` fresh codes, shown as ``xxxx-xxxx-xxxx-xxxx``."""
+    """:data:`RECOVERY_CODES` fresh codes, shown as six groups of four:
+    ``xxxx-xxxx-xxxx-xxxx-xxxx-xxxx``."""
     codes = []
     for _ in range(RECOVERY_CODES):
         raw = base64.b32encode(secrets.token_bytes(_RECOVERY_BYTES)).decode().lower()

@@ -25,7 +25,7 @@ if t.TYPE_CHECKING:
     from werkzeug.test import TestResponse
 
 SECRET = re.compile(r'class="rivo-secret"[^>]*>([A-Z2-7 ]+)</code>')
-CODE = re.compile(r"<li><code>([a-z2-7]{4}(?:-[a-z2-7]{4}){3})</code></li>")
+CODE = re.compile(r"<li><code>([a-z2-7]{4}(?:-[a-z2-7]{4}){5})</code></li>")
 SVG = re.compile(r"<svg .*?</svg>", re.DOTALL)
 WRONG = "wrong horse battery"
 
@@ -479,3 +479,41 @@ def test_reset_2fa_asks_then_removes_it_and_ends_the_sessions(
     again = run(users_app, "reset-2fa", "--yes", ann.address)
     assert again.exit_code == 1
     assert "has no second factor" in again.output
+
+
+# -- other ways in still ask for the code ----------------------------------------
+
+
+def test_a_password_reset_does_not_skip_the_second_factor(
+    users_app: flask.Flask, ann: Ann, clock: FakeClock, mailbox: Mailbox
+) -> None:
+    stranger = Browser(users_app.test_client())  # with the mailbox, not the phone
+    stranger.submit("/forgotten-password", {"email": ann.address})
+    link = mailbox.last_link(ann.address)
+    new = "otter marimba lantern"
+    stranger.get(link)
+    page = stranger.submit(
+        "/reset-password", {"password": new, "password_confirm": new}
+    )
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/login/two-factor"
+    assert stranger.get("/account").status_code == 302
+    assert stranger.client.get_cookie("rivo_device") is None
+    assert second_step(stranger, code_at(ann.secret, clock.now)).status_code == 302
+    assert stranger.get("/account").status_code == 200
+
+
+def test_confirming_a_new_address_does_not_skip_the_second_factor(
+    users_app: flask.Flask, ann: Ann, clock: FakeClock, mailbox: Mailbox
+) -> None:
+    new_address = "ann.new@example.com"
+    fields = {"email": new_address, "current_password": PASSWORD}
+    assert ann.browser.submit("/change", fields).status_code == 302
+    link = mailbox.last_link(new_address)
+    stranger = Browser(users_app.test_client())
+    page = stranger.submit(link, {"password": PASSWORD})
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/login/two-factor"
+    assert stranger.get("/account").status_code == 302
+    assert second_step(stranger, code_at(ann.secret, clock.now)).status_code == 302
+    assert stranger.get("/account").text == f"Account of {new_address}"
