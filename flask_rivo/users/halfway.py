@@ -20,6 +20,7 @@ from flask import session
 
 from . import binding
 from . import shared
+from .auth import AUTHENTICATED_AT
 from .state import users_state
 
 if t.TYPE_CHECKING:
@@ -49,6 +50,7 @@ def begin(user: User, *, remember: bool) -> None:
         # belongs to the one log-in that waits for its second factor.
         current.user_id = None
         current.pop(binding.SESSION_KEY, None)
+        current.pop(AUTHENTICATED_AT, None)
     g.pop("rivo_user", None)
     current[SESSION_KEY] = {
         "user": user.get_id(),

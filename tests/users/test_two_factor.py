@@ -517,3 +517,17 @@ def test_confirming_a_new_address_does_not_skip_the_second_factor(
     assert stranger.get("/account").status_code == 302
     assert second_step(stranger, code_at(ann.secret, clock.now)).status_code == 302
     assert stranger.get("/account").text == f"Account of {new_address}"
+
+
+def test_the_settings_ask_for_the_password_again_after_the_window(
+    users_app: flask.Flask, ann: Ann, clock: FakeClock
+) -> None:
+    clock.advance(users_app.config["RIVO_REAUTH_WINDOW"].total_seconds() + 1)
+    page = ann.browser.get("/two-factor")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/reauthenticate?next=")
+    # A POST to turn it off is not acted on either.
+    fields = {"code": ann.codes[0], "password": PASSWORD}
+    assert ann.browser.submit("/two-factor", fields).status_code == 302
+    result = run(users_app, "show", ann.address)
+    assert "Two-factor: TOTP" in result.output

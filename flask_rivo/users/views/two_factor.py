@@ -16,8 +16,8 @@ from ...i18n import gettext as _
 from .. import halfway
 from .. import totp
 from .. import two_factor
+from ..auth import fresh_login_required
 from ..auth import logged_in_user
-from ..auth import login_required
 from ..auth import safe_next
 from ..forms import RecoveryCodesForm
 from ..forms import TwoFactorForm
@@ -38,7 +38,7 @@ Outcome = two_factor.Outcome
 
 
 @bp.route("/two-factor", methods=["GET", "POST"], endpoint="two_factor")
-@login_required
+@fresh_login_required
 def two_factor_page() -> ResponseReturnValue:
     user = logged_in_user()
     if request.method == "POST" and request.form.get("action") == "regenerate":
