@@ -236,7 +236,6 @@ def code_attempt(user: User, code: str) -> tuple[Outcome, float]:
 def _use(user: User, code: str) -> str | None:
     """Use up ``code``: ``"totp"`` or ``"recovery"`` for what it was, or
     ``None`` if it is neither (or was used, by this request's twin, first)."""
-    store = users_state().store
     if len(code) == 6 and code.isdigit():
         if user.totp_secret is None:
             return None
@@ -252,14 +251,27 @@ def _use(user: User, code: str) -> str | None:
             return None
         last = user.totp_last_step
         step = totp.matching_step(secret, code, shared.now(), last)
-        if step is None or not store.swap(user, "totp_last_step", last, step):
+        if step is None:
             return None
-        return "totp"
+        return "totp" if _swap(user, "totp_last_step", last, step) else None
     stored = user.recovery_codes
     remaining = totp.without_code(stored, code)
-    if remaining is None or not store.swap(user, "recovery_codes", stored, remaining):
+    if remaining is None:
         return None
-    return "recovery"
+    return "recovery" if _swap(user, "recovery_codes", stored, remaining) else None
+
+
+def _swap(user: User, column: str, expected: object, value: object) -> bool:
+    """Use up a code by :meth:`~.models.UserStore.swap`, and end the
+    transaction at once: the code is spent for good, and the row's lock is
+    released before the throttle writes to the session store (which may be
+    the same SQLite file)."""
+    store = users_state().store
+    if store.swap(user, column, expected, value):
+        store.commit()
+        return True
+    store.rollback()
+    return False
 
 
 def _recovery_used(user: User) -> None:
