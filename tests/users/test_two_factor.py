@@ -18,6 +18,7 @@ from users_support import Browser
 from users_support import Mailbox
 from users_support import User
 
+from flask_rivo.users import signals
 from flask_rivo.users import totp
 
 if t.TYPE_CHECKING:
@@ -531,3 +532,59 @@ def test_the_settings_ask_for_the_password_again_after_the_window(
     assert ann.browser.submit("/two-factor", fields).status_code == 302
     result = run(users_app, "show", ann.address)
     assert "Two-factor: TOTP" in result.output
+
+
+def test_stay_logged_in_survives_the_second_step(ann: Ann, clock: FakeClock) -> None:
+    ann.browser.log_out()
+    ann.browser.log_in(ann.address, remember="y")
+    second_step(ann.browser, code_at(ann.secret, clock.now))
+    cookie = ann.browser.client.get_cookie("session")
+    assert cookie is not None and cookie.expires is not None
+
+
+def test_the_sessions_page_says_whether_it_is_on(
+    browser: Browser, verified: str, clock: FakeClock
+) -> None:
+    browser.log_in(verified)
+    assert "Two-factor authentication is off." in browser.get("/sessions").text
+    turn_on(browser, clock)
+    page = browser.get("/sessions").text
+    assert "Two-factor authentication is on." in page
+    assert 'href="/two-factor"' in page
+
+
+def test_signals_tell_the_application(
+    users_app: flask.Flask, browser: Browser, verified: str, clock: FakeClock
+) -> None:
+    heard: list[tuple[str, dict[str, t.Any]]] = []
+
+    def listen(name: str) -> t.Callable[..., None]:
+        def receiver(app: flask.Flask, **extra: t.Any) -> None:
+            heard.append((name, extra))
+
+        return receiver
+
+    receivers = {
+        signals.two_factor_enabled: listen("enabled"),
+        signals.recovery_code_used: listen("recovery"),
+        signals.two_factor_disabled: listen("disabled"),
+        signals.user_login_failed: listen("failed"),
+    }
+    for signal, receiver in receivers.items():
+        signal.connect(receiver, users_app)
+    try:
+        browser.log_in(verified)
+        _secret, codes = turn_on(browser, clock)
+        browser.log_out()
+        browser.log_in(verified)
+        second_step(browser, "000000x")
+        second_step(browser, codes[0])
+        browser.submit("/two-factor", {"code": codes[1], "password": PASSWORD})
+    finally:
+        for signal, receiver in receivers.items():
+            signal.disconnect(receiver, users_app)
+    names = [name for name, _extra in heard]
+    assert names == ["enabled", "failed", "recovery", "recovery", "disabled"]
+    assert heard[1][1]["reason"] == "two_factor"
+    assert heard[2][1]["left"] == 9
+    assert heard[4][1]["by"] == "user"
