@@ -588,3 +588,18 @@ def test_signals_tell_the_application(
     assert heard[1][1]["reason"] == "two_factor"
     assert heard[2][1]["left"] == 9
     assert heard[4][1]["by"] == "user"
+
+
+def test_a_stranger_guessing_codes_is_stopped_and_the_owner_is_not(
+    users_app: flask.Flask, ann: Ann, clock: FakeClock
+) -> None:
+    stranger = Browser(users_app.test_client())  # knows the password
+    stranger.log_in(ann.address)
+    right = code_at(ann.secret, clock.now)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    statuses = [second_step(stranger, wrong).status_code for _ in range(6)]
+    assert statuses == [400] * 5 + [429]
+    assert second_step(stranger, right).status_code == 429
+    # The owner's browser, which logged in before, has a bucket of its own.
+    log_in_again(ann, clock)
+    assert second_step(ann.browser, right).status_code == 302
