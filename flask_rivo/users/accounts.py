@@ -161,7 +161,7 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
         return ConfirmOutcome.THROTTLED, wait
     if not right:
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
-    second_factor = user.totp_secret is not None
+    second_factor = halfway.has_second_factor(user)
     if not second_factor:
         devices.remember(shared.account_key(user, user.email))
     store = users_state().store
@@ -253,7 +253,7 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     throttle.succeeded(account, address, device)
     if needs_rehash(user.password_hash, settings.bcrypt_rounds):
         user.password_hash = hash_password(password, settings.bcrypt_rounds)
-    if user.totp_secret is not None:
+    if halfway.has_second_factor(user):
         # Not logged in yet: the second page asks for a code. The device
         # cookie and the new-device notice wait for it too.
         state.store.commit()

@@ -31,6 +31,12 @@ if t.TYPE_CHECKING:
 SESSION_KEY = "_rivo_2fa"
 
 
+def has_second_factor(user: User) -> bool:
+    """Whether ``user`` logs in with a second factor (a user object of an
+    application's own store without the column has none)."""
+    return getattr(user, "totp_secret", None) is not None
+
+
 def _session() -> RivoSession:
     return t.cast("RivoSession", session._get_current_object())  # type: ignore[attr-defined]
 
@@ -87,7 +93,7 @@ def _still_valid(state: dict[str, t.Any]) -> User | None:
     user = users_state().user_loader(user_id)
     if user is None or not getattr(user, "is_active", False):
         return None
-    if user.totp_secret is None or not binding.matches(user, state.get("auth")):
+    if not has_second_factor(user) or not binding.matches(user, state.get("auth")):
         return None
     return user
 

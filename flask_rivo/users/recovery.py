@@ -188,7 +188,7 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     unlock(shared.session_store(), account)
     RivoSessions().end_user_sessions(user.get_id())
     outcome = ResetOutcome.OK
-    if user.totp_secret is not None:
+    if halfway.has_second_factor(user):
         # The link proves the mailbox, not the second factor: the log-in
         # still waits for a code (and the device cookie with it).
         halfway.begin(user, remember=False)

@@ -65,7 +65,7 @@ class Outcome(enum.Enum):
 
 def is_on(user: User) -> bool:
     """Whether ``user`` logs in with a second factor."""
-    return user.totp_secret is not None
+    return halfway.has_second_factor(user)
 
 
 def codes_left(user: User) -> int:
