@@ -276,6 +276,7 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_NOTIFY_NEW_DEVICE": True,
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
         "RIVO_REAUTH_WINDOW": timedelta(minutes=10),
+        "RIVO_TWO_FACTOR_TTL": timedelta(minutes=5),
         "RIVO_PASSKEY_RP_ID": None,
         "RIVO_PASSKEY_ORIGIN": None,
     }
@@ -324,6 +325,8 @@ class UsersSettings:
     #: How long after a log-in (or re-authentication) sensitive pages are
     #: open without asking for the password again.
     reauth_window: float
+    #: How long a log-in waits for its second factor after the password.
+    two_factor_ttl: float
     #: The WebAuthn relying-party ID (a host name, no scheme or port);
     #: ``None``: the host of :attr:`passkey_origin`.
     passkey_rp_id: str | None = None
@@ -396,6 +399,7 @@ class UsersSettings:
                 1_000_000,
             ),
             reauth_window=duration("RIVO_REAUTH_WINDOW", get("RIVO_REAUTH_WINDOW")),
+            two_factor_ttl=duration("RIVO_TWO_FACTOR_TTL", get("RIVO_TWO_FACTOR_TTL")),
             **_passkey_settings(config),
         )
 

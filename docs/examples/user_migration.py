@@ -31,6 +31,10 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("verified_at", UTCDateTime(), nullable=True),
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("totp_secret", sa.String(255), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
+        sa.Column("recovery_codes", sa.Text(), nullable=True),
+        sa.Column("two_factor_since", UTCDateTime(), nullable=True),
         sa.Column("passkey_handle", HANDLE, nullable=True),
         sa.Column("passkeys", sa.Text(), nullable=True),
     )

@@ -19,13 +19,12 @@ from flask.sessions import session_json_serializer
 
 from ..i18n import gettext as _
 from ..sessions import RivoSessions
-from . import devices
+from . import accounts
 from . import passkeys
 from . import shared
 from .agents import describe
 from .auth import LOGIN_PASSKEY
 from .auth import confirm_login
-from .auth import login_user
 from .signals import user_login_failed
 from .signals import user_passkey_added
 from .signals import user_passkey_removed
@@ -104,28 +103,19 @@ def _check(
 
 
 def finish_log_in(user: User, passkey: Passkey, *, remember: bool) -> None:
-    """What follows a successful passkey log-in: session, commit, device
-    cookie, and a notice to the owner if the browser is new to the account.
-
-    The same steps as after a password (:func:`.accounts.log_in`), but the
-    notice names the passkey (changing the password would not shut out
-    someone who holds it), and the session keeps the passkey's ID so that
-    removing the passkey ends it. The one call site to switch to the shared
-    ``accounts.finish_log_in`` once it exists.
+    """What follows a successful passkey log-in: the shared steps of every
+    way in (:func:`.accounts.finish_log_in`: session, commit, device cookie),
+    with a new-browser notice that names the passkey (changing the password
+    would not shut out someone who holds it); the session keeps the
+    passkey's ID, so that removing the passkey ends it.
     """
-    account = shared.account_key(user, user.email)
-    known = devices.nonce_for(account) is not None
-    login_user(user, remember=remember)
-    users_state().store.commit()
-    devices.remember(account)
-    session[LOGIN_PASSKEY] = passkey.id
-    if not known and users_state().settings().notify_new_device:
-        _tell(
-            user,
-            "new_device_passkey",
-            _("A new log-in to your %(site)s account", site=_site()),
-            passkey.name,
-        )
+
+    def notice(owner: User) -> None:
+        subject = _("A new log-in to your %(site)s account", site=_site())
+        _tell(owner, "new_device_passkey", subject, passkey.name)
+
+    if accounts.finish_log_in(user, remember=remember, notice=notice):
+        session[LOGIN_PASSKEY] = passkey.id
 
 
 def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:
