@@ -10,6 +10,7 @@ import re
 import typing as t
 
 import flask
+import pyotp
 import pytest
 from passkey_support import Authenticator
 from users_support import SITE
@@ -838,3 +839,30 @@ def test_an_ip_address_is_no_relying_party(
         base_url=base,
     )
     assert reply.status_code == 503
+
+
+def test_a_passkey_stands_for_both_factors(
+    browser: Browser, owner: str, clock: FakeClock
+) -> None:
+    """With TOTP on, the password alone waits for a code; a passkey logs in
+    at once, and ends a log-in left half-way."""
+    authenticator = Authenticator(SITE)
+    assert add_passkey(browser, authenticator).status_code == 302
+    secret = re.search(
+        r'class="rivo-secret"[^>]*>([A-Z2-7 ]+)</code>',
+        browser.get("/two-factor").text,
+    )
+    assert secret is not None
+    code = pyotp.TOTP(secret.group(1).replace(" ", "")).at(clock.now)
+    turned_on = browser.submit(
+        "/two-factor", {"code": code, "password": "zebra violin cactus"}
+    )
+    assert turned_on.status_code == 200
+    browser.log_out()
+    half_way = browser.log_in(owner)
+    assert half_way.headers["Location"].startswith("/login/two-factor")
+    assert browser.get("/account").status_code == 302
+    assert passkey_log_in(browser, authenticator).status_code == 302
+    assert browser.get("/account").text == f"Account of {owner}"
+    # The half-way state is gone: the code page has nothing to finish.
+    assert browser.get("/login/two-factor").status_code in (302, 303)
