@@ -27,10 +27,11 @@ def vary_cookie(response: Response) -> None:
     header set and writing it back when there was no ``Vary`` yet (the
     usual case, and a cost on every request that uses its session).
     """
-    if "Vary" in response.headers:
-        response.vary.add("Cookie")
-    else:
+    vary = response.headers.get("Vary")
+    if vary is None:
         response.headers["Vary"] = "Cookie"
+    elif vary != "Cookie":
+        response.vary.add("Cookie")
 
 
 class ResponseCookie:

@@ -62,6 +62,18 @@ _ERRORS = (redis.RedisError, RedisClusterException)
 Client: t.TypeAlias = "redis.Redis | RedisCluster"
 
 
+def _plain_pool(client: Client) -> redis.ConnectionPool | None:
+    """The pool of a client that :meth:`RedisStore._command` may use directly:
+    a plain :class:`redis.Redis` (Sentinel's included) that holds no single
+    connection of its own and caches nothing on the client side."""
+    if type(client) is not redis.Redis or client.connection is not None:
+        return None
+    pool = client.connection_pool
+    if getattr(pool, "cache", None) is not None:
+        return None
+    return pool
+
+
 class RedisStore(SessionStore):
     """Keeps sessions in Redis, shared by every app server that uses it.
 
@@ -110,6 +122,8 @@ class RedisStore(SessionStore):
         self._sessions, self._users = f"{prefix}s:", f"{prefix}user:"
         self.clock = clock
         self._execute: Callable[..., t.Any] = self.client.execute_command
+        #: The pool :meth:`_command` takes connections from, where it may.
+        self._pool = _plain_pool(self.client)
 
         def script(body: str) -> lua.Script:
             return lua.Script(body, self._sessions, self._users, CLAIM_MS)
@@ -135,27 +149,62 @@ class RedisStore(SessionStore):
         except _ERRORS as error:
             raise faults.unavailable("Redis", error) from None
 
+    def _command(self, *args: object) -> t.Any:
+        """Send one command and read its reply: the store's only way to Redis
+        on the hot paths, a read and a write each.
+
+        On a plain client (one Redis, or one that Sentinel manages), the
+        command goes straight over a connection of the client's pool, which
+        costs a fraction of what ``execute_command`` adds around it (its
+        retry closures, events and metrics). A connection whose reply was
+        not read in full is closed before it goes back to the pool, so no
+        later command can ever read another one's reply. A dropped
+        connection is then retried through ``execute_command``, with the
+        client's own retry policy; so is everything on other clients.
+
+        :raises redis.RedisError: as ``execute_command`` does.
+        """
+        pool = self._pool
+        if pool is None:
+            return self._execute(*args)
+        try:
+            connection = pool.get_connection()
+        except redis.ConnectionError:
+            return self._execute(*args)
+        try:
+            connection.send_command(*args)  # type: ignore[no-untyped-call]
+            return connection.read_response()
+        except redis.ResponseError:
+            raise  # the server's reply, read in full: the connection is fine
+        except BaseException as error:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            if not isinstance(error, redis.ConnectionError):
+                raise
+        finally:
+            pool.release(connection)
+        return self._execute(*args)
+
     def _run(self, script: lua.Script, key: str, *args: object) -> t.Any:
         """Run a script on ``key`` by ``EVALSHA``, loading it first where the
         server lacks it (a new or restarted server, a new Cluster node).
 
-        Straight ``execute_command``, not redis-py's ``Script``, which
-        copies the arguments into new tuples on every call.
+        Straight :meth:`_command`, not redis-py's ``Script``, which copies
+        the arguments into new tuples on every call.
         """
         try:
-            return self._execute("EVALSHA", script.sha, 1, key, *args)
+            return self._command("EVALSHA", script.sha, 1, key, *args)
         except NoScriptError:
             pass
         except _ERRORS as error:
             raise faults.unavailable("Redis", error) from None
         self._call(self.client.script_load, script.source)
-        return self._call(self._execute, "EVALSHA", script.sha, 1, key, *args)
+        return self._call(self._command, "EVALSHA", script.sha, 1, key, *args)
 
     # -- the store interface -------------------------------------------------
 
     def load(self, key: str) -> Record | None:
         try:
-            value = self._execute("GET", self._sessions + key)
+            value = self._command("GET", self._sessions + key)
         except redis.ResponseError as error:
             if str(error).startswith("WRONGTYPE"):
                 return None  # no session: see redis_lua._GET
