@@ -36,6 +36,7 @@ from . import faults
 from . import redis_lua as lua
 from .base import Record
 from .base import SessionStore
+from .redis_conn import Sender
 from .redis_lua import pack
 from .redis_lua import unpack
 from .redis_shards import CLAIM_MS
@@ -63,9 +64,10 @@ Client: t.TypeAlias = "redis.Redis | RedisCluster"
 
 
 def _plain_pool(client: Client) -> redis.ConnectionPool | None:
-    """The pool of a client that :meth:`RedisStore._command` may use directly:
-    a plain :class:`redis.Redis` (Sentinel's included) that holds no single
-    connection of its own and caches nothing on the client side."""
+    """The pool of a client whose connections :class:`~.redis_conn.Sender`
+    may use directly: a plain :class:`redis.Redis` (Sentinel's included)
+    that holds no single connection of its own and caches nothing on the
+    client side."""
     if type(client) is not redis.Redis or client.connection is not None:
         return None
     pool = client.connection_pool
@@ -122,8 +124,8 @@ class RedisStore(SessionStore):
         self._sessions, self._users = f"{prefix}s:", f"{prefix}user:"
         self.clock = clock
         self._execute: Callable[..., t.Any] = self.client.execute_command
-        #: The pool :meth:`_command` takes connections from, where it may.
-        self._pool = _plain_pool(self.client)
+        pool = _plain_pool(self.client)
+        self._send = None if pool is None else Sender(pool, keep=self._own_client)
 
         def script(body: str) -> lua.Script:
             return lua.Script(body, self._sessions, self._users, CLAIM_MS)
@@ -150,38 +152,23 @@ class RedisStore(SessionStore):
             raise faults.unavailable("Redis", error) from None
 
     def _command(self, *args: object) -> t.Any:
-        """Send one command and read its reply: the store's only way to Redis
-        on the hot paths, a read and a write each.
+        """Send one command and read its reply: the store's way to Redis on
+        its hot paths, a read and a write each.
 
-        On a plain client (one Redis, or one that Sentinel manages), the
-        command goes straight over a connection of the client's pool, which
-        costs a fraction of what ``execute_command`` adds around it (its
-        retry closures, events and metrics). A connection whose reply was
-        not read in full is closed before it goes back to the pool, so no
-        later command can ever read another one's reply. A dropped
-        connection is then retried through ``execute_command``, with the
-        client's own retry policy; so is everything on other clients.
+        On a plain client (one Redis, or one that Sentinel manages, without
+        client-side caching) through :class:`~.redis_conn.Sender`, at a
+        fraction of what ``execute_command`` costs; a dropped connection is
+        then retried through ``execute_command``, with the client's own
+        retry policy, as everything is on other clients.
 
         :raises redis.RedisError: as ``execute_command`` does.
         """
-        pool = self._pool
-        if pool is None:
-            return self._execute(*args)
-        try:
-            connection = pool.get_connection()
-        except redis.ConnectionError:
-            return self._execute(*args)
-        try:
-            connection.send_command(*args)  # type: ignore[no-untyped-call]
-            return connection.read_response()
-        except redis.ResponseError:
-            raise  # the server's reply, read in full: the connection is fine
-        except BaseException as error:
-            connection.disconnect()  # type: ignore[no-untyped-call]
-            if not isinstance(error, redis.ConnectionError):
-                raise
-        finally:
-            pool.release(connection)
+        send = self._send
+        if send is not None:
+            try:
+                return send(*args)
+            except redis.ConnectionError:
+                pass
         return self._execute(*args)
 
     def _run(self, script: lua.Script, key: str, *args: object) -> t.Any:
