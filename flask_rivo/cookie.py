@@ -29,7 +29,7 @@ def vary_cookie(response: Response) -> None:
     """
     vary = response.headers.get("Vary")
     if vary is None:
-        response.headers["Vary"] = "Cookie"
+        response.headers.add("Vary", "Cookie")  # known absent: no search
     elif vary != "Cookie":
         response.vary.add("Cookie")
 

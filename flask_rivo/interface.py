@@ -211,8 +211,9 @@ class RivoSessionInterface(SessionInterface):
         No store call happens here: see :class:`~flask_rivo.RivoSession`.
         """
         cookies = [c for c in request.cookies.getlist(self.get_cookie_name(app)) if c]
+        environ = request.environ  # as request.headers reads it, without it
         client = (
-            fingerprint.user_agent(request.headers.get("User-Agent")),
+            fingerprint.user_agent(environ.get("HTTP_USER_AGENT")),
             request.remote_addr or "",
         )
         if not cookies:
