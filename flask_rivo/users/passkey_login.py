@@ -15,7 +15,6 @@ import typing as t
 from flask import current_app
 from flask import request
 from flask import session
-from flask.sessions import session_json_serializer
 
 from ..i18n import gettext as _
 from ..sessions import RivoSessions
@@ -129,11 +128,12 @@ def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:
     """
     sessions = RivoSessions()
     store = shared.session_store()
+    serializer = RivoSessions.interface().serializer  # as the session wrote it
     ended = 0
     for info in sessions.user_sessions(user.get_id()):
         record = None if info.current else store.load(info.key)
         raw = None if record is None else record.data.get(LOGIN_PASSKEY)
-        if raw is not None and session_json_serializer.loads(raw) in credential_ids:
+        if raw is not None and serializer.loads(raw) in credential_ids:
             ended += sessions.end_user_session(user.get_id(), info.key)
     return ended
 
