@@ -120,6 +120,20 @@ def is_counter_key(key: str) -> bool:
     return key.startswith(COUNTER_PREFIX)
 
 
+#: The successor of a regenerated-out ID: a tombstone, which leads nowhere.
+#: Not hex, so :func:`unseal_successor` never reads an ID out of it, and no
+#: sealed ID is ever equal to it. A request that still carries the old ID
+#: (a parallel request of the same browser, or whoever planted the ID) must
+#: learn that the ID was replaced, not that it is unknown: see
+#: :mod:`flask_rivo.loading`.
+REPLACED = "replaced"
+
+
+def is_replaced(successor: str | None) -> bool:
+    """Tell whether a record's successor marks a tombstone (see :data:`REPLACED`)."""
+    return successor == REPLACED
+
+
 def _rotation_pad(old_id: str) -> bytes:
     return hashlib.blake2b(
         old_id.encode("ascii"), digest_size=43, person=_ROTATION_PERSON
