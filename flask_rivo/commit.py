@@ -14,8 +14,8 @@ import logging
 import typing as t
 
 from .exceptions import StoreError
-from .ids import REPLACED
 from .ids import new_session_id
+from .ids import replaced_mark
 from .ids import seal_successor
 from .ids import session_key
 from .ids import unseal_successor
@@ -224,7 +224,7 @@ def retire(
 
     With ``tombstone_until`` (a regenerate), the record is replaced instead
     with a tombstone living until then: no data, no user, and a successor
-    that leads nowhere (:data:`~flask_rivo.ids.REPLACED`). A parallel
+    that leads nowhere (:func:`~flask_rivo.ids.replaced_mark`). A parallel
     request of the same browser that still carries the old ID then learns
     that the ID was replaced, and leaves the browser's new cookie alone,
     rather than taking the ID for unknown and deleting the cookie or
@@ -242,7 +242,7 @@ def retire(
             user_id=None,
             version=base.version + 1,
             expires_at=tombstone_until,
-            successor=REPLACED,
+            successor=replaced_mark(),
         )
         return store.save(key, tombstone, base.version)
     ended = dataclasses.replace(
