@@ -130,7 +130,8 @@ class Saver:
         loaded: tuple[str, Record],
         changes: commit.Changes | None,
     ) -> None:
-        """Move the session to a new ID; the old one dies at once.
+        """Move the session to a new ID; the old one dies at once, leaving a
+        tombstone for the grace period (see :func:`commit.retire`).
 
         The new record is written first, then the old one is retired by
         compare-and-swap (on a conflict the new one is dropped and the

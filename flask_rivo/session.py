@@ -286,7 +286,10 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
 
         Call it on every change of privilege (log-in, log-out, a password
         change) against session fixation: the old ID stops working at once,
-        with no grace period.
+        and never leads to the new one. For ``RIVO_SESSION_ID_GRACE`` it
+        leads to a tombstone instead, whose requests (the browser's parallel
+        ones) store nothing and leave the browser's new cookie alone (see
+        :func:`flask_rivo.commit.retire`).
         """
         self.load()
         self._regenerate = True
