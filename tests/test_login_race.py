@@ -79,14 +79,18 @@ def live_sessions(store: CountingStore, now: float) -> list[str]:
 
 @pytest.mark.parametrize("op", ["read", "set"])
 @pytest.mark.parametrize("loads", ["before the retire", "after the retire"])
+@pytest.mark.parametrize("rotate", [False, True], ids=["fresh ID", "rotation due"])
 def test_a_parallel_request_never_undoes_a_log_in(
     app: flask.Flask,
     store: CountingStore,
     clock: FakeClock,
     op: str,
     loads: str,
+    rotate: bool,
 ) -> None:
     old = anonymous(app)
+    if rotate:
+        clock.advance(3601)  # past the ID lifetime: a write would rotate
     login = open_session(app, old)
     other = open_session(app, old) if loads == "before the retire" else None
     log_in(login)

@@ -2,10 +2,11 @@
 
 At an ID rotation, and at a log-in's ``regenerate()``, the session is
 written under its new ID first, then its old ID is pointed at the new one
-(rotation) or retired, leaving a tombstone (log-in). Here that second write lands on the server
-while the client gives up on it: a private Redis is made slow at exactly
-that moment with ``DEBUG SLEEP``, longer than the client's socket timeout.
-The request must answer 503, and the session must be whole afterwards. On
+(rotation) or replaced with a tombstone (log-in). Here that second write
+lands on the server while the client gives up on it: a private Redis is
+made slow at exactly that moment with ``DEBUG SLEEP``, longer than the
+client's socket timeout. The request must answer 503, and the session must
+be whole afterwards. On
 SQL, a lost reply is the same fault: the statement is sent again and finds
 its own work.
 """
