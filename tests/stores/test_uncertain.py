@@ -6,9 +6,8 @@ written under its new ID first, then its old ID is pointed at the new one
 lands on the server while the client gives up on it: a private Redis is
 made slow at exactly that moment with ``DEBUG SLEEP``, longer than the
 client's socket timeout. The request must answer 503, and the session must
-be whole afterwards. On
-SQL, a lost reply is the same fault: the statement is sent again and finds
-its own work.
+be whole afterwards. On SQL, a lost reply is the same fault: the statement
+is sent again and finds its own work.
 """
 
 from __future__ import annotations
