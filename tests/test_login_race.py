@@ -275,3 +275,38 @@ def test_without_a_grace_period_the_old_id_is_gone_at_once(
     late = app.test_client()
     late.set_cookie("session", old)
     assert cookie_value(late.get("/get/user")) == ""  # unknown: deleted, as ever
+
+
+@pytest.mark.parametrize("loads", [True, False], ids=["loaded", "never used"])
+def test_a_permanent_session_is_safe_without_refreshing_each_request(
+    app: flask.Flask, loads: bool
+) -> None:
+    """A permanent session's cookie is sent again by every response while
+    ``SESSION_REFRESH_EACH_REQUEST`` is on (as Flask does), which would bring
+    the old ID back (see docs/sessions.rst); with it off, nothing does."""
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+
+    @app.get("/remember")
+    def remember() -> str:
+        flask.session.permanent = True
+        flask.session["csrf"] = "t0"
+        return "ok"
+
+    browser = app.test_client()
+    browser.get("/remember")
+    cookie = browser.get_cookie("session")
+    assert cookie is not None and cookie.value.endswith(".p")
+    old = cookie.value
+    other = open_session(app, old, load=loads)
+    if loads:
+        other.get("csrf")
+    login = open_session(app, old)
+    log_in(login)
+    logged_in = save_session(app, login)
+    late = save_session(app, other)
+    assert cookie_value(late) is None
+    for arrival in ([logged_in, late], [late, logged_in]):
+        jar = Jar(old)
+        for response in arrival:
+            jar.receive(response)
+        assert user_of(app, jar.value.removesuffix(".p")) == "u1"
