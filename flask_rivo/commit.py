@@ -15,6 +15,7 @@ import typing as t
 
 from .exceptions import StoreError
 from .ids import new_session_id
+from .ids import replaced_mark
 from .ids import seal_successor
 from .ids import session_key
 from .ids import unseal_successor
@@ -208,15 +209,42 @@ def commit(
     raise StoreError(f"gave up writing a session after {MAX_ATTEMPTS} conflicts")
 
 
-def retire(store: SessionStore, session_id: str, base: Record, now: float) -> bool:
+def retire(
+    store: SessionStore,
+    session_id: str,
+    base: Record,
+    now: float,
+    *,
+    tombstone_until: float | None = None,
+) -> bool:
     """Delete the session's record if it is still exactly ``base``.
 
     A store has no conditional delete, so the record is first replaced, by
     compare-and-swap, with an already expired one.
 
+    With ``tombstone_until`` (a regenerate), the record is replaced instead
+    with a tombstone living until then: no data, no user, and a successor
+    that leads nowhere (:func:`~flask_rivo.ids.replaced_mark`). A parallel
+    request of the same browser that still carries the old ID then learns
+    that the ID was replaced, and leaves the browser's new cookie alone,
+    rather than taking the ID for unknown and deleting the cookie or
+    starting a session over it (which would log the person out right after
+    logging in). Nothing leads from the tombstone to the new ID: that would
+    be the session fixation a regenerate exists to prevent.
+
     :returns: ``False`` if another request changed the record meanwhile.
     """
     key = session_key(session_id)
+    if tombstone_until is not None and tombstone_until > now:
+        tombstone = dataclasses.replace(
+            base,
+            data={},
+            user_id=None,
+            version=base.version + 1,
+            expires_at=tombstone_until,
+            successor=replaced_mark(),
+        )
+        return store.save(key, tombstone, base.version)
     ended = dataclasses.replace(
         base, data={}, user_id=None, version=base.version + 1, expires_at=now
     )

@@ -120,6 +120,31 @@ def is_counter_key(key: str) -> bool:
     return key.startswith(COUNTER_PREFIX)
 
 
+#: Starts the successor of a regenerated-out ID: a tombstone, which leads
+#: nowhere. Not hex, so :func:`unseal_successor` never reads an ID out of
+#: it. A request that still carries the old ID (a parallel request of the
+#: same browser, or whoever planted the ID) must learn that the ID was
+#: replaced, not that it is unknown: see :mod:`flask_rivo.loading`.
+REPLACED = "replaced-"
+
+
+def replaced_mark() -> str:
+    """The successor of a new tombstone: :data:`REPLACED` and 64 random bits.
+
+    Each tombstone differs from any other, so that a store that takes a
+    value equal to the stored one for its own write, resent after a lost
+    reply (the Redis store does), never takes a second request's
+    tombstone, made from the same record at the same moment, for one it
+    wrote itself: only one request may retire an ID.
+    """
+    return REPLACED + secrets.token_hex(8)
+
+
+def is_replaced(successor: str | None) -> bool:
+    """Tell whether a record's successor marks a tombstone (see :data:`REPLACED`)."""
+    return successor is not None and successor.startswith(REPLACED)
+
+
 def _rotation_pad(old_id: str) -> bytes:
     return hashlib.blake2b(
         old_id.encode("ascii"), digest_size=43, person=_ROTATION_PERSON

@@ -14,6 +14,7 @@ import typing as t
 
 from . import commit
 from . import fingerprint
+from .ids import is_replaced
 from .ids import is_session_id
 from .ids import session_key
 from .ids import split_cookie
@@ -39,10 +40,24 @@ class Loaded(t.NamedTuple):
     record: Record | None = None
     #: A cookie came with the request that leads nowhere (or elsewhere) now.
     stale_cookie: bool = False
+    #: The cookie's ID was regenerated out moments ago (a tombstone): the
+    #: browser holds a newer cookie already, or the holder planted the ID.
+    #: The session is empty, stores nothing, and leaves the cookie alone.
+    replaced: bool = False
 
 
 #: Nothing found: the cookie leads to no live session.
 STALE = Loaded({}, stale_cookie=True)
+#: The cookie leads to a tombstone (see :func:`flask_rivo.commit.retire`).
+REPLACED = Loaded({}, replaced=True)
+
+
+class _Tombstone:
+    """What :meth:`Loader.live` finds for an ID that a regenerate replaced."""
+
+
+#: The one :class:`_Tombstone`.
+TOMBSTONE: t.Final = _Tombstone()
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,6 +89,8 @@ class Loader:
         found = self.first_live()
         if found is None:
             return STALE
+        if isinstance(found, _Tombstone):
+            return REPLACED
         cookie, (session_id, record) = found
         loads = self.loads
         try:
@@ -88,7 +105,7 @@ class Loader:
             return STALE
         return Loaded(data, session_id, record, session_id != cookie)
 
-    def first_live(self) -> tuple[str, tuple[str, Record]] | None:
+    def first_live(self) -> tuple[str, tuple[str, Record]] | _Tombstone | None:
         """The first cookie value that leads to a live session, and that session.
 
         A browser sends several cookies of one name when a sibling subdomain,
@@ -97,7 +114,9 @@ class Loader:
         user's live session (which would log them out on every request), so
         each value is tried, in the browser's order; none is ever adopted.
         At most :data:`MAX_COOKIES` are tried, so a request costs boundedly
-        many reads.
+        many reads. If none leads to a live session but one leads to a
+        tombstone, that is what was found: the browser's live cookie is
+        probably on its way (see :func:`flask_rivo.commit.retire`).
         """
         candidates: list[str] = []
         for value in self.cookies:
@@ -106,17 +125,22 @@ class Loader:
                 candidates.append(cookie)
                 if len(candidates) == MAX_COOKIES:
                     break
+        tombstone = None
         for cookie in candidates:
             found = self.live(cookie)
-            if found is not None:
+            if isinstance(found, _Tombstone):
+                tombstone = found
+            elif found is not None:
                 return cookie, found
-        return None
+        return tombstone
 
-    def live(self, session_id: str) -> tuple[str, Record] | None:
+    def live(self, session_id: str) -> tuple[str, Record] | _Tombstone | None:
         """The live session ``session_id`` leads to, following rotated-out IDs.
 
         An expired session, or one used from another client, is deleted:
-        never revived.
+        never revived. An ID that a regenerate replaced less than
+        ``RIVO_SESSION_ID_GRACE`` ago leads to :data:`TOMBSTONE`, never to
+        the new session.
         """
         now, store, settings = self.clock(), self.store, self.settings
         for _ in range(commit.MAX_HOPS):
@@ -126,8 +150,12 @@ class Loader:
                 return None
             if record.successor is not None:
                 # A rotated-out ID in its grace period leads to its successor.
+                if record.expires_at <= now:
+                    return None
+                if is_replaced(record.successor):
+                    return TOMBSTONE
                 successor = unseal_successor(record.successor, session_id)
-                if record.expires_at <= now or successor is None:
+                if successor is None:
                     return None
                 session_id = successor
                 continue

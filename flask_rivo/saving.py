@@ -9,6 +9,7 @@ moves to a new ID, an unchanged one is at most touched.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import typing as t
 
 from . import commit
@@ -27,6 +28,8 @@ if t.TYPE_CHECKING:
 #: object the session was loaded with is stored as it was.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 _MISSING = object()
+
+logger = logging.getLogger("flask_rivo")
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,6 +58,9 @@ class Saver:
         store, settings, now = self.store, self.settings, self.now
         record, session_id = session._record, session._id
         empty = settings.is_empty(dict.keys(session), session._user_id)
+        if session._replaced:
+            self._replaced(session, empty)
+            return
 
         ended = session._cleared and (empty or session._regenerate)
         if ended and session_id is not None:
@@ -124,7 +130,8 @@ class Saver:
         loaded: tuple[str, Record],
         changes: commit.Changes | None,
     ) -> None:
-        """Move the session to a new ID; the old one dies at once.
+        """Move the session to a new ID; the old one dies at once, leaving a
+        tombstone for the grace period (see :func:`commit.retire`).
 
         The new record is written first, then the old one is retired by
         compare-and-swap (on a conflict the new one is dropped and the
@@ -155,7 +162,13 @@ class Saver:
                 return
             new_id = commit.create(store, settings, data, user_id, session._client, now)
             with commit.moving_to(new_id):
-                retired = base is None or commit.retire(store, session_id, base, now)
+                retired = base is None or commit.retire(
+                    store,
+                    session_id,
+                    base,
+                    now,
+                    tombstone_until=now + settings.id_grace,
+                )
             if retired:
                 commit.cap_user(store, settings, new_id, user_id, record.user_id)
                 self.cookie.set(session, new_id)
@@ -166,6 +179,25 @@ class Saver:
             if found is not None:
                 session_id = found[0]
         raise StoreError(f"gave up regenerating after {commit.MAX_ATTEMPTS} conflicts")
+
+    def _replaced(self, session: RivoSession, empty: bool) -> None:
+        """Save a session whose cookie's ID a regenerate replaced moments ago.
+
+        Its holder is a parallel request of the browser that got the new ID
+        (a page's fetches, a second tab, while a log-in answers), or whoever
+        planted the old ID on that browser. Either way the cookie is left
+        alone, so that the browser keeps the new one, and nothing is stored:
+        a new session would need a cookie, and that cookie would replace the
+        browser's new one, logging the person out right after logging in.
+        Only a log-in starts a session (with only what this request stored),
+        as a log-in after a parallel log-out does: a log-in submitted twice
+        must not be lost, and a new session under a new ID gives nobody
+        anything of another's.
+        """
+        if session._regenerate and session._user_id is not None:
+            self._start(session)
+        elif not empty:
+            logger.debug("Dropping what a request stored under a replaced session ID")
 
     def _start(self, session: RivoSession) -> None:
         """Store a new session with the session's content."""

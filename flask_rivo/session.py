@@ -66,6 +66,9 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
     _loaded: t.Mapping[str, t.Any] = MappingProxyType({})
     _user_id: str | None = None
     _stale_cookie = False
+    #: The cookie's ID was replaced by a regenerate moments ago (see
+    #: :class:`~flask_rivo.loading.Loaded`): nothing of this request is stored.
+    _replaced = False
     _error: StoreError | None = None
     _regenerate = False
     _cleared = False
@@ -127,6 +130,7 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         self._id, self._record = found.session_id, found.record
         self._user_id = None if found.record is None else found.record.user_id
         self._stale_cookie = found.stale_cookie
+        self._replaced = found.replaced
         self.new = found.record is None
         if self._permanent is not None:
             # As Flask's setter would have done: a change, not a read.
@@ -282,7 +286,10 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
 
         Call it on every change of privilege (log-in, log-out, a password
         change) against session fixation: the old ID stops working at once,
-        with no grace period.
+        and never leads to the new one. For ``RIVO_SESSION_ID_GRACE`` it
+        leads to a tombstone instead, whose requests (the browser's parallel
+        ones) store nothing and leave the browser's new cookie alone (see
+        :func:`flask_rivo.commit.retire`).
         """
         self.load()
         self._regenerate = True

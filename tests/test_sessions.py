@@ -16,6 +16,7 @@ from support import open_session
 from support import save_session
 
 from flask_rivo import RivoSessions
+from flask_rivo.ids import is_replaced
 from flask_rivo.ids import session_key
 
 if t.TYPE_CHECKING:
@@ -238,7 +239,11 @@ def test_regenerate_kills_the_old_id_at_once(
     after = cookie_value(response)
     assert after and after != before
     assert client.get("/get/cart").text == "'apples'"
-    assert session_key(before or "") not in store.records()
+    # What is left under the old key is a tombstone: no data, no user, and
+    # nothing that leads to the new ID.
+    tombstone = store.records()[session_key(before or "")]
+    assert is_replaced(tombstone.successor)
+    assert (dict(tombstone.data), tombstone.user_id) == ({}, None)
     attacker = app.test_client()
     attacker.set_cookie("session", before or "")
     assert attacker.get("/get/user").text == "None"
@@ -855,11 +860,12 @@ def test_store_failure_mid_rotation_keeps_the_new_copy_and_sends_its_id(
 def test_store_failure_after_the_old_id_died_at_log_in_sends_the_new_one(
     app: flask.Flask, client: FlaskClient, store: CountingStore, monkeypatch: t.Any
 ) -> None:
-    """Retiring the old ID expires its record, then deletes it; if the
-    delete fails, the old ID is dead already and only the new one leads to
-    the session, so the 503 must carry it."""
+    """Retiring the old ID without a grace period expires its record, then
+    deletes it; if the delete fails, the old ID is dead already and only the
+    new one leads to the session, so the 503 must carry it."""
     from flask_rivo import StoreError
 
+    app.config["RIVO_SESSION_ID_GRACE"] = 0
     client.get("/set/cart/book")
     old = session_cookie(client)
 
@@ -874,6 +880,37 @@ def test_store_failure_after_the_old_id_died_at_log_in_sends_the_new_one(
     assert new and new != old
     assert client.get("/get/cart").text == "'book'"
     assert client.get("/get/user").text == "'u1'"
+
+
+def test_store_failure_while_leaving_the_tombstone_at_log_in_sends_the_new_one(
+    app: flask.Flask, client: FlaskClient, store: CountingStore, monkeypatch: t.Any
+) -> None:
+    """The tombstone's write may have landed or not: the new record surely
+    exists, so the 503 carries its ID, and the old ID leads nowhere."""
+    from flask_rivo import StoreError
+    from flask_rivo.stores import Record
+
+    client.get("/set/cart/book")
+    old = session_cookie(client)
+    save = store.save
+
+    def lost_reply(key: str, record: Record, expected: int | None) -> bool:
+        done = save(key, record, expected)
+        if is_replaced(record.successor):
+            raise StoreError("connection reset")
+        return done
+
+    monkeypatch.setattr(store, "save", lost_reply)
+    response = client.get("/login/u1")
+    monkeypatch.undo()
+    assert response.status_code == 503
+    new = cookie_value(response)
+    assert new and new != old
+    assert client.get("/get/user").text == "'u1'"
+    assert client.get("/get/cart").text == "'book'"
+    stale = app.test_client()
+    stale.set_cookie("session", old or "")
+    assert stale.get("/get/cart").text == "None"
 
 
 def test_store_failure_while_dropping_an_unreadable_record_is_a_503(

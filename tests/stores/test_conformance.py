@@ -7,6 +7,7 @@ import threading
 import time
 
 from flask_rivo.ids import new_session_id
+from flask_rivo.ids import replaced_mark
 from flask_rivo.ids import session_key
 from flask_rivo.stores import Record
 from flask_rivo.stores import SessionStore
@@ -316,3 +317,40 @@ def test_limit_user_sessions_follows_rotation_and_log_out(
     assert any_store.load(rotated) is None  # the oldest, though rotated last
     assert any_store.load(first) is not None  # the pointer is nobody's session
     assert any_store.load(third) is not None
+
+
+def test_a_tombstone_is_kept_returned_and_nobody_s(any_store: SessionStore) -> None:
+    """A regenerate replaces the old ID's record with a tombstone (see
+    commit.retire): the store keeps its mark, files it under nobody (not
+    listed, not ended with the user's sessions, not counted by the cap), and
+    lets it expire as any other record."""
+    old, new = key(), key()
+    any_store.save(old, record(user_id="ann"), None)
+    loaded = any_store.load(old)
+    assert loaded is not None
+    any_store.save(new, loaded, None)
+    mark = replaced_mark()
+    tombstone = dataclasses.replace(
+        loaded,
+        data={},
+        version=2,
+        user_id=None,
+        expires_at=time.time() + 0.3,
+        successor=mark,
+    )
+    assert any_store.save(old, tombstone, 1)
+    # A second request's tombstone of the same record (another mark) is a
+    # second write, refused.
+    again = dataclasses.replace(tombstone, successor=replaced_mark())
+    assert not any_store.save(old, again, 1)
+    found = any_store.load(old)
+    assert found is not None
+    assert (found.successor, found.user_id, dict(found.data)) == (mark, None, {})
+    assert [k for k, _ in any_store.user_sessions("ann")] == [new]
+    assert any_store.limit_user_sessions("ann", 1) == 0
+    assert any_store.load(new) is not None
+    assert any_store.delete_user_sessions("ann") == 1
+    assert any_store.load(old) is not None
+    time.sleep(0.4)
+    assert any_store.purge_expired(time.time()) in (0, 1)  # 0: expired by itself
+    assert any_store.load(old) is None

@@ -2,12 +2,12 @@
 
 At an ID rotation, and at a log-in's ``regenerate()``, the session is
 written under its new ID first, then its old ID is pointed at the new one
-(rotation) or retired (log-in). Here that second write lands on the server
-while the client gives up on it: a private Redis is made slow at exactly
-that moment with ``DEBUG SLEEP``, longer than the client's socket timeout.
-The request must answer 503, and the session must be whole afterwards. On
-SQL, a lost reply is the same fault: the statement is sent again and finds
-its own work.
+(rotation) or replaced with a tombstone (log-in). Here that second write
+lands on the server while the client gives up on it: a private Redis is
+made slow at exactly that moment with ``DEBUG SLEEP``, longer than the
+client's socket timeout. The request must answer 503, and the session must
+be whole afterwards. On SQL, a lost reply is the same fault: the statement
+is sent again and finds its own work.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from support import cookie_value
 from support import require
 from support import session_app
 
+from flask_rivo.ids import is_replaced
 from flask_rivo.ids import session_key
 from flask_rivo.stores import Record
 from flask_rivo.stores import RedisStore
@@ -53,8 +54,10 @@ def pointer_write(record: Record, expected: int | None, now: float) -> bool:
 
 
 def retiring_write(record: Record, expected: int | None, now: float) -> bool:
-    """The log-in's second write: the old record, emptied and expired."""
-    return expected is not None and not record.data and record.expires_at <= now
+    """The log-in's second write: the old record, emptied, becomes a
+    tombstone (or, without a grace period, expires)."""
+    retired = record.expires_at <= now or is_replaced(record.successor)
+    return expected is not None and not record.data and retired
 
 
 #: What each case requests, and the moment at which it is made uncertain.
@@ -162,7 +165,8 @@ def test_a_write_that_lands_after_a_timeout_loses_no_session(
             assert landed is not None and landed.successor is not None
             assert cart_of(app, old) == "'apples'"  # the pointer leads on
         else:
-            assert landed is None  # the old ID is dead, as a log-in wants
+            # The old ID is dead, as a log-in wants: a tombstone.
+            assert landed is not None and is_replaced(landed.successor)
             assert cart_of(app, old) == "None"
         # The new record exists for certain; the 503 handed out its ID.
         new = cookie_value(response)
