@@ -19,7 +19,12 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
+    # Diagrams drawn from their source in the pages, by Graphviz's ``dot``
+    # (Debian's ``graphviz`` package).
+    "sphinx.ext.graphviz",
 ]
+
+graphviz_output_format = "svg"
 
 # No intersphinx: the docs build without network access.
 autodoc_typehints = "description"

@@ -57,7 +57,7 @@ FIREFOX = (
 )
 #: Wide enough for the header and the form column; as high as the content
 #: (full-page screenshots of a short viewport are cropped to the page).
-VIEWPORT = {"width": 800, "height": 240}
+VIEWPORT = {"width": 600, "height": 200}
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 
