@@ -12,7 +12,7 @@ from flask import url_for
 
 from .. import changes
 from ..auth import current_user
-from ..auth import login_required
+from ..auth import fresh_login_required
 from ..forms import ChangeForm
 from ..mail import MailError
 from ..state import users_state
@@ -33,7 +33,7 @@ WRONG_PASSWORD = "This is not your current password."  # noqa: S105 (a message)
 
 
 @bp.route("/change", methods=["GET", "POST"])
-@login_required
+@fresh_login_required
 def change() -> ResponseReturnValue:
     # The user object itself, not the proxy: the workflow hands it to the ORM.
     user = t.cast("User", t.cast("t.Any", current_user)._get_current_object())

@@ -15,7 +15,9 @@ from flask import url_for
 from ...sessions import RivoSessions
 from ..agents import describe
 from ..auth import current_user
+from ..auth import is_fresh
 from ..auth import login_required
+from ..auth import reauthentication_needed
 from ..forms import EndSessionForm
 from ..humanize import ago
 from ..humanize import moment as in_words
@@ -42,6 +44,10 @@ def sessions() -> ResponseReturnValue:
     if form.is_submitted():
         if not form.validate():
             abort(400, description=_EXPIRED)
+        if not is_fresh():
+            # Listing is harmless; ending sessions is not (a thief of this
+            # session would end the owner's others): re-authentication.
+            return reauthentication_needed()
         return _end(form)
     return _page(form)
 
