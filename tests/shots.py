@@ -226,6 +226,16 @@ def close_account(tour: Tour) -> None:
     tour.open("/close-account")
 
 
+@shot("reauthenticate", "rivo_users.reauthenticate")
+def reauthenticate(tour: Tour) -> None:
+    """A change asked for an hour after logging in: the password first."""
+    tour.account("ada@example.com")
+    tour.log_in("ada@example.com")
+    tour.clock.advance(3600)
+    tour.open("/change")
+    tour.see("Confirm it is you")
+
+
 # -- errors and the demo's own pages ------------------------------------------
 
 
