@@ -102,6 +102,9 @@ class Tour:
         self.site = site
         self.clock = site.clock
         self._contexts: list[t.Any] = []
+        #: Requests of any page that failed, or whose answer was an error,
+        #: but the pages themselves (a recipe may show a 400 or a 404).
+        self.broken: list[str] = []
         self.page = self.new_page(USER_AGENT)
 
     def new_page(self, user_agent: str) -> t.Any:
@@ -118,7 +121,13 @@ class Tour:
         self._contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
+        page.on("requestfailed", lambda request: self.broken.append(request.url))
+        page.on("response", self._check)
         return page
+
+    def _check(self, response: t.Any) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            self.broken.append(f"{response.status} {response.url}")
 
     def close(self) -> None:
         for context in self._contexts:
