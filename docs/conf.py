@@ -38,3 +38,6 @@ exclude_patterns = ["_build"]
 
 html_theme = "furo"
 html_title = f"flask_rivo {release}"
+# The frame around the pictures of pages (docs/_static/screenshots).
+html_static_path = ["_static"]
+html_css_files = ["screenshots.css"]
