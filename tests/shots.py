@@ -111,7 +111,10 @@ def link_invalid(tour: Tour) -> None:
 
 @shot("link-used", "rivo_users.verify")
 def link_used(tour: Tour) -> None:
+    """The link opened again, days later (logged out by then)."""
     verified(tour)
+    tour.page.get_by_role("button", name="Log out").click()
+    tour.see("You are logged out")
     tour.open(tour.link("ada@example.com", "/verify?token="))
     tour.see("already confirmed")
 
