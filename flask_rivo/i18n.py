@@ -98,7 +98,9 @@ def _fill(context: Context, text: str, variables: dict[str, t.Any]) -> str:
     """A translation for a template, as Jinja's new-style gettext makes it:
     in an autoescaped template the translation is markup (a ``{% trans %}``
     block holds HTML such as ``<strong>``) and the variables filled into it
-    are escaped, so an address shows as text and the tags as tags."""
+    are escaped, so an address shows as text and the tags as tags. As with
+    Jinja's own, the text is always formatted: a literal ``%`` in ``_()`` is
+    written ``%%`` (``{% trans %}`` blocks do that by themselves)."""
     if context.eval_ctx.autoescape:
         return Markup(text) % variables  # noqa: S704 (our catalog, not input)
     return text % variables

@@ -38,3 +38,8 @@ def test_gettext_fills_and_escapes_new_style_placeholders() -> None:
 def test_without_autoescape_nothing_is_escaped() -> None:
     page = render("{% autoescape false %}" + BLOCK + "{% endautoescape %}", email="<i>")
     assert page == "Logged in as <strong><i></strong>."
+
+
+def test_a_percent_sign_is_written_twice_as_in_jinja() -> None:
+    assert render('{{ _("100%% sure") }}') == "100% sure"
+    assert render("{% trans %}100% sure{% endtrans %}") == "100% sure"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import typing as t
 from pathlib import Path
 
@@ -40,7 +41,7 @@ DOCS = ROOT / "docs"
 FOLDER = DOCS / "_static" / "screenshots"
 #: Where the pictures go: ``tmp_path``, unless this names a folder.
 TARGET = os.environ.get("RIVO_SCREENSHOTS")
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--font-render-hinting=none"]
 #: A picture is a few tens of kB; more means it is not the flat page it was.
 MAX_BYTES = 120_000
