@@ -15,7 +15,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # what a user would install: a file missing from package_data fails.
 REINSTALL := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-.PHONY: demo tour install test lint format docs screenshots bench bench-smoke flask-suite clean
+.PHONY: demo tour install test lint format docs bench bench-smoke flask-suite clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,7 @@ docs: install
 
 # The docs' pictures of every account page, from the browser tests (which
 # otherwise write them to a temporary folder): commit what changed.
+.PHONY: screenshots
 screenshots: install
 	rm -f docs/_static/screenshots/*.png
 	RIVO_SCREENSHOTS=$(CURDIR)/docs/_static/screenshots $(BIN)/pytest --no-cov \

@@ -185,13 +185,14 @@ def create_demo_app(
     app.extensions["rivo_demo"] = DemoState(engine, db_session, outbox)
     email_dispatched.connect(outbox.record, app, weak=False)
     RivoUsers(app, user_model=User, db_session=db_session)
-    # A mistyped address gets the site's layout, as the docs suggest.
-    app.register_error_handler(404, error_page)
     app.jinja_env.filters["linkify"] = linkify
 
     @app.teardown_appcontext
     def remove_db_session(error: BaseException | None) -> None:
         db_session.remove()
+
+    # A mistyped address gets the site's layout, as the docs suggest.
+    app.register_error_handler(404, error_page)
 
     @app.get("/")
     def home() -> str:

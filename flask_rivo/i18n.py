@@ -24,12 +24,9 @@ from babel.support import NullTranslations
 from babel.support import Translations
 from flask import current_app
 from flask import has_app_context
-from jinja2 import pass_context
-from markupsafe import Markup
 
 if t.TYPE_CHECKING:
     from flask import Flask
-    from jinja2.runtime import Context
 
 #: The gettext domain of flask_rivo's catalogs.
 DOMAIN = "flask_rivo"
@@ -94,46 +91,12 @@ def lazy_gettext(message: str, **variables: t.Any) -> LazyProxy:
     return LazyProxy(gettext, message, enable_cache=False, **variables)
 
 
-def _fill(context: Context, text: str, variables: dict[str, t.Any]) -> str:
-    """A translation for a template, as Jinja's new-style gettext makes it:
-    in an autoescaped template the translation is markup (a ``{% trans %}``
-    block holds HTML such as ``<strong>``) and the variables filled into it
-    are escaped, so an address shows as text and the tags as tags. As with
-    Jinja's own, the text is always formatted: a literal ``%`` in ``_()`` is
-    written ``%%`` (``{% trans %}`` blocks do that by themselves)."""
-    if context.eval_ctx.autoescape:
-        return Markup(text) % variables  # noqa: S704 (our catalog, not input)
-    return text % variables
-
-
-@pass_context
-def _template_gettext(context: Context, message: str, **variables: t.Any) -> str:
-    return _fill(context, translations().ugettext(message), variables)
-
-
-@pass_context
-def _template_ngettext(
-    context: Context, singular: str, plural: str, num: int, **variables: t.Any
-) -> str:
-    variables.setdefault("num", num)
-    text = translations().ungettext(singular, plural, num)
-    return _fill(context, text, variables)
-
-
-@pass_context
-def _template_pgettext(
-    context: Context, message_context: str, message: str, **variables: t.Any
-) -> str:
-    text = translations().upgettext(message_context, message)
-    return _fill(context, text, variables)
-
-
 #: The names templates use, bound to flask_rivo's own catalogs.
 TEMPLATE_CALLABLES: dict[str, t.Callable[..., str]] = {
-    "_": _template_gettext,
-    "gettext": _template_gettext,
-    "ngettext": _template_ngettext,
-    "pgettext": _template_pgettext,
+    "_": gettext,
+    "gettext": gettext,
+    "ngettext": ngettext,
+    "pgettext": pgettext,
 }
 
 
