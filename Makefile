@@ -57,14 +57,6 @@ format: $(STAMP)
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-# The docs' pictures of every account page, from the browser tests (which
-# otherwise write them to a temporary folder): commit what changed.
-.PHONY: screenshots
-screenshots: install
-	rm -f docs/_static/screenshots/*.png
-	RIVO_SCREENSHOTS=$(CURDIR)/docs/_static/screenshots $(BIN)/pytest --no-cov \
-		tests/e2e/test_screenshots.py::test_screenshot
-
 flask-suite: install
 	$(BIN)/python tests/flask_suite.py
 
@@ -82,6 +74,14 @@ bench-smoke: install
 	$(BIN)/python benchmarks/per_user.py --repeat 2
 	$(BIN)/python benchmarks/latency.py --clients 8 --requests 40 --warmup 2 --seconds 5
 	$(BIN)/python benchmarks/capacity.py --sessions 1000 --purge-rows 2000
+
+# The docs' pictures of every account page, from the browser tests (which
+# otherwise write them to a temporary folder): commit what changed.
+.PHONY: screenshots
+screenshots: install
+	rm -f docs/_static/screenshots/*.png
+	RIVO_SCREENSHOTS=$(CURDIR)/docs/_static/screenshots $(BIN)/pytest --no-cov \
+		tests/e2e/test_screenshots.py::test_screenshot
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info docs/_build .pytest_cache .mypy_cache .ruff_cache
