@@ -62,6 +62,7 @@ ACCOUNT_PAGES: tuple[tuple[str, str], ...] = (
     ("rivo_users.forgotten_password", "Forgotten password: a reset link"),
     ("rivo_users.change", "Change the email address or the password"),
     ("rivo_users.sessions", "Your sessions, to end one or all others"),
+    ("rivo_users.two_factor", "Two-factor authentication (TOTP)"),
     ("rivo_users.close_account", "Close the account"),
 )
 

@@ -12,12 +12,14 @@ from wtforms import BooleanField
 from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms import PasswordField
+from wtforms import StringField
 from wtforms.validators import EqualTo
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from ..i18n import lazy_gettext as _l
 from .passwords import MAX_LENGTH
 from .passwords import reasonable_password
 
@@ -182,3 +184,42 @@ class ChangeForm(FlaskForm):
     password, password_confirm = _new_password_fields(
         "New password (leave empty to keep yours)", required=False
     )
+
+
+def _code_field(label: str, *, numeric: bool) -> StringField:
+    """A one-time code: browsers offer the code from an SMS or app
+    (``autocomplete="one-time-code"``), phones show a number pad when only
+    digits fit."""
+    return StringField(
+        t.cast("str", _l(label)),
+        validators=[InputRequired(), Length(max=64)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric" if numeric else "text",
+            "spellcheck": "false",
+            "autocapitalize": "off",
+        },
+    )
+
+
+class TwoFactorForm(FlaskForm):
+    """Set up or turn off the second factor: a code and the password."""
+
+    code = _code_field("Code from your app, or a recovery code", numeric=False)
+    password = _current_password("Your password")
+
+
+class RecoveryCodesForm(FlaskForm):
+    """New recovery codes for old ones: the password is enough.
+
+    Sent to ``/two-factor`` with ``action=regenerate``.
+    """
+
+    action = HiddenField(default="regenerate")
+    password = _current_password("Your password")
+
+
+class TwoFactorLoginForm(FlaskForm):
+    """The second page of a log-in: a code from the app or a recovery code."""
+
+    code = _code_field("Code from your app, or a recovery code", numeric=False)
