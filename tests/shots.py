@@ -239,6 +239,49 @@ def reauthenticate(tour: Tour) -> None:
     tour.see("Confirm it is you")
 
 
+# -- a second factor -------------------------------------------------------
+
+
+@shot("two-factor-setup", "rivo_users.two_factor")
+def two_factor_setup(tour: Tour) -> None:
+    tour.account("ada@example.com")
+    tour.log_in("ada@example.com")
+    tour.open("/two-factor")
+    tour.see("Scan this QR code")
+
+
+@shot("two-factor-codes", "rivo_users.two_factor")
+def two_factor_codes(tour: Tour) -> None:
+    two_factor_setup(tour)
+    tour.fill(
+        {
+            "The 6-digit code your app shows": tour.totp_code(),
+            "Your password": PASSWORD,
+        },
+        press="Turn on two-factor authentication",
+    )
+    tour.see("Your recovery codes")
+
+
+@shot("two-factor-on", "rivo_users.two_factor")
+def two_factor_on(tour: Tour) -> None:
+    two_factor_codes(tour)
+    tour.page.get_by_role("link", name="Done").click()
+    tour.see("unused recovery codes")
+
+
+@shot("login-two-factor", "rivo_users.two_factor_login")
+def login_two_factor(tour: Tour) -> None:
+    """The log-in of an account with a second factor, after the password."""
+    two_factor_codes(tour)
+    tour.page.get_by_role("button", name="Log out").click()
+    tour.see("You are logged out")
+    tour.fill(
+        {"Email address": "ada@example.com", "Password": PASSWORD}, press="Log in"
+    )
+    tour.see("Enter your code")
+
+
 # -- errors and the demo's own pages ------------------------------------------
 
 

@@ -11,11 +11,15 @@ The pictures must not change when nothing in the pages did, so nothing in
 them depends on the run: the clock is frozen (``T0``, moved only by the
 recipes), emails are addressed to the demo's usual ``127.0.0.1:5050``
 whatever port the server got, the browser's User-Agent, locale, time zone
-and colour scheme are fixed, and the addresses are written out.
+and colour scheme are fixed, the addresses are written out, and the
+second factor's secret and recovery codes, which a page shows, are the
+same on every run (:data:`TOTP_SECRET`, :func:`recovery_codes`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import tempfile
 import threading
@@ -23,6 +27,7 @@ import typing as t
 from datetime import datetime
 from datetime import timezone
 from pathlib import Path
+from unittest import mock
 
 from support import CountingStore
 from support import FakeClock
@@ -33,6 +38,7 @@ from flask_rivo.demo import User
 from flask_rivo.demo import close_demo_app
 from flask_rivo.demo import create_demo_app
 from flask_rivo.stores import MemoryStore
+from flask_rivo.users import totp
 from flask_rivo.users.models import UserState
 from flask_rivo.users.passwords import hash_password
 
@@ -58,7 +64,20 @@ FIREFOX = (
 #: Wide enough for the header and the form column; as high as the content
 #: (full-page screenshots of a short viewport are cropped to the page).
 VIEWPORT = {"width": 600, "height": 200}
+#: The second factor's secret that the set-up page offers (Base32).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 _LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def recovery_codes() -> list[str]:
+    """Recovery codes of the shape :func:`totp.new_recovery_codes` makes
+    (24 Base32 characters in groups of four), the same on every run."""
+    codes = []
+    for number in range(totp.RECOVERY_CODES):
+        digest = hashlib.sha256(f"tour {number}".encode()).digest()[:15]
+        raw = base64.b32encode(digest).decode().lower()
+        codes.append("-".join(raw[i : i + 4] for i in range(0, len(raw), 4)))
+    return codes
 
 
 class Site:
@@ -83,6 +102,12 @@ class Site:
         self.app.session_interface.clock = self.clock  # type: ignore[attr-defined]
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self._fixed = [
+            mock.patch.object(totp, "new_secret", return_value=TOTP_SECRET),
+            mock.patch.object(totp, "new_recovery_codes", recovery_codes),
+        ]
+        for patch in self._fixed:
+            patch.start()
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -90,6 +115,8 @@ class Site:
     def close(self) -> None:
         self._server.shutdown()
         self._thread.join(10)
+        for patch in self._fixed:
+            patch.stop()
         close_demo_app(self.app)
         self._folder.cleanup()
 
@@ -181,6 +208,12 @@ class Tour:
         page = self.open("/login", page)
         self.fill({"Email address": email, "Password": PASSWORD}, "Log in", page)
         page.get_by_role("button", name="Log out").wait_for()
+
+    def totp_code(self) -> str:
+        """The code an authenticator app shows now (on the site's clock)."""
+        import pyotp
+
+        return t.cast("str", pyotp.TOTP(TOTP_SECRET).at(self.clock()))
 
     # -- emails ---------------------------------------------------------------
 
