@@ -68,8 +68,8 @@ def signup_errors(tour: Tour) -> None:
             "Repeat the password": "password2",
         },
         press="Sign up",
+        then="one of the most common passwords",
     )
-    tour.see("one of the most common passwords")
 
 
 @shot("signup-done", "rivo_users.signup")
@@ -87,15 +87,21 @@ def verify(tour: Tour) -> None:
 @shot("verify-wrong-password", "rivo_users.verify")
 def verify_wrong_password(tour: Tour) -> None:
     verify(tour)
-    tour.fill({"Your password": "not the one at all"}, press="Confirm and log in")
-    tour.see("not the password this account was signed up with")
+    tour.fill(
+        {"Your password": "not the one at all"},
+        press="Confirm and log in",
+        then="not the password this account was signed up with",
+    )
 
 
 @shot("verified", None)
 def verified(tour: Tour) -> None:
     verify(tour)
-    tour.fill({"Your password": PASSWORD}, press="Confirm and log in")
-    tour.see("Your email address is confirmed")
+    tour.fill(
+        {"Your password": PASSWORD},
+        press="Confirm and log in",
+        then="Your email address is confirmed",
+    )
 
 
 @shot("verify-resend", "rivo_users.resend_verification")
@@ -113,8 +119,7 @@ def link_invalid(tour: Tour) -> None:
 def link_used(tour: Tour) -> None:
     """The link opened again, days later (logged out by then)."""
     verified(tour)
-    tour.page.get_by_role("button", name="Log out").click()
-    tour.see("You are logged out")
+    tour.log_out()
     tour.open(tour.link("ada@example.com", "/verify?token="))
     tour.see("already confirmed")
 
@@ -134,8 +139,8 @@ def login_error(tour: Tour) -> None:
     tour.fill(
         {"Email address": "ada@example.com", "Password": "a wrong guess"},
         press="Log in",
+        then="The email address or the password is wrong",
     )
-    tour.see("The email address or the password is wrong")
 
 
 @shot("home-logged-in", None)
@@ -158,8 +163,11 @@ def forgotten_password(tour: Tour) -> None:
 def email_sent(tour: Tour) -> None:
     tour.account("ada@example.com")
     tour.open("/forgotten-password")
-    tour.fill({"Email address": "ada@example.com"}, press="Send me a link")
-    tour.see("Check your email")
+    tour.fill(
+        {"Email address": "ada@example.com"},
+        press="Send me a link",
+        then="Check your email",
+    )
 
 
 @shot("reset-password", "rivo_users.reset_password")
@@ -175,8 +183,8 @@ def password_reset(tour: Tour) -> None:
     tour.fill(
         {"Password": NEW_PASSWORD, "Repeat the password": NEW_PASSWORD},
         press="Set the new password",
+        then="Your password is changed",
     )
-    tour.see("Your password is changed")
 
 
 # -- the account --------------------------------------------------------------
@@ -198,8 +206,8 @@ def change_pending(tour: Tour) -> None:
             "Your current password": PASSWORD,
         },
         press="Save changes",
+        then="Waiting for confirmation",
     )
-    tour.see("Waiting for confirmation")
 
 
 @shot("address-taken", "rivo_users.verify")
@@ -208,8 +216,11 @@ def address_taken(tour: Tour) -> None:
     link = tour.link("ada.lovelace@example.org", "/verify?token=")
     tour.account("ada.lovelace@example.org")  # somebody else takes it meanwhile
     tour.open(link)
-    tour.fill({"Your password": PASSWORD}, press="Confirm and log in")
-    tour.see("This address belongs to another account")
+    tour.fill(
+        {"Your password": PASSWORD},
+        press="Confirm and log in",
+        then="This address belongs to another account",
+    )
 
 
 @shot("sessions", "rivo_users.sessions")
@@ -259,8 +270,8 @@ def two_factor_codes(tour: Tour) -> None:
             "Your password": PASSWORD,
         },
         press="Turn on two-factor authentication",
+        then="Your recovery codes",
     )
-    tour.see("Your recovery codes")
 
 
 @shot("two-factor-on", "rivo_users.two_factor")
@@ -274,12 +285,12 @@ def two_factor_on(tour: Tour) -> None:
 def login_two_factor(tour: Tour) -> None:
     """The log-in of an account with a second factor, after the password."""
     two_factor_codes(tour)
-    tour.page.get_by_role("button", name="Log out").click()
-    tour.see("You are logged out")
+    tour.log_out()
     tour.fill(
-        {"Email address": "ada@example.com", "Password": PASSWORD}, press="Log in"
+        {"Email address": "ada@example.com", "Password": PASSWORD},
+        press="Log in",
+        then="Enter your code",
     )
-    tour.see("Enter your code")
 
 
 # -- errors and the demo's own pages ------------------------------------------

@@ -170,13 +170,22 @@ class Tour:
         page.goto(self.site.base + path)
         return page
 
-    def fill(self, fields: dict[str, str], press: str, page: t.Any = None) -> None:
-        """Fill in the fields, by their labels, and press the button."""
+    def fill(
+        self,
+        fields: dict[str, str],
+        press: str,
+        page: t.Any = None,
+        then: str | None = None,
+    ) -> None:
+        """Fill in the fields, by their labels, press the button, and wait
+        for the text ``then`` of the page it leads to."""
         page = page or self.page
         for label, value in fields.items():
             page.get_by_label(label, exact=True).fill(value)
         page.get_by_role("button", name=press).click()
         page.wait_for_load_state()
+        if then is not None:
+            self.see(then, page)
 
     def see(self, text: str, page: t.Any = None) -> None:
         """Wait until ``text`` shows (the page the recipe wants is there)."""
@@ -202,6 +211,10 @@ class Tour:
             press="Sign up",
         )
         self.see("Check your email")
+
+    def log_out(self) -> None:
+        self.page.get_by_role("button", name="Log out").click()
+        self.see("You are logged out")
 
     def log_in(self, email: str, page: t.Any = None) -> None:
         """Log in with ``PASSWORD`` (an account made first if need be)."""
