@@ -217,7 +217,7 @@ class Tour:
         self.see("You are logged out")
 
     def log_in(self, email: str, page: t.Any = None) -> None:
-        """Log in with ``PASSWORD`` (an account made first if need be)."""
+        """Log in with ``PASSWORD`` (to an account made by :meth:`account`)."""
         page = self.open("/login", page)
         self.fill({"Email address": email, "Password": PASSWORD}, "Log in", page)
         page.get_by_role("button", name="Log out").wait_for()

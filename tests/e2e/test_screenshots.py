@@ -2,7 +2,7 @@
 
 Each recipe of ``tests/shots.py`` runs on a demo site of its own in
 headless Chromium, and its page is checked for what a person would notice
-(a style sheet that did not load, a header of another height, text that
+(a style sheet that did not load, a header more than a line high, text that
 runs off the side), then photographed. The pictures go to ``tmp_path``, so
 the suite checks that every page can still be reached and shot without
 touching the docs; ``make screenshots`` sets ``RIVO_SCREENSHOTS`` to write
