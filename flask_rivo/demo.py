@@ -63,6 +63,10 @@ ACCOUNT_PAGES: tuple[tuple[str, str], ...] = (
     ("rivo_users.change", "Change the email address or the password"),
     ("rivo_users.sessions", "Your sessions, to end one or all others"),
     ("rivo_users.two_factor", "Two-factor authentication (TOTP)"),
+    (
+        "rivo_users.passkeys",
+        "Your passkeys (browsers allow them on a name, not 127.0.0.1)",
+    ),
     ("rivo_users.close_account", "Close the account"),
 )
 

@@ -14,6 +14,7 @@ from flask import url_for
 
 from ...sessions import RivoSessions
 from ..agents import describe
+from ..auth import LOGIN_PASSKEY
 from ..auth import current_user
 from ..auth import is_fresh
 from ..auth import login_required
@@ -106,6 +107,7 @@ def _row(info: SessionInfo, now: datetime) -> dict[str, t.Any]:
         "started": _date(info.created_at, now),
         "last_seen": _date(info.accessed_at, now),
         "current": info.current,
+        "passkey": LOGIN_PASSKEY in info.keys,
     }
 
 
