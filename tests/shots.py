@@ -293,6 +293,16 @@ def login_two_factor(tour: Tour) -> None:
     )
 
 
+@shot("passkeys", "rivo_users.passkeys")
+def passkeys(tour: Tour) -> None:
+    """The passkeys page of an account that has none yet (adding one takes
+    WebAuthn on a ``localhost`` site: see tests/e2e/test_passkeys_browser.py)."""
+    tour.account("ada@example.com")
+    tour.log_in("ada@example.com")
+    tour.open("/passkeys")
+    tour.see("You have no passkeys yet")
+
+
 # -- errors and the demo's own pages ------------------------------------------
 
 
