@@ -76,5 +76,13 @@ bench-smoke: install
 	$(BIN)/python benchmarks/capacity.py --sessions 1000 --purge-rows 2000
 	$(BIN)/python benchmarks/hotspots.py memory /read --requests 50 > /dev/null
 
+# The docs' pictures of every account page, from the browser tests (which
+# otherwise write them to a temporary folder): commit what changed.
+.PHONY: screenshots
+screenshots: install
+	rm -f docs/_static/screenshots/*.png
+	RIVO_SCREENSHOTS=$(CURDIR)/docs/_static/screenshots $(BIN)/pytest --no-cov \
+		tests/e2e/test_screenshots.py::test_screenshot
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,12 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
+    # Diagrams drawn from their source in the pages, by Graphviz's ``dot``
+    # (Debian's ``graphviz`` package).
+    "sphinx.ext.graphviz",
 ]
+
+graphviz_output_format = "svg"
 
 # No intersphinx: the docs build without network access.
 autodoc_typehints = "description"
@@ -33,3 +38,6 @@ exclude_patterns = ["_build"]
 
 html_theme = "furo"
 html_title = f"flask_rivo {release}"
+# The frame around the pictures of pages (docs/_static/screenshots).
+html_static_path = ["_static"]
+html_css_files = ["screenshots.css"]

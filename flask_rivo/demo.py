@@ -39,6 +39,7 @@ from .users import RivoUsers
 from .users import UserMixin
 from .users import current_user
 from .users import login_required
+from .users.errors import error_page
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -123,7 +124,11 @@ class Outbox:
             to=", ".join(str(to) for to in message.recipients),
             subject=message.subject or "",
             text=message.body or "",
-            sent_at=datetime.now(timezone.utc),
+            # The sessions' clock, the one hook every time of the site
+            # comes from, so a test that moves it sees the outbox move too.
+            sent_at=datetime.fromtimestamp(
+                app.extensions["rivo_sessions"].now(), timezone.utc
+            ),
         )
         self.add(email)
         click.echo(
@@ -190,6 +195,9 @@ def create_demo_app(
     @app.teardown_appcontext
     def remove_db_session(error: BaseException | None) -> None:
         db_session.remove()
+
+    # A mistyped address gets the site's layout, as the docs suggest.
+    app.register_error_handler(404, error_page)
 
     @app.get("/")
     def home() -> str:
