@@ -24,7 +24,6 @@ from datetime import timezone
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask import render_template
 from flask_mail import email_dispatched
 from markupsafe import Markup
 from markupsafe import escape
@@ -34,6 +33,7 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 
+from .i18n import render_template
 from .ids import cuid
 from .users import RivoUsers
 from .users import UserMixin

@@ -19,6 +19,8 @@ from flask import session
 from flask import url_for
 from werkzeug.local import LocalProxy
 
+from ..i18n import gettext as _
+from ..i18n import gettext_noop
 from ..session import RivoSession
 from . import binding
 from .models import AnonymousUser
@@ -36,7 +38,7 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 #: Flashed on the log-in page :func:`login_required` sends a visitor to, so
 #: that landing on a form they did not ask for makes sense.
-LOGIN_NEEDED = "Please log in to see this page."
+LOGIN_NEEDED = gettext_noop("Please log in to see this page.")
 
 _ANONYMOUS = AnonymousUser()
 
@@ -178,7 +180,7 @@ def safe_next(target: str | None) -> str | None:
     if not target or len(target) > 2048:
         return None
     candidate = target
-    for _ in range(4):
+    for _attempt in range(4):
         if "\\" in candidate or any(ord(c) < 0x20 or ord(c) == 0x7F for c in candidate):
             return None
         if not candidate.startswith("/") or candidate.startswith("//"):
@@ -236,7 +238,7 @@ def login_required(view: F) -> F:
                 response = jsonify(error="authentication required")
                 response.status_code = 401
             else:
-                flash(LOGIN_NEEDED, "info")
+                flash(_(LOGIN_NEEDED), "info")
                 response = redirect(url_for("rivo_users.login", next=current_path()))
             response.headers["Cache-Control"] = "no-store"
             return response
