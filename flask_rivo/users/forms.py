@@ -84,7 +84,10 @@ def _email_field(autocomplete: str) -> EmailField:
         _l("Email address"),
         validators=[
             _required(),
-            Length(max=254, message=_l("Use at most %(max)d characters.", max=254)),
+            Length(
+                max=254,
+                message=_l("Use at most %(max_length)d characters.", max_length=254),
+            ),
             _Email(),
         ],
         render_kw={"autocomplete": autocomplete, "spellcheck": "false"},
@@ -143,7 +146,9 @@ def _current_password(label: str | None = None) -> PasswordField:
             _required(),
             Length(
                 max=MAX_LENGTH,
-                message=_l("Use at most %(max)d characters.", max=MAX_LENGTH),
+                message=_l(
+                    "Use at most %(max_length)d characters.", max_length=MAX_LENGTH
+                ),
             ),
         ],
         render_kw={"autocomplete": "current-password"},
