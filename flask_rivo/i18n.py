@@ -80,6 +80,7 @@ def locale() -> Locale:
     """
     flask_babel = _flask_babel()
     if flask_babel is not None:
+        _give_babel_a_selector(current_app._get_current_object())  # type: ignore[attr-defined]
         chosen = flask_babel.get_locale()
         if chosen is not None:
             return Locale.parse(chosen)
@@ -98,6 +99,9 @@ def best_locale() -> str | None:
     best_locale)``), which :class:`~flask_rivo.RivoUsers` installs when the
     application gave Flask-Babel none. It picks among the languages someone
     translated: English, flask_rivo's catalogs and the application's own.
+    The browser's languages are taken in its order of preference, each
+    matching a translation of its own or of its main language (``fr-CA``
+    takes ``fr``), so that ``fr-CA,en;q=0.5`` gets French, not English.
 
     :returns: a locale tag such as ``"de"``, or ``None`` (no request, or
         nothing acceptable) for Flask-Babel's ``BABEL_DEFAULT_LOCALE``.
@@ -109,7 +113,19 @@ def best_locale() -> str | None:
     if flask_babel is not None:
         own = flask_babel.get_babel().instance.list_translations()
         candidates += [str(tag) for tag in own if str(tag) not in candidates]
-    return request.accept_languages.best_match(candidates)
+    known = {_normal(tag): tag for tag in candidates}
+    for accepted, quality in request.accept_languages:
+        if quality <= 0:
+            continue
+        tag = _normal(accepted)
+        for wanted in (tag, tag.split("-")[0]):
+            if wanted in known:
+                return known[wanted]
+    return None
+
+
+def _normal(tag: str) -> str:
+    return tag.replace("_", "-").lower()
 
 
 @functools.cache
