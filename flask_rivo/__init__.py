@@ -16,6 +16,7 @@ from .users import PasswordProblem as PasswordProblem
 from .users import RivoUsers as RivoUsers
 from .users import UserMixin as UserMixin
 from .users import current_user as current_user
+from .users import fresh_login_required as fresh_login_required
 from .users import login_required as login_required
 from .users import login_user as login_user
 from .users import logout_user as logout_user

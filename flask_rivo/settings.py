@@ -269,6 +269,7 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_LOGIN_MAX_DELAY": timedelta(minutes=15),
         "RIVO_NOTIFY_NEW_DEVICE": True,
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
+        "RIVO_REAUTH_WINDOW": timedelta(minutes=10),
     }
 )
 
@@ -312,6 +313,9 @@ class UsersSettings:
     #: Anonymous POSTs that cost a password hash or send an email, per
     #: client address and hour.
     costly_posts_per_hour: int
+    #: How long after a log-in (or re-authentication) sensitive pages are
+    #: open without asking for the password again.
+    reauth_window: float
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
@@ -377,4 +381,5 @@ class UsersSettings:
                 1,
                 1_000_000,
             ),
+            reauth_window=duration("RIVO_REAUTH_WINDOW", get("RIVO_REAUTH_WINDOW")),
         )

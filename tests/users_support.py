@@ -133,6 +133,10 @@ class Browser:
         path = "/login" + (f"?next={extra.pop('next')}" if "next" in extra else "")
         return self.submit(path, {"email": address, "password": password, **extra})
 
+    def reauthenticate(self, password: str = PASSWORD) -> TestResponse:
+        """Confirm the password again (sudo mode), as after a long pause."""
+        return self.submit("/reauthenticate", {"password": password})
+
     def log_out(self) -> TestResponse:
         page = self.client.get("/signup")
         found = _CSRF.search(page.text)

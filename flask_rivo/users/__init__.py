@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from .auth import confirm_login as confirm_login
 from .auth import current_user as current_user
+from .auth import fresh_login_required as fresh_login_required
+from .auth import is_fresh as is_fresh
 from .auth import login_required as login_required
 from .auth import login_user as login_user
 from .auth import logout_user as logout_user

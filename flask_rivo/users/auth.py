@@ -1,4 +1,6 @@
-"""Who is logged in: current_user, login_user, logout_user, login_required."""
+"""Who is logged in: current_user, login_user, logout_user, login_required,
+and how recently they proved it: confirm_login, is_fresh,
+fresh_login_required."""
 
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ from flask import session
 from flask import url_for
 from werkzeug.local import LocalProxy
 
-from ..i18n import gettext as _
-from ..i18n import gettext_noop
+from ..i18n import lazy_gettext
 from ..session import RivoSession
+from ..sessions import RivoSessions
 from . import binding
 from .models import AnonymousUser
 from .models import User
@@ -38,7 +40,13 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 #: Flashed on the log-in page :func:`login_required` sends a visitor to, so
 #: that landing on a form they did not ask for makes sense.
-LOGIN_NEEDED = gettext_noop("Please log in to see this page.")
+LOGIN_NEEDED = lazy_gettext("Please log in to see this page.")
+#: Flashed on the page :func:`fresh_login_required` sends a logged-in
+#: visitor to when their last log-in is older than ``RIVO_REAUTH_WINDOW``.
+REAUTH_NEEDED = lazy_gettext("Please enter your password again to continue.")
+#: The session key of when its user last proved who they are (a log-in or
+#: a re-authentication), in seconds since the epoch.
+AUTHENTICATED_AT = "_rivo_auth_at"
 
 _ANONYMOUS = AnonymousUser()
 
@@ -152,6 +160,7 @@ def login_user(user: User, *, remember: bool = False, force: bool = False) -> bo
     else:
         current.pop(_FORCED, None)  # not left over from an earlier log-in
     current.permanent = remember
+    _stamp_authenticated(current)
     user.last_login_at = utcnow()
     g.rivo_user = user
     user_logged_in.send(current_app._get_current_object(), user=user, remember=remember)  # type: ignore[attr-defined]
@@ -180,7 +189,7 @@ def safe_next(target: str | None) -> str | None:
     if not target or len(target) > 2048:
         return None
     candidate = target
-    for _attempt in range(4):
+    for _ in range(4):
         if "\\" in candidate or any(ord(c) < 0x20 or ord(c) == 0x7F for c in candidate):
             return None
         if not candidate.startswith("/") or candidate.startswith("//"):
@@ -232,18 +241,91 @@ def login_required(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: t.Any, **kwargs: t.Any) -> Response:
-        response: Response
         if not current_user.is_authenticated:
-            if _wants_json():
-                response = jsonify(error="authentication required")
-                response.status_code = 401
-            else:
-                flash(_(LOGIN_NEEDED), "info")
-                response = redirect(url_for("rivo_users.login", next=current_path()))
-            response.headers["Cache-Control"] = "no-store"
-            return response
+            return _send_to("rivo_users.login", LOGIN_NEEDED, "authentication")
         response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    return t.cast("F", wrapper)
+
+
+def _stamp_authenticated(current: RivoSession) -> None:
+    current[AUTHENTICATED_AT] = int(RivoSessions.interface().now())
+
+
+def confirm_login() -> None:
+    """Mark the current session's user as having just proved who they are.
+
+    Call it after checking a password (or another authenticator) of an
+    already logged-in user; :func:`login_user` does the same. Sensitive
+    pages (:func:`fresh_login_required`) then open without asking again for
+    ``RIVO_REAUTH_WINDOW``. The session gets a new ID, as on any raise of
+    privilege (OWASP Session Management Cheat Sheet). Flask-Login's name.
+    """
+    current = _rivo_session()
+    current.regenerate()
+    _stamp_authenticated(current)
+
+
+def is_fresh() -> bool:
+    """Whether the logged-in user proved who they are within
+    ``RIVO_REAUTH_WINDOW`` (a log-in or :func:`confirm_login`).
+
+    A session from before the stamp existed, or with a stamp from further in
+    the future than the window (a clock far off), is not fresh. A stamp
+    slightly in the future (another server's clock a little ahead) is.
+    """
+    if not current_user.is_authenticated:
+        return False
+    stamp = _rivo_session().get(AUTHENTICATED_AT)
+    if not isinstance(stamp, int) or isinstance(stamp, bool):
+        return False
+    window = users_state().settings().reauth_window
+    return abs(RivoSessions.interface().now() - stamp) < window
+
+
+def reauthentication_needed() -> Response:
+    """Send the logged-in user to confirm their password, then back here
+    (see :func:`fresh_login_required`); for JSON requests a 401."""
+    return _send_to("rivo_users.reauthenticate", REAUTH_NEEDED, "re-authentication")
+
+
+def _send_to(endpoint: str, message: t.Any, needed: str) -> Response:
+    """Turn a visitor away to ``endpoint``, with ``next`` to come back here
+    and ``message`` flashed; a JSON request gets a 401 instead, and no
+    flash, which would wait in the session for the next page a browser
+    shows. Never cached."""
+    response: Response
+    if _wants_json():
+        response = jsonify(error=f"{needed} required")
+        response.status_code = 401
+    else:
+        flash(str(message), "info")
+        response = redirect(url_for(endpoint, next=current_path()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def fresh_login_required(view: F) -> F:
+    """Let into ``view`` only users who logged in, or confirmed their
+    password, within ``RIVO_REAUTH_WINDOW`` (default 10 minutes).
+
+    For sensitive actions (OWASP ASVS 4.0 V3.7.1, NIST SP 800-63B §4.2.3 /
+    §7.2: re-authentication before a change of credentials). Visitors not
+    logged in are handled as by :func:`login_required`; a logged-in user
+    whose log-in is older is sent to the re-authentication page
+    (``rivo_users.reauthenticate``) with ``next`` set to come back here, and
+    :data:`REAUTH_NEEDED` flashed; JSON requests get a 401. A form posted
+    after the window closed is not acted on: the person confirms their
+    password and then sees the page again. Flask-Login's name.
+    """
+    guarded = login_required(view)
+
+    @functools.wraps(view)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> Response:
+        if current_user.is_authenticated and not is_fresh():
+            return reauthentication_needed()
+        return t.cast("Response", guarded(*args, **kwargs))
 
     return t.cast("F", wrapper)

@@ -194,6 +194,12 @@ class ResetPasswordForm(FlaskForm):
     password, password_confirm = _new_password_fields()
 
 
+class ReauthenticateForm(FlaskForm):
+    """The account's password, again, before a sensitive page."""
+
+    password = _current_password()
+
+
 class CloseAccountForm(FlaskForm):
     """Closing an account takes its password."""
 

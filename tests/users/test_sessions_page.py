@@ -185,6 +185,7 @@ def test_a_stale_listing_ends_the_rotated_session(
     assert (
         store.inner.load(row.key) is None or store.inner.load(row.key).user_id is None
     )
+    assert firefox.reauthenticate().status_code == 302  # an hour later: sudo mode
     response = end(firefox, row)
     assert response.status_code == 302
     assert chrome.get("/account").location.startswith("/login")

@@ -352,6 +352,16 @@ def visit_everything(
     stranger.submit("/verify/resend", {"email": ann})
     pages.mail("address notice (confirmed)", mailbox, ann)
 
+    # An hour after the log-in: closing the account asks for the password.
+    pages.page(
+        "reauthenticate", stranger.get("/close-account", follow_redirects=True), 200
+    )
+    pages.page(
+        "reauthenticate wrong",
+        stranger.submit("/reauthenticate", {"password": "wrong"}),
+        400,
+    )
+    assert stranger.submit("/reauthenticate", {"password": PASSWORD}).status_code == 302
     pages.page("close account", stranger.get("/close-account"), 200)
     pages.page(
         "close account wrong", stranger.submit("/close-account", {"password": "x"}), 400

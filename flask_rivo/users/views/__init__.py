@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import change as change
 from . import closing as closing
 from . import login as login
+from . import reauth as reauth
 from . import recovery as recovery
 from . import sessions as sessions
 from . import signup as signup

@@ -14,7 +14,7 @@ from ...i18n import gettext_noop
 from ...i18n import render_template
 from .. import changes
 from ..auth import current_user
-from ..auth import login_required
+from ..auth import fresh_login_required
 from ..forms import ChangeForm
 from ..mail import MailError
 from ..state import users_state
@@ -37,7 +37,7 @@ WRONG_PASSWORD = gettext_noop("This is not your current password.")
 
 
 @bp.route("/change", methods=["GET", "POST"])
-@login_required
+@fresh_login_required
 def change() -> ResponseReturnValue:
     # The user object itself, not the proxy: the workflow hands it to the ORM.
     user = t.cast("User", t.cast("t.Any", current_user)._get_current_object())

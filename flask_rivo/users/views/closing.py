@@ -11,8 +11,8 @@ from flask import url_for
 from ...i18n import gettext as _
 from ...i18n import render_template
 from .. import closing
+from ..auth import fresh_login_required
 from ..auth import logged_in_user
-from ..auth import login_required
 from ..forms import CloseAccountForm
 from .base import bp
 from .base import form_status
@@ -23,7 +23,7 @@ if t.TYPE_CHECKING:
 
 
 @bp.route("/close-account", methods=["GET", "POST"])
-@login_required
+@fresh_login_required
 def close_account() -> ResponseReturnValue:
     form = CloseAccountForm()
     if form.validate_on_submit():

@@ -18,7 +18,9 @@ from ...i18n import render_template
 from ...sessions import RivoSessions
 from ..agents import describe
 from ..auth import current_user
+from ..auth import is_fresh
 from ..auth import login_required
+from ..auth import reauthentication_needed
 from ..forms import EndSessionForm
 from ..humanize import ago
 from ..humanize import moment as in_words
@@ -47,6 +49,10 @@ def sessions() -> ResponseReturnValue:
     if form.is_submitted():
         if not form.validate():
             abort(400, description=_(_EXPIRED))
+        if not is_fresh():
+            # Listing is harmless; ending sessions is not (a thief of this
+            # session would end the owner's others): re-authentication.
+            return reauthentication_needed()
         return _end(form)
     return _page(form)
 
