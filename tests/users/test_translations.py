@@ -27,10 +27,12 @@ from users_support import Browser
 from users_support import Mailbox
 from werkzeug.exceptions import default_exceptions
 
+from flask_rivo import ConfigError
 from flask_rivo import StoreUnavailable
 from flask_rivo import i18n
 from flask_rivo.users.errors import error_page
 from flask_rivo.users.throttle import LOCKED
+from flask_rivo.users.views.base import not_configured
 from flask_rivo.users.views.base import throttled
 
 flask_babel = pytest.importorskip("flask_babel")
@@ -388,6 +390,8 @@ def visit_everything(
         )
         pages.add("address taken", i18n.render_template("rivo/address_taken.html"))
         pages.add("locked", throttled(LOCKED)[0], markup=False)
+        page, _ = not_configured(ConfigError("RIVO_EXTERNAL_URL", "not set"))
+        pages.add("not configured", page)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
