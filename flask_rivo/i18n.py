@@ -51,11 +51,14 @@ DEFAULT_LOCALE = "en"
 
 def languages() -> list[str]:
     """The languages flask_rivo speaks: English and each shipped catalog."""
-    shipped = sorted(
-        path.parent.parent.name
-        for path in TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")
-    )
-    return [DEFAULT_LOCALE, *shipped]
+    return list(_shipped())
+
+
+@functools.cache
+def _shipped() -> tuple[str, ...]:
+    """The catalogs in the package (looked for once: they never change)."""
+    found = TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")
+    return (DEFAULT_LOCALE, *sorted(path.parent.parent.name for path in found))
 
 
 def _flask_babel() -> t.Any:
