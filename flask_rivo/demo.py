@@ -66,6 +66,7 @@ ACCOUNT_PAGES: tuple[tuple[str, str], ...] = (
         gettext_noop("Change the email address or the password"),
     ),
     ("rivo_users.sessions", gettext_noop("Your sessions, to end one or all others")),
+    ("rivo_users.two_factor", gettext_noop("Two-factor authentication (TOTP)")),
     ("rivo_users.close_account", gettext_noop("Close the account")),
 )
 

@@ -270,6 +270,7 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_NOTIFY_NEW_DEVICE": True,
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
         "RIVO_REAUTH_WINDOW": timedelta(minutes=10),
+        "RIVO_TWO_FACTOR_TTL": timedelta(minutes=5),
     }
 )
 
@@ -316,6 +317,8 @@ class UsersSettings:
     #: How long after a log-in (or re-authentication) sensitive pages are
     #: open without asking for the password again.
     reauth_window: float
+    #: How long a log-in waits for its second factor after the password.
+    two_factor_ttl: float
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
@@ -382,4 +385,5 @@ class UsersSettings:
                 1_000_000,
             ),
             reauth_window=duration("RIVO_REAUTH_WINDOW", get("RIVO_REAUTH_WINDOW")),
+            two_factor_ttl=duration("RIVO_TWO_FACTOR_TTL", get("RIVO_TWO_FACTOR_TTL")),
         )

@@ -27,6 +27,10 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("verified_at", UTCDateTime(), nullable=True),
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("totp_secret", sa.String(255), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
+        sa.Column("recovery_codes", sa.Text(), nullable=True),
+        sa.Column("two_factor_since", UTCDateTime(), nullable=True),
     )
     op.create_index("ix_user_email", "user", ["email"], unique=True)
     for column in ("verification_token_hash", "reset_token_hash"):

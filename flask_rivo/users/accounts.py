@@ -16,6 +16,7 @@ from flask import request
 from ..i18n import gettext as _
 from . import agents
 from . import devices
+from . import halfway
 from . import shared
 from .auth import login_user
 from .mail import external_url
@@ -129,6 +130,9 @@ class ConfirmOutcome(enum.Enum):
     #: A new address that another account took since the change was asked
     #: for: nothing changed.
     TAKEN = "taken"
+    #: Confirmed; the account has a second factor, so the log-in waits for
+    #: a code (see :mod:`.halfway`).
+    TWO_FACTOR = "two_factor"
 
 
 def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
@@ -160,7 +164,9 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
         return ConfirmOutcome.THROTTLED, wait
     if not right:
         return ConfirmOutcome.WRONG_PASSWORD, 0.0
-    devices.remember(shared.account_key(user, user.email))
+    second_factor = halfway.has_second_factor(user)
+    if not second_factor:
+        devices.remember(shared.account_key(user, user.email))
     store = users_state().store
     hashed = token_hash(t.cast("str", token))
     if not store.consume_token(user, "verification_token_hash", hashed):
@@ -177,6 +183,12 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     except UserConflictError:
         return ConfirmOutcome.TAKEN, 0.0
     user_verified.send(shared.app(), user=user)
+    if second_factor:
+        # The link and the password are one factor's worth: the log-in
+        # waits for a code, as after the log-in page's password.
+        halfway.begin(user, remember=False)
+        shared.end_other_sessions(user)
+        return ConfirmOutcome.TWO_FACTOR, 0.0
     login_user(user)
     if changed_address:
         # The digest ends them anyway at their next request; this ends them now.
@@ -198,10 +210,15 @@ class LoginOutcome(enum.Enum):
     INACTIVE = "inactive"
     #: Too many failures: wait before trying again.
     THROTTLED = "throttled"
+    #: The right password, for an account with a second factor: the log-in
+    #: waits for a code on the second page (see :mod:`.halfway`).
+    TWO_FACTOR = "two_factor"
 
 
 def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, float]:
-    """Check a log-in attempt and, if it is right, log the user in.
+    """Check a log-in attempt and, if it is right, log the user in (or, for
+    an account with a second factor, start the half-way state that waits
+    for it).
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     """
@@ -239,12 +256,45 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     throttle.succeeded(account, address, device)
     if needs_rehash(user.password_hash, settings.bcrypt_rounds):
         user.password_hash = hash_password(password, settings.bcrypt_rounds)
-    login_user(user, remember=remember)
+    if halfway.has_second_factor(user):
+        # Not logged in yet: the second page asks for a code. The device
+        # cookie and the new-device notice wait for it too.
+        state.store.commit()
+        halfway.begin(user, remember=remember)
+        return LoginOutcome.TWO_FACTOR, 0.0
+    finish_log_in(user, remember=remember)
+    return LoginOutcome.OK, 0.0
+
+
+def finish_log_in(user: User, *, remember: bool) -> bool:
+    """Log ``user`` in once every factor of theirs checked out.
+
+    The steps after the last factor, the same for every way in (a password
+    alone, a password and a TOTP or recovery code, a passkey, which counts
+    as both factors): the session gets a new ID and the user
+    (:func:`~.auth.login_user`, which sets ``last_login_at``), any
+    half-way state of a log-in is dropped, the change is committed, the
+    browser gets a fresh device cookie for the account, and a browser that
+    had none is told to the owner (``RIVO_NOTIFY_NEW_DEVICE``).
+
+    The caller has checked the factors (and counted them in the throttles)
+    and that the account may log in.
+
+    :param remember: keep the session cookie past the browser's closing.
+    :returns: whether the user is logged in now (``False`` for an account
+        that may not log in: nothing is done then).
+    """
+    state = users_state()
+    account = shared.account_key(user, user.email)
+    known = devices.nonce_for(account) is not None
+    if not login_user(user, remember=remember):
+        return False
+    halfway.clear()
     state.store.commit()
     devices.remember(account)
-    if device is None and settings.notify_new_device:
+    if not known and state.settings().notify_new_device:
         _notify_new_device(user)
-    return LoginOutcome.OK, 0.0
+    return True
 
 
 def _notify_new_device(user: User) -> None:

@@ -1,9 +1,10 @@
 """Sessions bound to the credentials they were made with.
 
-A logged-in session keeps a digest of the user's ID, address, password hash
-and state, as Django's session auth hash does. While loading the user, a
-digest that no longer matches ends the session: a password reset or change,
-an email change, a lock, or a deleted user whose ID went to somebody new
+A logged-in session keeps a digest of the user's ID, address, password hash,
+state and whether a second factor is on, as Django's session auth hash
+does. While loading the user, a digest that no longer matches ends the
+session: a password reset or change, an email change, a second factor
+turned on or off, a lock, or a deleted user whose ID went to somebody new
 invalidates older sessions on every store and every app server, even where
 an explicit "end all sessions" was missed (OWASP ASVS 3.3.3, NIST SP 800-63B
 section 7.1).
@@ -50,7 +51,13 @@ def _keys() -> list[bytes]:
 
 def _digest(user: User, key: bytes) -> str:
     state = user.state.value if isinstance(user.state, UserState) else str(user.state)
-    message = "\0".join((user.get_id(), user.email, user.password_hash, state))
+    parts = [user.get_id(), user.email, user.password_hash, state]
+    if getattr(user, "totp_secret", None) is not None:
+        # Turning a second factor on or off is a change of credentials too
+        # (OWASP ASVS 3.3.3). Only "on" is added: the digests of accounts
+        # without one stay what they were before second factors existed.
+        parts.append("totp")
+    message = "\0".join(parts)
     mac = hmac.new(key, _PURPOSE + b"\0" + message.encode(), hashlib.sha256)
     return mac.hexdigest()
 

@@ -18,6 +18,7 @@ from flask.cli import AppGroup
 from ..sessions import RivoSessions
 from . import purge as purging
 from . import shared
+from . import two_factor
 from .agents import describe
 from .forms import normalize_email
 from .models import SQLAlchemyUserStore
@@ -160,6 +161,7 @@ def show(user: str) -> None:
         ("Last log-in", _date(found.last_login_at)),
         ("Verification link sent", _date(found.verification_created_at)),
         ("Password-reset link sent", _date(found.reset_created_at)),
+        ("Two-factor", _second_factor(found)),
     ):
         click.echo(f"{label}: {value}")
     sessions = RivoSessions().user_sessions(user_id)
@@ -169,6 +171,41 @@ def show(user: str) -> None:
             f"  {describe(info.user_agent)} from {info.address or '?'},"
             f" last seen {_date(info.accessed_at)}"
         )
+
+
+def _second_factor(user: User) -> str:
+    if not two_factor.is_on(user):
+        return "off"
+    left = two_factor.codes_left(user)
+    return (
+        f"TOTP, on since {_date(user.two_factor_since)};"
+        f" {left} recovery code{'' if left == 1 else 's'} left"
+    )
+
+
+@users_cli.command("reset-2fa")
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset_2fa(user: str, yes: bool) -> None:
+    """Remove an account's second factor (a lost phone, no recovery codes
+    left); its sessions end, and the password alone logs in again.
+
+    Make sure first that the request comes from the account's owner.
+    """
+    found = _find(user)
+    if not two_factor.is_on(found):
+        raise click.ClickException(f"{found.email} has no second factor.")
+    if not yes:
+        click.confirm(
+            f"Remove the second factor of {found.email}? Only the password will"
+            " protect the account.",
+            abort=True,
+        )
+    ended = two_factor.reset(found)
+    click.echo(
+        f"Removed the second factor of {found.email}; ended {ended}"
+        f" session{'' if ended == 1 else 's'}."
+    )
 
 
 @users_cli.command("set-state")

@@ -12,6 +12,7 @@ from wtforms import BooleanField
 from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms import PasswordField
+from wtforms import StringField
 from wtforms.validators import EqualTo
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
@@ -229,3 +230,48 @@ class ChangeForm(FlaskForm):
     password, password_confirm = _new_password_fields(
         _l("New password (leave empty to keep yours)"), required=False
     )
+
+
+def _code_field(label: str, *, numeric: bool) -> StringField:
+    """A one-time code: browsers offer the code from an SMS or app
+    (``autocomplete="one-time-code"``), phones show a number pad when only
+    digits fit."""
+    return StringField(
+        label,
+        validators=[
+            _required(),
+            Length(
+                max=64,
+                message=_l("Use at most %(max_length)d characters.", max_length=64),
+            ),
+        ],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric" if numeric else "text",
+            "spellcheck": "false",
+            "autocapitalize": "off",
+        },
+    )
+
+
+class TwoFactorForm(FlaskForm):
+    """Set up or turn off the second factor: a code and the password."""
+
+    code = _code_field(_l("Code from your app, or a recovery code"), numeric=False)
+    password = _current_password(_l("Your password"))
+
+
+class RecoveryCodesForm(FlaskForm):
+    """New recovery codes for old ones: the password is enough.
+
+    Sent to ``/two-factor`` with ``action=regenerate``.
+    """
+
+    action = HiddenField(default="regenerate")
+    password = _current_password(_l("Your password"))
+
+
+class TwoFactorLoginForm(FlaskForm):
+    """The second page of a log-in: a code from the app or a recovery code."""
+
+    code = _code_field(_l("Code from your app, or a recovery code"), numeric=False)

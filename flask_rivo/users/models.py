@@ -123,6 +123,17 @@ class UserMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: The TOTP secret, encrypted (Fernet, keyed by ``SECRET_KEY``); ``None``
+    #: while the account has no second factor.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255), default=None)
+    #: The last TOTP time step accepted, so that no code is accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger(), default=None)
+    #: The unused recovery codes, as a JSON list of their SHA-256 hashes.
+    recovery_codes: Mapped[str | None] = mapped_column(sa.Text(), default=None)
+    #: When the second factor was turned on.
+    two_factor_since: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
 
     #: Always true for a real user; :class:`AnonymousUser` has it false.
     is_authenticated: t.ClassVar[bool] = True
@@ -170,6 +181,10 @@ class User(t.Protocol):
     created_at: datetime
     verified_at: datetime | None
     last_login_at: datetime | None
+    totp_secret: str | None
+    totp_last_step: int | None
+    recovery_codes: str | None
+    two_factor_since: datetime | None
 
     @property
     def is_authenticated(self) -> bool: ...
@@ -211,6 +226,20 @@ class UserStore(t.Protocol):
         .. versionadded:: 0.1
         """
 
+    def swap(self, user: User, column: str, expected: object, value: object) -> bool:
+        """Set ``column`` of the stored ``user`` to ``value``, as a
+        compare-and-swap: only if it still holds ``expected``.
+
+        For the second factor's single-use codes: ``totp_last_step`` (the
+        last TOTP step accepted) and ``recovery_codes`` (the unused ones).
+        Two requests with one code then cannot both go ahead. The object
+        gets ``value`` too; the change is saved at :meth:`commit`.
+
+        :returns: whether the stored user still held ``expected``.
+
+        .. versionadded:: 0.2
+        """
+
     def create(self, email: str, password_hash: str) -> User:
         """Make and add a new user in the ``created`` state (not yet saved)."""
 
@@ -234,6 +263,10 @@ _TOKEN_TIMES = {
     "verification_token_hash": "verification_created_at",
     "reset_token_hash": "reset_created_at",
 }
+
+
+#: The columns :meth:`UserStore.swap` may change.
+SWAPPABLE = frozenset({"totp_last_step", "recovery_codes"})
 
 
 #: Bits (beside the sign) each integer key type holds: PostgreSQL refuses,
@@ -334,6 +367,27 @@ class SQLAlchemyUserStore:
         if used:
             setattr(user, created, None)
         return used
+
+    def swap(self, user: User, column: str, expected: object, value: object) -> bool:
+        if column not in SWAPPABLE:
+            raise ValueError(f"not a column to swap: {column!r}")
+        model = self.model
+        [key] = sa.inspect(model).primary_key
+        stored = getattr(model, column)
+        statement = (
+            sa.update(model)
+            .where(
+                key == sa.inspect(user).identity[0],
+                stored.is_(None) if expected is None else stored == expected,
+            )
+            .values({column: value})
+            .execution_options(synchronize_session=False)
+        )
+        # One UPDATE that checks and writes, as in consume_token.
+        swapped = bool(self.session.execute(statement).rowcount == 1)
+        if swapped:
+            setattr(user, column, value)
+        return swapped
 
     def create(self, email: str, password_hash: str) -> User:
         user = self.model(

@@ -19,6 +19,7 @@ from flask import session
 from ..i18n import gettext as _
 from ..sessions import RivoSessions
 from . import devices
+from . import halfway
 from . import shared
 from .auth import login_user
 from .mail import external_url
@@ -151,6 +152,9 @@ class ResetOutcome(enum.Enum):
     OK = "ok"
     #: The token was used, replaced or expired meanwhile.
     DEAD = "dead"
+    #: The password is set; the account has a second factor, so the log-in
+    #: waits for a code (see :mod:`.halfway`).
+    TWO_FACTOR = "two_factor"
 
 
 def reset_password(token: str | None, password: str) -> ResetOutcome:
@@ -158,7 +162,8 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
 
     The token dies; every session of the user ends (a thief's included); the
     lock that 100 failures from unknown browsers put on the account is
-    lifted; the person is logged in with a new session; a notice goes to the
+    lifted; the person is logged in with a new session (for an account
+    with a second factor, the log-in waits for a code); a notice goes to the
     address. The new password is committed here; the caller commits the
     rest (the time of the log-in).
     """
@@ -183,8 +188,15 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     account = shared.account_key(user, user.email)
     unlock(shared.session_store(), account)
     RivoSessions().end_user_sessions(user.get_id())
-    login_user(user)
-    devices.remember(account)
+    outcome = ResetOutcome.OK
+    if halfway.has_second_factor(user):
+        # The link proves the mailbox, not the second factor: the log-in
+        # still waits for a code (and the device cookie with it).
+        halfway.begin(user, remember=False)
+        outcome = ResetOutcome.TWO_FACTOR
+    else:
+        login_user(user)
+        devices.remember(account)
     user_password_reset.send(shared.app(), user=user)
     shared.notify(
         user.email,
@@ -193,4 +205,4 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
         client=request.remote_addr or _("an unknown address"),
         reset_link=external_url("rivo_users.forgotten_password"),
     )
-    return ResetOutcome.OK
+    return outcome

@@ -23,10 +23,17 @@ user_logged_in = _signals.signal("rivo-user-logged-in")
 #: A user logged out (``user``).
 user_logged_out = _signals.signal("rivo-user-logged-out")
 #: A log-in failed (``email`` as typed, normalized; ``reason``: "password",
-#: "unverified", "inactive" or "throttled").
+#: "unverified", "inactive", "throttled", or "two_factor" for a wrong code).
 user_login_failed = _signals.signal("rivo-user-login-failed")
 #: A user set a new password with an emailed reset link (``user``).
 user_password_reset = _signals.signal("rivo-user-password-reset")
 #: An account is about to be closed and deleted (``user``): delete the
 #: application's own data of the user now, in the same database session.
 user_closing = _signals.signal("rivo-user-closing")
+#: A user turned on a TOTP second factor (``user``).
+two_factor_enabled = _signals.signal("rivo-two-factor-enabled")
+#: A second factor was turned off (``user``; ``by``: "user" or "admin").
+two_factor_disabled = _signals.signal("rivo-two-factor-disabled")
+#: A recovery code was used to log in or to turn the second factor off
+#: (``user``, ``left``: the codes still unused).
+recovery_code_used = _signals.signal("rivo-recovery-code-used")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -357,3 +358,40 @@ def test_pages_look_finished(
     # No request of any page failed (style sheets, icons...) but the two
     # above: the invalid form, and the missing page.
     assert failed == [(400, site + "/login"), (404, site + "/no/such/page")]
+
+
+def test_two_factor_set_up_then_log_in_with_a_code(
+    page: t.Any, site: str, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    import pyotp
+
+    address = "ida@example.com"
+    sign_up_and_confirm(page, site, mailbox, address)
+    page.goto(site + "/two-factor")
+    qr = page.get_by_role("img", name="QR code to scan with your authenticator app")
+    assert qr.evaluate("e => e.tagName") == "svg"
+    assert box(qr)["width"] >= 150  # big enough to scan
+    secret = page.locator(".rivo-secret").inner_text().replace(" ", "")
+    page.screenshot(path=str(tmp_path / "two-factor-setup.png"), full_page=True)
+    totp = pyotp.TOTP(secret)
+    page.get_by_label("The 6-digit code your app shows").fill(totp.now())
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    page.get_by_role("heading", name="Your recovery codes").wait_for()
+    assert page.locator(".rivo-codes li").count() == 10
+    page.screenshot(path=str(tmp_path / "two-factor-codes.png"), full_page=True)
+
+    page.get_by_role("button", name="Log out").click()
+    page.goto(site + "/account")
+    page.get_by_label("Email address").fill(address)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Enter your code").wait_for()
+    page.screenshot(path=str(tmp_path / "two-factor-login.png"), full_page=True)
+    # The setup used this step's code: the next step's is in the window.
+    page.get_by_label("Code from your app, or a recovery code").fill(
+        totp.at(time.time() + 30)
+    )
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text(address).first.wait_for()
+    assert page.url.endswith("/account")

@@ -17,6 +17,7 @@ from datetime import timezone
 from pathlib import Path
 
 import flask
+import pyotp
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -30,6 +31,7 @@ from werkzeug.exceptions import default_exceptions
 from flask_rivo import ConfigError
 from flask_rivo import StoreUnavailable
 from flask_rivo import i18n
+from flask_rivo.users import totp
 from flask_rivo.users.errors import error_page
 from flask_rivo.users.throttle import LOCKED
 from flask_rivo.users.views.base import not_configured
@@ -47,7 +49,9 @@ NEW_PASSWORD = "another quiet harbour lantern"
 OTHER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|<[^>]+>")
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
-_NOT_OURS = re.compile(r"\S+@\S+|https?://\S+|\d+(\.\d+){3}")
+_NOT_OURS = re.compile(r"\S+@\S+|https?://\S+|otpauth://\S+|\d+(\.\d+){3}")
+_SECRET = re.compile(r'class="rivo-secret"[^>]*>([A-Z2-7 ]+)</code>')
+_RECOVERY_CODE = re.compile(r"<li><code>([a-z2-7]{4}(?:-[a-z2-7]{4}){5})</code></li>")
 
 
 def words(text: str) -> set[str]:
@@ -401,6 +405,81 @@ def test_every_page_and_email_is_translated(
     pages = Pages(lang)
     visit_everything(babel_app, mailbox, clock, lang, pages)
     assert len(pages.seen) > 80
+    assert pages.left_in_english() == {}
+
+
+def visit_two_factor(
+    app: flask.Flask, mailbox: Mailbox, clock: FakeClock, lang: str, pages: Pages
+) -> None:
+    """Turn a second factor on, log in with it, use a recovery code, make new
+    codes and turn it off, in ``lang``, keeping each page and email."""
+    dora = "dora@example.com"
+    browser = speaking(app, lang)
+    browser.sign_up(dora)
+    pages.mail("verify (two-factor)", mailbox, dora)
+    confirmed = browser.submit(mailbox.last_link(dora), {"password": PASSWORD})
+    assert confirmed.status_code == 302
+    setup = browser.get("/two-factor")
+    pages.page("two-factor setup", setup, 200)
+    found = _SECRET.search(setup.text)
+    assert found is not None
+    secret = found[1].replace(" ", "")
+    code = pyotp.TOTP(secret).at(clock.now)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    pages.page(
+        "two-factor wrong code",
+        browser.submit("/two-factor", {"code": wrong, "password": PASSWORD}),
+        400,
+    )
+    codes_page = browser.submit("/two-factor", {"code": code, "password": PASSWORD})
+    pages.page("recovery codes", codes_page, 200)
+    pages.mail("two-factor on", mailbox, dora)
+    clock.advance(totp.STEP)
+    pages.page("two-factor on", browser.get("/two-factor"), 200)
+    renewed = browser.submit(
+        "/two-factor", {"action": "regenerate", "password": PASSWORD}
+    )
+    pages.page("new recovery codes", renewed, 200)
+    codes = _RECOVERY_CODE.findall(renewed.text)
+    browser.log_out()
+    assert browser.log_in(dora).status_code == 302
+    pages.page("second step", browser.get("/login/two-factor"), 200)
+    pages.page(
+        "second step wrong", browser.submit("/login/two-factor", {"code": "0"}), 400
+    )
+    browser.log_out()
+    browser.log_in(dora)
+    fresh_code = pyotp.TOTP(secret).at(clock.now)
+    assert browser.submit("/login/two-factor", {"code": fresh_code}).status_code == 302
+    pages.page("logged in with a code", browser.get("/two-factor"), 200)
+    browser.log_out()
+    browser.log_in(dora)
+    assert browser.submit("/login/two-factor", {"code": codes[0]}).status_code == 302
+    pages.mail("recovery code used", mailbox, dora)
+    clock.advance(totp.STEP)
+    off_code = pyotp.TOTP(secret).at(clock.now)
+    assert (
+        browser.submit(
+            "/two-factor", {"code": off_code, "password": PASSWORD}
+        ).status_code
+        == 302
+    )
+    pages.page("two-factor off", browser.get("/two-factor"), 200)
+    pages.mail("two-factor off", mailbox, dora)
+    pages.page(
+        "second step, nothing pending",
+        browser.get("/login/two-factor", follow_redirects=True),
+        200,
+    )
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_two_factor_pages_and_emails_are_translated(
+    babel_app: flask.Flask, mailbox: Mailbox, clock: FakeClock, lang: str
+) -> None:
+    pages = Pages(lang)
+    visit_two_factor(babel_app, mailbox, clock, lang, pages)
+    assert len(pages.seen) > 15
     assert pages.left_in_english() == {}
 
 

@@ -13,4 +13,5 @@ from . import reauth as reauth
 from . import recovery as recovery
 from . import sessions as sessions
 from . import signup as signup
+from . import two_factor as two_factor
 from .base import bp as bp

@@ -56,6 +56,8 @@ def login() -> ResponseReturnValue:
         if outcome is accounts.LoginOutcome.OK:
             flash(_(LOGGED_IN), "success")
             return redirect(landing)
+        if outcome is accounts.LoginOutcome.TWO_FACTOR:
+            return redirect(url_for("rivo_users.two_factor_login", next=next_url))
         error, status, headers = _login_error(outcome, wait)
         form.form_errors.append(error)
         page = render_template("rivo/login.html", form=form, next=next_url)

@@ -94,6 +94,9 @@ def reset_password() -> ResponseReturnValue:
         if outcome is recovery.ResetOutcome.DEAD:
             return _private(_dead_link())
         users_state().store.commit()
+        if outcome is recovery.ResetOutcome.TWO_FACTOR:
+            flash(_("Your password is changed. Enter a code to log in."), "success")
+            return _private(redirect(url_for("rivo_users.two_factor_login")))
         flash(_("Your password is changed, and you are logged in."), "success")
         return _private(redirect(users_state().settings().login_redirect))
     page = render_template("rivo/reset_password.html", form=form, user=user)

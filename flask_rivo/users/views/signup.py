@@ -8,6 +8,7 @@ import typing as t
 from flask import flash
 from flask import redirect
 from flask import request
+from flask import url_for
 
 from ...i18n import gettext as _
 from ...i18n import render_template
@@ -75,6 +76,13 @@ def verify() -> ResponseReturnValue:
                 "success",
             )
             return redirect(users_state().settings().login_redirect)
+        if outcome is accounts.ConfirmOutcome.TWO_FACTOR:
+            users_state().store.commit()
+            flash(
+                _("Your new email address is confirmed. Enter a code to log in."),
+                "success",
+            )
+            return redirect(url_for("rivo_users.two_factor_login"))
         if outcome is accounts.ConfirmOutcome.DEAD:
             return render_template("rivo/link_invalid.html"), 400
         if outcome is accounts.ConfirmOutcome.TAKEN:
