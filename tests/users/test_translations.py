@@ -588,3 +588,26 @@ def test_user_agents_are_described_in_the_page_language(
 def test_a_mo_file_is_read_once_per_language() -> None:
     assert i18n._catalog("de") is i18n._catalog("de")
     assert i18n.languages() == ["en", "de", "fr"]
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        ("de", "de"),
+        ("de-AT", "de"),
+        ("fr-CA,en;q=0.5", "fr"),
+        ("en-GB,de;q=0.9", "en"),
+        ("ja,fr;q=0.3", "fr"),
+        ("de;q=0,fr;q=0.1", "fr"),
+        ("ja", None),
+        ("*", None),
+        ("", None),
+    ],
+)
+def test_the_browsers_first_translated_language_is_chosen(
+    header: str, chosen: str | None
+) -> None:
+    app = flask.Flask(__name__)
+    with app.test_request_context(headers={"Accept-Language": header}):
+        assert i18n.best_locale() == chosen
+    assert i18n.best_locale() is None  # no request
