@@ -611,3 +611,27 @@ def test_the_browsers_first_translated_language_is_chosen(
     with app.test_request_context(headers={"Accept-Language": header}):
         assert i18n.best_locale() == chosen
     assert i18n.best_locale() is None  # no request
+
+
+PACKAGE = Path(i18n.__file__).parent
+
+
+def test_every_template_of_ours_is_rendered_with_our_catalogs() -> None:
+    """Flask's own render_template would hand our templates Flask-Babel's
+    gettext (the application's catalogs), and macros imported without
+    context see only the globals: new pages must not slip back to either."""
+    flask_renders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path != Path(i18n.__file__)
+        and re.search(r"from flask import render_template\b", path.read_text())
+    ]
+    assert flask_renders == []
+    imports = re.compile(r"{%-?\s*(?:from|import)\s+\"rivo/_forms.html\"[^%]*%}")
+    without_context = [
+        f"{path.name}: {found}"
+        for path in (PACKAGE / "templates").rglob("*.*")
+        for found in imports.findall(path.read_text())
+        if "with context" not in found
+    ]
+    assert without_context == []
