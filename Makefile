@@ -92,6 +92,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/per_user.py --repeat 2
 	$(BIN)/python benchmarks/latency.py --clients 8 --requests 40 --warmup 2 --seconds 5
 	$(BIN)/python benchmarks/capacity.py --sessions 1000 --purge-rows 2000
+	$(BIN)/python benchmarks/hotspots.py memory /read --requests 50 > /dev/null
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -710,21 +710,23 @@ def store_client(scenario: Scenario) -> redis.Redis | sa.Engine:
 def count_calls(scenario: Scenario, client: redis.Redis | sa.Engine) -> float:
     """Statements (or commands) per request, over :data:`COUNTED` requests."""
     if isinstance(client, redis.Redis):
-        # One connection checkout per command or pipeline: one round trip
-        # (the server's own statistics would count a script's commands).
-        pool, checkouts = client.connection_pool, [0]
-        real = pool.get_connection
+        # One send per command or pipeline: one round trip (the server's own
+        # statistics would count a script's commands). Counted on the
+        # connection class: rivo's store keeps a connection per thread, and
+        # takes none from the pool per command.
+        connection_class, sends = redis.connection.AbstractConnection, [0]
+        real = connection_class.send_packed_command
 
-        def counting(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            checkouts[0] += 1
-            return real(*args, **kwargs)
+        def counting(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            sends[0] += 1  # only this scenario's app runs meanwhile
+            return real(self, *args, **kwargs)
 
-        pool.get_connection = counting  # type: ignore[method-assign]
+        connection_class.send_packed_command = counting  # type: ignore[method-assign]
         try:
             scenario.run(COUNTED)
         finally:
-            del pool.get_connection
-        return checkouts[0] / COUNTED
+            connection_class.send_packed_command = real  # type: ignore[method-assign]
+        return sends[0] / COUNTED
     statements: list[str] = []
 
     def seen(*args: t.Any) -> None:

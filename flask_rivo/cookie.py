@@ -20,6 +20,20 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("flask_rivo")
 
 
+def vary_cookie(response: Response) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` header, as Flask does.
+
+    The same header as ``response.vary.add("Cookie")``, without parsing a
+    header set and writing it back when there was no ``Vary`` yet (the
+    usual case, and a cost on every request that uses its session).
+    """
+    vary = response.headers.get("Vary")
+    if vary is None:
+        response.headers.add("Vary", "Cookie")  # known absent: no search
+    elif vary != "Cookie":
+        response.vary.add("Cookie")
+
+
 class ResponseCookie:
     """Sets, deletes or refuses the session cookie of one response.
 
@@ -27,6 +41,8 @@ class ResponseCookie:
     ``get_cookie_*`` methods (Flask's ``SESSION_COOKIE_*`` keys), so a
     subclass of the interface may choose them per request.
     """
+
+    __slots__ = ("app", "interface", "response")
 
     def __init__(
         self, interface: SessionInterface, app: Flask, response: Response
@@ -69,7 +85,7 @@ class ResponseCookie:
             expires=expires,
             **self.options(),
         )
-        response.vary.add("Cookie")
+        vary_cookie(response)
         if "Cache-Control" not in response.headers:
             # OWASP: no shared cache may keep (and hand out) a session ID.
             response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
@@ -79,7 +95,7 @@ class ResponseCookie:
         self.response.delete_cookie(
             self.interface.get_cookie_name(self.app), **self.options()
         )
-        self.response.vary.add("Cookie")
+        vary_cookie(self.response)
 
     def refuse(self) -> None:
         """Turn the response into the application's 503 page, in place.

@@ -23,11 +23,14 @@ from sqlalchemy.exc import ArgumentError
 
 from . import commit
 from . import fingerprint
+from .codec import Codec
+from .codec import Codecs
 from .cookie import ResponseCookie
+from .cookie import vary_cookie
 from .exceptions import ConfigError
 from .exceptions import StoreError
 from .exceptions import log_store_error
-from .ids import split_cookie
+from .ids import PERMANENT_MARK
 from .loading import Loader
 from .saving import Saver
 from .session import RivoSession
@@ -56,6 +59,13 @@ _STORE_KEYS = (
 
 #: The config keys that shape the settings, and those that choose the store.
 _Snapshot = tuple[tuple[object, ...], tuple[object, ...]]
+#: Every key :func:`_snapshot` reads: while none changed, nothing did.
+_WATCHED = (
+    *SESSION_DEFAULTS,
+    *FOREIGN_KEYS,
+    *_STORE_KEYS,
+    "SQLALCHEMY_DATABASE_URI",
+)
 
 
 def _snapshot(config: t.Mapping[str, t.Any]) -> _Snapshot:
@@ -69,6 +79,16 @@ def _snapshot(config: t.Mapping[str, t.Any]) -> _Snapshot:
         store += (config.get("SQLALCHEMY_DATABASE_URI"),)
     shaping = (*SESSION_DEFAULTS, *FOREIGN_KEYS)
     return tuple(config.get(key) for key in shaping), store
+
+
+class _State(t.NamedTuple):
+    """The settings and store of one configuration, and what it was."""
+
+    #: The values of every :data:`_WATCHED` key.
+    watched: tuple[object, ...]
+    snapshot: _Snapshot
+    settings: SessionSettings
+    store: SessionStore
 
 
 class RivoSessionInterface(SessionInterface):
@@ -90,8 +110,8 @@ class RivoSessionInterface(SessionInterface):
         #: replace it to move time without sleeping.
         self.clock: t.Callable[[], float] = time.time
         self._lock = threading.Lock()
-        self._state: tuple[_Snapshot, SessionSettings, SessionStore] | None
-        self._state = None
+        self._state: _State | None = None
+        self._codecs = Codecs()
 
     def now(self) -> float:
         """The current time, in seconds since the epoch, from :attr:`clock`."""
@@ -108,25 +128,34 @@ class RivoSessionInterface(SessionInterface):
             ``"sqlalchemy"`` store keeps its SQLite file if no URL is set.
         :raises ConfigError: if a ``RIVO_SESSION_*`` key has a bad value.
         """
-        snapshot = _snapshot(config)
+        # Every request with a session cookie asks: one pass of C over the
+        # keys, and a tuple comparison, while nothing changed.
+        watched = tuple(map(config.get, _WATCHED))
         state = self._state
-        if state is not None and state[0] == snapshot:
-            return state[1], state[2]
+        if state is not None and state.watched == watched:
+            return state.settings, state.store
+        snapshot = _snapshot(config)
         with self._lock:
-            settings = SessionSettings.from_config(config)
-            store = self._reuse_store(snapshot)
-            if store is None:  # not falsy: an empty store has len() == 0
-                store = self._make_store(settings, config, instance_path)
-                if self._state is not None and isinstance(self._state[1].store, str):
-                    self._state[2].close()  # one this interface made itself
-            self._state = (snapshot, settings, store)
+            state = self._state
+            if state is not None and state.snapshot == snapshot:
+                settings, store = state.settings, state.store
+            else:
+                settings = SessionSettings.from_config(config)
+                reused = self._reuse_store(snapshot)
+                if reused is not None:  # not falsy: an empty store has len() 0
+                    store = reused
+                else:
+                    store = self._make_store(settings, config, instance_path)
+                    if state is not None and isinstance(state.settings.store, str):
+                        state.store.close()  # one this interface made itself
+            self._state = _State(watched, snapshot, settings, store)
             return settings, store
 
     def _reuse_store(self, snapshot: _Snapshot) -> SessionStore | None:
         """The current store, if the keys that choose it have not changed."""
         if self._state is None:
             return None
-        old, _, store = self._state
+        old, store = self._state.snapshot, self._state.store
         return store if old[1] == snapshot[1] else None
 
     def _make_store(
@@ -181,18 +210,24 @@ class RivoSessionInterface(SessionInterface):
 
         No store call happens here: see :class:`~flask_rivo.RivoSession`.
         """
+        cookies = [c for c in request.cookies.getlist(self.get_cookie_name(app)) if c]
+        environ = request.environ  # as request.headers reads it, without it
         client = (
-            fingerprint.user_agent(request.headers.get("User-Agent")),
+            fingerprint.user_agent(environ.get("HTTP_USER_AGENT")),
             request.remote_addr or "",
         )
-        cookies = [c for c in request.cookies.getlist(self.get_cookie_name(app)) if c]
         if not cookies:
             return self.session_class(client=client)
         settings, store = self.configure(app.config, app.instance_path)
-        loader = Loader(store, settings, self.serializer, cookies, client, self.now)
+        codec = self._codecs(self.serializer, app.json)
+        loader = Loader(store, settings, codec.loads, cookies, client, self.now)
         session = self.session_class(loader=loader, client=client)
+        session._opened_with = (settings, store, codec)
         # The cookie to send again if the view never uses its session.
-        session.refresh_cookie = next((c for c in cookies if split_cookie(c)[1]), None)
+        for value in cookies:
+            if value.endswith(PERMANENT_MARK):
+                session.refresh_cookie = value
+                break
         return session
 
     def save_session(
@@ -201,7 +236,7 @@ class RivoSessionInterface(SessionInterface):
         if not isinstance(session, RivoSession):
             return
         if session.accessed:
-            response.vary.add("Cookie")
+            vary_cookie(response)
         if not session.loaded:
             # Never used: nothing to check or write, and the session's idle
             # time is not extended. A permanent session's cookie is still
@@ -216,11 +251,17 @@ class RivoSessionInterface(SessionInterface):
             return
         accessed = session.accessed
         try:
-            settings, store = self.configure(app.config, app.instance_path)
+            opened: tuple[SessionSettings, SessionStore, Codec] | None
+            opened = session._opened_with
+            if opened is None:  # no cookie came: nothing was configured yet
+                settings, store = self.configure(app.config, app.instance_path)
+                codec = self._codecs(self.serializer, app.json)
+            else:
+                settings, store, codec = opened
             save = Saver(
                 store,
                 settings,
-                self.serializer,
+                codec.dumps,
                 cookie,
                 lambda s: self.should_set_cookie(app, s),
                 self.now(),

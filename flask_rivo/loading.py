@@ -20,8 +20,6 @@ from .ids import split_cookie
 from .ids import unseal_successor
 
 if t.TYPE_CHECKING:
-    from flask.json.tag import TaggedJSONSerializer
-
     from .settings import SessionSettings
     from .stores.base import Record
     from .stores.base import SessionStore
@@ -33,8 +31,7 @@ logger = logging.getLogger("flask_rivo")
 MAX_COOKIES = 3
 
 
-@dataclasses.dataclass(frozen=True)
-class Loaded:
+class Loaded(t.NamedTuple):
     """What loading found: the session's data, ID and record, if any."""
 
     data: dict[str, t.Any]
@@ -48,18 +45,20 @@ class Loaded:
 STALE = Loaded({}, stale_cookie=True)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Loader:
     """Loads the session one request's cookies name, when it is first used.
 
     Made when the request opens, from what is known then; called at most
     once, perhaps after the request context is gone (tests open sessions and
-    use them later), so it holds everything it needs.
+    use them later), so it holds everything it needs. (A plain class with
+    slots, not a frozen dataclass: one is made per request.)
     """
 
     store: SessionStore
     settings: SessionSettings
-    serializer: TaggedJSONSerializer
+    #: Reads a stored value (see :mod:`flask_rivo.codec`).
+    loads: t.Callable[[str], t.Any]
     #: The values of the session cookie, in the browser's order.
     cookies: list[str]
     #: The User-Agent (shortened as stored) and the address of the request.
@@ -76,8 +75,9 @@ class Loader:
         if found is None:
             return STALE
         cookie, (session_id, record) = found
+        loads = self.loads
         try:
-            data = {k: self.serializer.loads(v) for k, v in record.data.items()}
+            data = {k: loads(v) for k, v in record.data.items()}
         except Exception as error:
             # Flask's tagged JSON raises what its tags' decoders raise
             # (AttributeError, TypeError, ValueError...): a record it cannot
@@ -86,7 +86,7 @@ class Loader:
             logger.error("Dropping unreadable session record: %s", type(error).__name__)
             self.store.delete(session_key(session_id))
             return STALE
-        return Loaded(data, session_id, record, stale_cookie=session_id != cookie)
+        return Loaded(data, session_id, record, session_id != cookie)
 
     def first_live(self) -> tuple[str, tuple[str, Record]] | None:
         """The first cookie value that leads to a live session, and that session.
@@ -99,9 +99,14 @@ class Loader:
         At most :data:`MAX_COOKIES` are tried, so a request costs boundedly
         many reads.
         """
-        ids = (split_cookie(c)[0] for c in self.cookies)
-        candidates = dict.fromkeys(i for i in ids if is_session_id(i))
-        for cookie in list(candidates)[:MAX_COOKIES]:
+        candidates: list[str] = []
+        for value in self.cookies:
+            cookie = split_cookie(value)[0]
+            if cookie not in candidates and is_session_id(cookie):
+                candidates.append(cookie)
+                if len(candidates) == MAX_COOKIES:
+                    break
+        for cookie in candidates:
             found = self.live(cookie)
             if found is not None:
                 return cookie, found

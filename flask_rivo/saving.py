@@ -16,8 +16,6 @@ from .exceptions import StoreError
 from .ids import session_key
 
 if t.TYPE_CHECKING:
-    from flask.json.tag import TaggedJSONSerializer
-
     from .cookie import ResponseCookie
     from .session import RivoSession
     from .settings import SessionSettings
@@ -25,13 +23,24 @@ if t.TYPE_CHECKING:
     from .stores.base import SessionStore
 
 
-@dataclasses.dataclass(frozen=True)
+#: Types whose values cannot change in place: one that is still the very
+#: object the session was loaded with is stored as it was.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+_MISSING = object()
+
+
+@dataclasses.dataclass(slots=True)
 class Saver:
-    """Saves one loaded session, and sets or deletes its cookie."""
+    """Saves one loaded session, and sets or deletes its cookie.
+
+    (A plain class with slots, not a frozen dataclass: one is made per
+    request.)
+    """
 
     store: SessionStore
     settings: SessionSettings
-    serializer: TaggedJSONSerializer
+    #: Turns a session value into the text stored (see :mod:`flask_rivo.codec`).
+    dumps: t.Callable[[t.Any], str]
     cookie: ResponseCookie
     #: Flask's ``should_set_cookie`` rules for this session.
     refresh_cookie: t.Callable[[RivoSession], bool]
@@ -169,18 +178,34 @@ class Saver:
         self.cookie.set(session, new_id)
 
     def _serialize(self, session: RivoSession) -> dict[str, str]:
-        return {k: self.serializer.dumps(v) for k, v in dict.items(session)}
+        dumps = self.dumps
+        return {k: dumps(v) for k, v in dict.items(session)}
 
     def _changes(self, session: RivoSession, record: Record) -> commit.Changes | None:
-        """Compare the session with the record it was loaded from."""
+        """Compare the session with the record it was loaded from.
+
+        Only values that may have changed are encoded again: a string,
+        number, boolean or ``None`` that is still the very object loaded is
+        what the record holds.
+        """
         user_id: object = commit.UNCHANGED
         if session._user_id != record.user_id:
             user_id = session._user_id
         if not session.modified:
             return None
-        current = self._serialize(session)
-        changed = {k: v for k, v in current.items() if record.data.get(k) != v}
-        deleted = frozenset(record.data.keys() - current.keys())
+        dumps, loaded, stored = self.dumps, session._loaded, record.data
+        changed: dict[str, str] = {}
+        for key, value in dict.items(session):
+            if (
+                type(value) in _IMMUTABLE
+                and key in stored
+                and loaded.get(key, _MISSING) is value
+            ):
+                continue
+            text = dumps(value)
+            if stored.get(key) != text:
+                changed[key] = text
+        deleted = frozenset(stored.keys() - dict.keys(session))
         if not changed and not deleted and user_id is commit.UNCHANGED:
             return None
         return commit.Changes(changed, deleted, user_id)

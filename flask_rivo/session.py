@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from types import MappingProxyType
 
 from flask import has_request_context
 from flask.globals import request_ctx
@@ -21,6 +22,12 @@ if t.TYPE_CHECKING:
 MAX_USER_ID = 255
 #: The key Flask keeps :attr:`~flask.sessions.SessionMixin.permanent` under.
 _PERMANENT = "_permanent"
+
+
+def _changed(session: RivoSession) -> None:
+    """What :class:`~werkzeug.datastructures.CallbackDict` calls on a change."""
+    session.modified = True
+    session.accessed = True
 
 
 class RivoSession(CallbackDict[str, t.Any], SessionMixin):
@@ -44,6 +51,33 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
     requests that do not use the session.
     """
 
+    #: True once the view changed the session (or set it by hand).
+    modified = False
+    #: True once the view read the session.
+    accessed = False
+    #: True for a session that has no record in the store yet.
+    new = True
+    # What the server keeps beside the data, as class defaults, so that the
+    # session of a request that never uses it costs only its dict.
+    _id: str | None = None
+    _record: Record | None = None
+    #: The values as loaded, before the view changed any: a value that is
+    #: still the very same immutable object need not be encoded again.
+    _loaded: t.Mapping[str, t.Any] = MappingProxyType({})
+    _user_id: str | None = None
+    _stale_cookie = False
+    _error: StoreError | None = None
+    _regenerate = False
+    _cleared = False
+    #: ``permanent`` as set before the load, applied by it.
+    _permanent: bool | None = None
+    #: The request's cookie marked permanent, if any: sent again when
+    #: the session is never used (``SESSION_REFRESH_EACH_REQUEST``).
+    refresh_cookie: str | None = None
+    #: What the request opened the session with (the interface's business):
+    #: its end reuses it rather than reading the configuration again.
+    _opened_with: t.Any = None
+
     def __init__(
         self,
         initial: t.Mapping[str, t.Any] | None = None,
@@ -51,31 +85,9 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
         loader: t.Callable[[], Loaded] | None = None,
         client: tuple[str, str] = ("", ""),
     ) -> None:
-        def on_update(self: RivoSession) -> None:
-            self.modified = True
-            self.accessed = True
-
-        super().__init__(initial, on_update)
-        #: True once the view changed the session (or set it by hand).
-        self.modified = False
-        #: True once the view read the session.
-        self.accessed = False
-        #: True for a session that has no record in the store yet.
-        self.new = True
+        super().__init__(initial, _changed)
         self._loader = loader
-        self._id: str | None = None
-        self._record: Record | None = None
-        self._user_id: str | None = None
         self._client = client
-        self._stale_cookie = False
-        self._error: StoreError | None = None
-        self._regenerate = False
-        self._cleared = False
-        #: ``permanent`` as set before the load, applied by it.
-        self._permanent: bool | None = None
-        #: The request's cookie marked permanent, if any: sent again when
-        #: the session is never used (``SESSION_REFRESH_EACH_REQUEST``).
-        self.refresh_cookie: str | None = None
 
     # -- loading ---------------------------------------------------------------
 
@@ -111,6 +123,7 @@ class RivoSession(CallbackDict[str, t.Any], SessionMixin):
             self._error = error
             raise StoreUnavailable() from error
         dict.update(self, found.data)
+        self._loaded = found.data
         self._id, self._record = found.session_id, found.record
         self._user_id = None if found.record is None else found.record.user_id
         self._stale_cookie = found.stale_cookie

@@ -127,6 +127,15 @@ class SessionSettings:
     #: The idle timeout of a transient session: ``WTF_CSRF_TIME_LIMIT`` (one
     #: hour by default), or the idle timeout when that is ``None``.
     transient_timeout: float = _CSRF_TIME_LIMIT
+    #: :attr:`transient_keys` and :data:`INTERNAL_KEYS`, joined once: every
+    #: load and write asks whether a session holds only these.
+    _short_lived: frozenset[str] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        short = self.transient_keys | INTERNAL_KEYS
+        object.__setattr__(self, "_short_lived", short)
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> SessionSettings:
@@ -200,15 +209,14 @@ class SessionSettings:
         bookkeeping (``session.permanent = True`` in a ``before_request``)
         is not content.
         """
-        return user_id is None and all(key in INTERNAL_KEYS for key in keys)
+        return user_id is None and INTERNAL_KEYS.issuperset(keys)
 
     def is_transient(self, keys: t.Iterable[str], user_id: str | None) -> bool:
         """Whether a session holds nothing but short-lived values of nobody's.
 
         See :attr:`transient_keys`.
         """
-        short = self.transient_keys | INTERNAL_KEYS
-        return user_id is None and all(key in short for key in keys)
+        return user_id is None and self._short_lived.issuperset(keys)
 
     def expires_at(
         self,

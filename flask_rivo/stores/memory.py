@@ -115,8 +115,19 @@ class MemoryStore(SessionStore):
                 return False
             pool = self._pool_for(key, record, None if current is None else current[0])
             self._remove(key)
-            pool[key] = dataclasses.replace(
-                record, data=MappingProxyType(dict(record.data))
+            # A copy, read-only, that nobody can change in place; every field
+            # spelt out, as dataclasses.replace costs more than the rest.
+            pool[key] = Record(
+                MappingProxyType(dict(record.data)),
+                record.version,
+                record.created_at,
+                record.accessed_at,
+                record.id_issued_at,
+                record.expires_at,
+                record.user_id,
+                record.user_agent,
+                record.address,
+                record.successor,
             )
             if record.user_id is not None:
                 self._users.setdefault(record.user_id, set()).add(key)

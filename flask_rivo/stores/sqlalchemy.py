@@ -27,6 +27,9 @@ from ..ids import COUNTER_PREFIX
 from . import faults
 from .base import Record
 from .base import SessionStore
+from .sql_read import DriverSelect
+from .sql_read import read_row
+from .sql_read import watched
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -223,47 +226,6 @@ def _sqlite_wal(connection: t.Any, _record: object) -> None:
             time.sleep(0.01)
 
 
-class _DriverSelect:
-    """The text of ``SELECT <every column> WHERE key = <key>`` for one dialect.
-
-    Compiled once, in the dialect's own parameter style, then run with
-    ``exec_driver_sql``. Rows are read by position, so :meth:`record` reads
-    any row of ``select(table)``.
-    """
-
-    class Bound(t.NamedTuple):
-        """The statement's text and its parameters, for ``exec_driver_sql``."""
-
-        sql: str
-        parameters: tuple[object, ...] | dict[str, object]
-
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
-        self.columns = [column.name for column in table.columns]
-        select = sa.select(table).where(table.c.key == sa.bindparam("key"))
-        compiled = select.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.positional = bool(compiled.positional)
-        self.at = {name: n for n, name in enumerate(self.columns)}
-
-    def bind(self, key: str) -> _DriverSelect.Bound:
-        return self.Bound(self.sql, (key,) if self.positional else {"key": key})
-
-    def record(self, row: t.Sequence[t.Any]) -> Record:
-        at = self.at
-        return Record(
-            data=json.loads(row[at["data"]]),
-            version=row[at["version"]],
-            created_at=row[at["created_at"]],
-            accessed_at=row[at["accessed_at"]],
-            id_issued_at=row[at["id_issued_at"]],
-            expires_at=row[at["expires_at"]],
-            user_id=row[at["user_id"]],
-            user_agent=row[at["user_agent"]],
-            address=row[at["address"]],
-            successor=row[at["successor"]],
-        )
-
-
 class SQLAlchemyStore(SessionStore):
     """Keeps sessions in one table of a SQL database.
 
@@ -303,7 +265,7 @@ class SQLAlchemyStore(SessionStore):
         self._per_statement: dict[str, t.Any] = (
             {} if self._own_engine else {"isolation_level": "AUTOCOMMIT"}
         )
-        self._select = _DriverSelect(self.table, self.engine.dialect)
+        self._select = DriverSelect(self.table, self.engine.dialect)
         self.clock = clock
         self._ready = not create_table
         self._ready_lock = threading.Lock()
@@ -332,7 +294,7 @@ class SQLAlchemyStore(SessionStore):
                     raise
             self._ready = True
 
-    def _run(self, statement: sa.Executable | _DriverSelect.Bound) -> _Result:
+    def _run(self, statement: sa.Executable | DriverSelect.Bound) -> _Result:
         """Run one statement in autocommit mode, as one round trip.
 
         The rows it selected are fetched before the connection goes back to
@@ -362,7 +324,7 @@ class SQLAlchemyStore(SessionStore):
                             **self._per_statement
                         ) as connection,
                     ):
-                        if isinstance(statement, _DriverSelect.Bound):
+                        if isinstance(statement, DriverSelect.Bound):
                             result = connection.exec_driver_sql(*statement)
                         else:
                             result = connection.execute(statement)
@@ -414,12 +376,19 @@ class SQLAlchemyStore(SessionStore):
         """One ``SELECT`` by primary key, the cheapest read there is.
 
         The statement's text is made once per store and sent as it is
-        (:class:`_DriverSelect`), so a read skips building, compiling and
-        caching a SQLAlchemy statement; psycopg prepares it on the server
-        after its fifth run on a connection, so from then on PostgreSQL
-        skips parsing and planning it too.
+        (:class:`~.sql_read.DriverSelect`), so a read skips building,
+        compiling and caching a SQLAlchemy statement; psycopg prepares it
+        on the server after its fifth run on a connection, so from then on
+        PostgreSQL skips parsing and planning it too. On an engine the store
+        made, with nothing listening to its statements, it runs on a pooled
+        DBAPI connection directly (see :mod:`.sql_read`).
         """
-        rows = self._run(self._select.bind(key)).rows
+        bound = self._select.bind(key)
+        if self._ready and self._own_engine and not watched(self.engine):
+            with self._serial:
+                row = read_row(self.engine, bound)
+            return None if row is None else self._select.record(row)
+        rows = self._run(bound).rows
         return self._select.record(rows[0]) if rows else None
 
     def save(self, key: str, record: Record, expected_version: int | None) -> bool:

@@ -13,6 +13,9 @@ give a Cluster, a Sentinel and a server that can hang.
 from __future__ import annotations
 
 import dataclasses
+import gc
+import os
+import threading
 import time
 import typing as t
 import uuid
@@ -269,6 +272,63 @@ def test_a_request_takes_one_round_trip_to_read_and_one_to_write(
         assert round_trips("/set/a/2") == 2  # read, then write
         assert browser.get("/get/a").text == "'2'"
     pool.disconnect()  # a pool passed in is the caller's to close
+
+
+def test_a_store_made_from_a_url_keeps_a_connection_per_thread(
+    shared: MakeStore,
+) -> None:
+    """Its commands skip the pool: each thread keeps one connection, which
+    goes back to the pool when the thread ends."""
+    store = shared(REDIS_URL)
+    pool = store.client.connection_pool
+    k = key()
+    assert store.save(k, record(), None)
+    seen: list[int] = []
+    together = threading.Barrier(3, timeout=10)
+
+    def work() -> None:
+        for _ in range(3):
+            assert store.load(k) is not None
+            seen.append(store._command("CLIENT", "ID"))
+        together.wait()  # all three hold theirs at once
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert len(seen) == 9
+    assert len(set(seen)) == 3  # one connection per thread, kept
+    # This thread's (from the save) is still held; the others went back.
+    assert len(pool._in_use_connections) == 1  # type: ignore[attr-defined]
+    assert len(pool._available_connections) == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_never_uses_its_parents_connection(shared: MakeStore) -> None:
+    store = shared(REDIS_URL)
+    k = key()
+    assert store.save(k, record(), None)
+    parent = store._command("CLIENT", "ID")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child; its result goes through the pipe)
+        try:
+            found = store.load(k)
+            child = store._command("CLIENT", "ID")
+            os.write(write, f"{child} {found is not None}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 100).decode().split()
+    os.close(read)
+    assert status == 0
+    assert answer[1] == "True"
+    assert int(answer[0]) != parent
+    assert store._command("CLIENT", "ID") == parent  # the parent's is unharmed
+    assert store.load(k) is not None
 
 
 def test_a_store_made_from_a_url_has_timeouts() -> None:

@@ -385,15 +385,25 @@ def test_a_read_is_one_round_trip_and_prepared_on_postgresql(url: str) -> None:
 # -- failures and dialects ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("listened", [True, False])
 def test_a_connection_dead_in_the_pool_is_retried(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, listened: bool
 ) -> None:
+    """With a listener on the engine's errors, reads go through SQLAlchemy;
+    without, on a DBAPI connection of the pool (see sql_read): both retry."""
     require(servers.POSTGRES_BIN is not None, "PostgreSQL is not installed")
     with servers.PostgresServer(tmp_path) as server:
         store = SQLAlchemyStore(server.url, clock=clock)
         disconnects: list[bool] = []
+        if listened:
+            sa.event.listen(
+                store.engine,
+                "handle_error",
+                lambda c: disconnects.append(c.is_disconnect),
+            )
+        invalidated: list[object] = []
         sa.event.listen(
-            store.engine, "handle_error", lambda c: disconnects.append(c.is_disconnect)
+            store.engine.pool, "invalidate", lambda *a: invalidated.append(a[2])
         )
         client = make_app(store, clock).test_client()
         assert client.get("/set/a/kept").status_code == 200
@@ -402,7 +412,9 @@ def test_a_connection_dead_in_the_pool_is_retried(
             server.start()
             response = client.get("/get/a")
             assert (response.status_code, response.text) == (200, "'kept'")
-        assert disconnects == [True, True]  # each time the pooled one was dead
+        # Each time the pooled connection was dead, and dropped.
+        assert disconnects == ([True, True] if listened else [])
+        assert len(invalidated) == 2
         store.close()
 
 

@@ -1,0 +1,104 @@
+"""One command to Redis and its reply, for :class:`~.redis.RedisStore`'s
+hot paths (a session's read and its write), at the least cost redis-py
+allows.
+
+``execute_command`` wraps every command in retry closures, events and
+metrics, and the pool's checkout polls the socket: together several times
+what sending the command and reading its reply cost. :class:`Sender` sends
+straight over a connection instead, and on a client the store made itself
+keeps that connection in the thread between commands, so a request takes
+none from the pool at all.
+
+What keeps this as safe as the pool:
+
+* A connection whose reply was not read in full (a timeout, an error, an
+  interrupt) is closed at once, before anything else is sent on it, so no
+  command can ever read another one's reply.
+* A connection kept by a thread goes back to the pool when the thread ends;
+  after a ``fork`` the child makes its own (the parent's socket is never
+  used by two processes).
+* A dropped connection is for the caller to retry (through
+  ``execute_command``, with the client's own retry policy): the commands
+  the store sends are safe to send again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import typing as t
+
+import redis
+
+if t.TYPE_CHECKING:
+    from redis.connection import ConnectionInterface
+
+
+class _Lease:
+    """A connection of the pool, kept by one thread; it goes back to the pool
+    when the thread ends (its thread-local storage is freed)."""
+
+    __slots__ = ("connection", "pid", "pool")
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
+        self.pid = os.getpid()
+        self.connection: ConnectionInterface = pool.get_connection()
+
+    def __del__(self) -> None:
+        if self.pid != os.getpid():
+            return  # a forked child's copy: the parent's to give back
+        # The interpreter may be shutting down: nothing left to give back to.
+        with contextlib.suppress(Exception):
+            self.pool.release(self.connection)  # type: ignore[arg-type]
+
+
+class Sender:
+    """Sends commands over the connections of one plain client's pool.
+
+    :param pool: the client's connection pool.
+    :param keep: keep a connection per thread (only for a client the store
+        made: with a client the application shares, a kept connection
+        would be one fewer for the application's own use).
+    """
+
+    def __init__(self, pool: redis.ConnectionPool, *, keep: bool) -> None:
+        self._pool = pool
+        self._keep = keep
+        self._local = threading.local()
+
+    def __call__(self, *args: object) -> t.Any:
+        """Send a command and read its reply.
+
+        :raises redis.RedisError: a :class:`redis.ResponseError` for the
+            server's error reply; a :class:`redis.ConnectionError` for a
+            dropped connection, to retry.
+        """
+        if not self._keep:
+            return self._once(args)
+        lease: _Lease | None = getattr(self._local, "lease", None)
+        if lease is None or lease.pid != os.getpid():
+            lease = self._local.lease = _Lease(self._pool)
+        return _exchange(lease.connection, args)
+
+    def _once(self, args: tuple[object, ...]) -> t.Any:
+        pool = self._pool
+        connection = pool.get_connection()
+        try:
+            return _exchange(connection, args)
+        finally:
+            pool.release(connection)
+
+
+def _exchange(connection: ConnectionInterface, args: tuple[object, ...]) -> t.Any:
+    """One command and its whole reply; the connection closed if the reply
+    was not read in full."""
+    try:
+        connection.send_command(*args)  # type: ignore[no-untyped-call]
+        return connection.read_response()
+    except redis.ResponseError:
+        raise  # the server's reply, read in full: the connection is fine
+    except BaseException:
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        raise
