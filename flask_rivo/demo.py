@@ -67,6 +67,10 @@ ACCOUNT_PAGES: tuple[tuple[str, str], ...] = (
     ),
     ("rivo_users.sessions", gettext_noop("Your sessions, to end one or all others")),
     ("rivo_users.two_factor", gettext_noop("Two-factor authentication (TOTP)")),
+    (
+        "rivo_users.passkeys",
+        gettext_noop("Your passkeys (browsers allow them on a name, not 127.0.0.1)"),
+    ),
     ("rivo_users.close_account", gettext_noop("Close the account")),
 )
 

@@ -103,6 +103,7 @@ class RivoSessions:
                 user_agent=record.user_agent,
                 address=record.address,
                 current=key == current,
+                keys=frozenset(record.data),
             )
             for key, record in interface.store.user_sessions(str(user_id))
             if _live_session(record, now)
@@ -188,6 +189,9 @@ class SessionInfo:
     address: str
     #: True for the session of the request that asked.
     current: bool
+    #: The keys the session holds (not their values), such as the marks a
+    #: log-in leaves (a sessions page can say how the session logged in).
+    keys: frozenset[str] = frozenset()
 
 
 def _live_session(record: Record, now: float) -> bool:

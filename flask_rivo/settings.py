@@ -49,6 +49,10 @@ _CSRF_FIELD = "csrf_token"
 _CSRF_TIME_LIMIT = 3600.0
 #: Flash messages are shown on the next page and are as short-lived.
 _FLASHES = "_flashes"
+#: Where a pending passkey ceremony keeps its challenge: it lives minutes
+#: (see :mod:`flask_rivo.users.passkeys`), so a session of nobody's that
+#: holds it stays transient.
+PASSKEY_CHALLENGE = "_rivo_passkey"
 
 
 def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
@@ -123,7 +127,9 @@ class SessionSettings:
     #: :data:`INTERNAL_KEYS`) is *transient*: it lives
     #: :attr:`transient_timeout` at most, so a flood of visitors who fetch a
     #: form and leave cannot fill the store for the full idle timeout.
-    transient_keys: frozenset[str] = frozenset({_CSRF_FIELD, _FLASHES})
+    transient_keys: frozenset[str] = frozenset(
+        {_CSRF_FIELD, _FLASHES, PASSKEY_CHALLENGE}
+    )
     #: The idle timeout of a transient session: ``WTF_CSRF_TIME_LIMIT`` (one
     #: hour by default), or the idle timeout when that is ``None``.
     transient_timeout: float = _CSRF_TIME_LIMIT
@@ -254,7 +260,7 @@ def _transient(config: t.Mapping[str, t.Any], idle: float) -> dict[str, t.Any]:
     limit = config.get("WTF_CSRF_TIME_LIMIT", _CSRF_TIME_LIMIT)
     timeout = idle if limit is None else duration("WTF_CSRF_TIME_LIMIT", limit)
     return {
-        "transient_keys": frozenset({field, _FLASHES}),
+        "transient_keys": frozenset({field, _FLASHES, PASSKEY_CHALLENGE}),
         "transient_timeout": timeout,
     }
 
@@ -279,6 +285,8 @@ USERS_DEFAULTS: t.Mapping[str, object] = MappingProxyType(
         "RIVO_COSTLY_POSTS_PER_HOUR": 30,
         "RIVO_REAUTH_WINDOW": timedelta(minutes=10),
         "RIVO_TWO_FACTOR_TTL": timedelta(minutes=5),
+        "RIVO_PASSKEY_RP_ID": None,
+        "RIVO_PASSKEY_ORIGIN": None,
     }
 )
 
@@ -327,6 +335,12 @@ class UsersSettings:
     reauth_window: float
     #: How long a log-in waits for its second factor after the password.
     two_factor_ttl: float
+    #: The WebAuthn relying-party ID (a host name, no scheme or port);
+    #: ``None``: the host of :attr:`passkey_origin`.
+    passkey_rp_id: str | None = None
+    #: The origin passkey ceremonies must come from (``https://host[:port]``);
+    #: ``None``: :attr:`external_url` (or the request's in debug mode).
+    passkey_origin: str | None = None
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> UsersSettings:
@@ -394,4 +408,29 @@ class UsersSettings:
             ),
             reauth_window=duration("RIVO_REAUTH_WINDOW", get("RIVO_REAUTH_WINDOW")),
             two_factor_ttl=duration("RIVO_TWO_FACTOR_TTL", get("RIVO_TWO_FACTOR_TTL")),
+            **_passkey_settings(config),
         )
+
+
+def _passkey_settings(config: t.Mapping[str, t.Any]) -> dict[str, str | None]:
+    """``RIVO_PASSKEY_RP_ID`` and ``RIVO_PASSKEY_ORIGIN``, checked.
+
+    :raises ConfigError: for an origin that is no ``http(s)://host`` or
+        carries a path, or an RP ID with a scheme, port or path.
+    """
+    origin = _text(config, "RIVO_PASSKEY_ORIGIN", optional=True)
+    if origin is not None:
+        origin = origin.rstrip("/")
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest:
+            raise ConfigError(
+                "RIVO_PASSKEY_ORIGIN",
+                f"expected an origin such as https://example.com, got {origin!r}",
+            )
+    rp_id = _text(config, "RIVO_PASSKEY_RP_ID", optional=True)
+    if rp_id is not None and (not rp_id or any(c in rp_id for c in ":/ ")):
+        raise ConfigError(
+            "RIVO_PASSKEY_RP_ID",
+            f"expected a host name such as example.com, got {rp_id!r}",
+        )
+    return {"passkey_rp_id": rp_id, "passkey_origin": origin}

@@ -10,6 +10,10 @@ from flask_rivo.users.models import UTCDateTime
 EMAIL = sa.String(254).with_variant(
     mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
 )
+# Passkey user handles are base64url: letter case matters.
+HANDLE = sa.String(64).with_variant(
+    mysql.VARCHAR(64, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+)
 
 
 def upgrade() -> None:
@@ -31,8 +35,11 @@ def upgrade() -> None:
         sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.Column("recovery_codes", sa.Text(), nullable=True),
         sa.Column("two_factor_since", UTCDateTime(), nullable=True),
+        sa.Column("passkey_handle", HANDLE, nullable=True),
+        sa.Column("passkeys", sa.Text(), nullable=True),
     )
     op.create_index("ix_user_email", "user", ["email"], unique=True)
+    op.create_index("ix_user_passkey_handle", "user", ["passkey_handle"], unique=True)
     for column in ("verification_token_hash", "reset_token_hash"):
         op.create_index(f"ix_user_{column}", "user", [column])
 

@@ -266,7 +266,12 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
     return LoginOutcome.OK, 0.0
 
 
-def finish_log_in(user: User, *, remember: bool) -> bool:
+def finish_log_in(
+    user: User,
+    *,
+    remember: bool,
+    notice: t.Callable[[User], None] | None = None,
+) -> bool:
     """Log ``user`` in once every factor of theirs checked out.
 
     The steps after the last factor, the same for every way in (a password
@@ -281,6 +286,8 @@ def finish_log_in(user: User, *, remember: bool) -> bool:
     and that the account may log in.
 
     :param remember: keep the session cookie past the browser's closing.
+    :param notice: sends the new-browser notice, for a way in whose notice
+        says more (a passkey's names it); by default the password's.
     :returns: whether the user is logged in now (``False`` for an account
         that may not log in: nothing is done then).
     """
@@ -293,7 +300,7 @@ def finish_log_in(user: User, *, remember: bool) -> bool:
     state.store.commit()
     devices.remember(account)
     if not known and state.settings().notify_new_device:
-        _notify_new_device(user)
+        (notice or _notify_new_device)(user)
     return True
 
 

@@ -90,6 +90,9 @@ def logged_in_user() -> User:
 
 #: Marks a session that :func:`login_user` logged in with ``force``.
 _FORCED = "_rivo_forced"
+#: The credential ID of the passkey a session was logged in with, so that
+#: removing the passkey ends the sessions it opened.
+LOGIN_PASSKEY = "_rivo_login_passkey"
 
 
 def forced_session() -> bool:
@@ -159,6 +162,7 @@ def login_user(user: User, *, remember: bool = False, force: bool = False) -> bo
         current[_FORCED] = True
     else:
         current.pop(_FORCED, None)  # not left over from an earlier log-in
+    current.pop(LOGIN_PASSKEY, None)  # the caller sets it for a passkey log-in
     current.permanent = remember
     _stamp_authenticated(current)
     user.last_login_at = utcnow()

@@ -9,6 +9,8 @@ message and exit with status 1; bad options exit with click's status 2.
 from __future__ import annotations
 
 import typing as t
+from datetime import datetime
+from datetime import timezone
 
 import click
 import sqlalchemy as sa
@@ -24,13 +26,14 @@ from .forms import normalize_email
 from .models import SQLAlchemyUserStore
 from .models import UserConflictError
 from .models import UserState
+from .passkey_login import end_their_sessions
+from .passkey_store import passkeys_of
+from .passkey_store import remove_all
 from .passwords import hash_password
 from .passwords import reasonable_password
 from .state import users_state
 
 if t.TYPE_CHECKING:
-    from datetime import datetime
-
     from .models import User
 
 #: The ``flask users`` group; :class:`~flask_rivo.RivoUsers` adds it.
@@ -71,6 +74,10 @@ def _find(who: str) -> User:
 
 def _date(moment: datetime | None) -> str:
     return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _stamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def _commit() -> None:
@@ -164,6 +171,14 @@ def show(user: str) -> None:
         ("Two-factor", _second_factor(found)),
     ):
         click.echo(f"{label}: {value}")
+    keys = passkeys_of(found)
+    click.echo(f"Passkeys: {len(keys)}")
+    for key in keys:
+        used = None if key.last_used_at is None else _stamp(key.last_used_at)
+        click.echo(
+            f"  {key.name}, added {_date(_stamp(key.created_at))},"
+            f" last used {_date(used)}"
+        )
     sessions = RivoSessions().user_sessions(user_id)
     click.echo(f"Sessions: {len(sessions)}")
     for info in sessions:
@@ -243,6 +258,30 @@ def delete(user: str, yes: bool) -> None:
     users_state().store.delete(found)
     _commit()
     click.echo(f"Deleted the account of {email}.")
+
+
+@users_cli.command("remove-passkeys")
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove_passkeys(user: str, yes: bool) -> None:
+    """Remove every passkey of an account (a lost device, a taken-over
+    account), and end the sessions they logged in; the password keeps
+    working."""
+    found = _find(user)
+    removed = {key.id for key in passkeys_of(found)}
+    count = len(removed)
+    if count == 0:
+        click.echo(f"{found.email} has no passkeys.")
+        return
+    if not yes:
+        click.confirm(f"Remove the {count} passkey(s) of {found.email}?", abort=True)
+    remove_all(found)
+    _commit()
+    ended = end_their_sessions(found, removed)
+    click.echo(
+        f"Removed {count} passkey(s) of {found.email}; ended the {ended}"
+        " session(s) they logged in."
+    )
 
 
 @users_cli.command("purge")

@@ -5,57 +5,18 @@ from __future__ import annotations
 import enum
 import typing as t
 import uuid
-from datetime import datetime
-from datetime import timezone
+from datetime import datetime  # noqa: TC003 (SQLAlchemy reads Mapped[datetime] at run time)
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from ..exceptions import RivoError
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
-
-
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime column on every database.
-
-    ``DateTime(timezone=True)`` comes back naive from SQLite and MySQL;
-    comparing that with an aware time raises, so values are made aware (and
-    stored in UTC) here, once.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(
-        self, value: datetime | None, dialect: t.Any
-    ) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
-        return value
-
-    def process_result_value(
-        self, value: datetime | None, dialect: t.Any
-    ) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value
-
-
-#: An email address column that compares exactly on every database. MySQL
-#: and MariaDB compare text by a collation, and their default ones treat
-#: ``ann@exámple.com`` as ``ann@example.com``: one row would answer to many
-#: spellings, each with throttle counters of its own. The binary collation
-#: makes equality there what it is on PostgreSQL and SQLite.
-EmailAddress = sa.String(254).with_variant(
-    mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
-)
+from .columns import Base64Url as Base64Url
+from .columns import EmailAddress as EmailAddress
+from .columns import UTCDateTime as UTCDateTime
+from .columns import utcnow as utcnow
 
 
 class UserConflictError(RivoError):
@@ -134,6 +95,15 @@ class UserMixin:
     two_factor_since: Mapped[datetime | None] = mapped_column(
         UTCDateTime(), default=None
     )
+    #: The WebAuthn user handle of the account's passkeys: random, never the
+    #: address or anything personal (WebAuthn Level 3, 5.4.3), made when the
+    #: first passkey is added. A passkey log-in finds the account by it.
+    passkey_handle: Mapped[str | None] = mapped_column(
+        Base64Url, unique=True, index=True, default=None
+    )
+    #: The account's passkeys as JSON (see :mod:`flask_rivo.users.passkeys`):
+    #: credential IDs, public keys, sign counts, names and times; no secret.
+    passkeys: Mapped[str | None] = mapped_column(sa.Text(), default=None)
 
     #: Always true for a real user; :class:`AnonymousUser` has it false.
     is_authenticated: t.ClassVar[bool] = True
@@ -185,6 +155,8 @@ class User(t.Protocol):
     totp_last_step: int | None
     recovery_codes: str | None
     two_factor_since: datetime | None
+    passkey_handle: str | None
+    passkeys: str | None
 
     @property
     def is_authenticated(self) -> bool: ...
@@ -238,6 +210,12 @@ class UserStore(t.Protocol):
         :returns: whether the stored user still held ``expected``.
 
         .. versionadded:: 0.2
+        """
+
+    def by_passkey_handle(self, handle: str) -> User | None:
+        """The user whose ``passkey_handle`` is ``handle``, or ``None``.
+
+        .. versionadded:: 0.1
         """
 
     def create(self, email: str, password_hash: str) -> User:
@@ -335,6 +313,10 @@ class SQLAlchemyUserStore:
         if column not in _TOKEN_TIMES:
             raise ValueError(f"not a token column: {column!r}")
         query = sa.select(self.model).where(getattr(self.model, column) == token_hash)
+        return t.cast("User | None", self.session.scalars(query).first())
+
+    def by_passkey_handle(self, handle: str) -> User | None:
+        query = sa.select(self.model).where(self.model.passkey_handle == handle)
         return t.cast("User | None", self.session.scalars(query).first())
 
     def consume_token(self, user: User, column: str, token_hash: str) -> bool:

@@ -24,7 +24,14 @@ user_logged_in = _signals.signal("rivo-user-logged-in")
 user_logged_out = _signals.signal("rivo-user-logged-out")
 #: A log-in failed (``email`` as typed, normalized; ``reason``: "password",
 #: "unverified", "inactive", "throttled", or "two_factor" for a wrong code).
+#: For a passkey ``email`` is ``None`` (none was typed) and ``reason`` one
+#: of "throttled", "passkey-challenge", "passkey-unknown" or
+#: "passkey-invalid".
 user_login_failed = _signals.signal("rivo-user-login-failed")
+#: A user added a passkey (``user``, ``name``).
+user_passkey_added = _signals.signal("rivo-user-passkey-added")
+#: A user removed a passkey (``user``, ``name``).
+user_passkey_removed = _signals.signal("rivo-user-passkey-removed")
 #: A user set a new password with an emailed reset link (``user``).
 user_password_reset = _signals.signal("rivo-user-password-reset")
 #: An account is about to be closed and deleted (``user``): delete the

@@ -155,13 +155,22 @@ class Throttle:
         default_factory=dict, compare=False, repr=False
     )
 
-    def _buckets(self, account: str, address: str, device: str | None) -> list[_Bucket]:
+    def _buckets(
+        self, account: str | None, address: str, device: str | None
+    ) -> list[_Bucket]:
+        address_bucket = _Bucket(
+            counter_key("address", client_network(address)), self.address_free
+        )
+        if account is None:
+            # An attempt that names no account (a passkey assertion): only
+            # the client's address is counted.
+            return [address_bucket]
         if device is not None:
             # A browser that logged in to this account before: its own bucket.
             return [_Bucket(counter_key("device", account, device), self.free)]
         return [
             _Bucket(counter_key("account", account), self.free, hard=True),
-            _Bucket(counter_key("address", client_network(address)), self.address_free),
+            address_bucket,
         ]
 
     def _bucket_wait(self, bucket: _Bucket, record: Record | None) -> float:
@@ -169,7 +178,9 @@ class Throttle:
             return LOCKED
         return _wait(record, self.now, bucket.free, self.longest)
 
-    def wait(self, account: str, address: str, device: str | None = None) -> float:
+    def wait(
+        self, account: str | None, address: str, device: str | None = None
+    ) -> float:
         """Seconds until an attempt on ``account`` may be made; :data:`LOCKED`
         for an account that takes no attempts from unknown browsers."""
         waits = [0.0]
@@ -177,10 +188,13 @@ class Throttle:
             waits.append(self._bucket_wait(bucket, self.store.load(bucket.key)))
         return max(waits)
 
-    def claim(self, account: str, address: str, device: str | None = None) -> float:
+    def claim(
+        self, account: str | None, address: str, device: str | None = None
+    ) -> float:
         """Take an attempt: 0 if it may go ahead (counted as failed), else the wait.
 
-        :param account: what identifies the account (``account_key``).
+        :param account: what identifies the account (``account_key``), or
+            ``None`` for an attempt that names none (only the address counts).
         :param address: the client's address.
         :param device: the nonce of this browser's device cookie for the
             account, if it has one.
@@ -215,7 +229,9 @@ class Throttle:
                 return 0.0
         return self.longest  # hopelessly contended: refuse rather than allow
 
-    def succeeded(self, account: str, address: str, device: str | None = None) -> None:
+    def succeeded(
+        self, account: str | None, address: str, device: str | None = None
+    ) -> None:
         """Take back a claimed attempt whose password was right.
 
         The failures of the bucket the attempt was made in are forgotten
@@ -225,6 +241,9 @@ class Throttle:
         leaves the unknown browsers' count of the account alone.
         """
         buckets = self._buckets(account, address, device)
+        if account is None:
+            self._give_back(buckets[0].key)
+            return
         self.store.delete(buckets[0].key)
         self._taken.pop(buckets[0].key, None)
         for bucket in buckets[1:]:

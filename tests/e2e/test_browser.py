@@ -10,6 +10,7 @@ behind the back button after logging out: as a person would.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 import threading
@@ -41,15 +42,19 @@ CHROMIUM_ARGS = [
 PASSWORD = "zebra violin cactus"
 
 
-@pytest.fixture
-def site(
-    smtp_server: tuple[int, Mailbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@contextlib.contextmanager
+def serve_example(
+    smtp_port: int, tmp_path: Path, host: str = "127.0.0.1", **config: t.Any
 ) -> Iterator[str]:
-    """The example app on a real threaded HTTP server; yields its base URL."""
-    monkeypatch.syspath_prepend(str(ROOT))
+    """The example app on a real threaded HTTP server; yields its base URL.
+
+    ``host`` names the server in its URL (and so in the emailed links and
+    the passkeys' relying-party ID); it listens on loopback either way.
+    ``config`` goes on top.
+    """
     create_app = importlib.import_module("example.app").create_app
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
@@ -57,16 +62,29 @@ def site(
             "RIVO_EXTERNAL_URL": base,
             "RIVO_BCRYPT_ROUNDS": 4,
             "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp_server[0],
+            "MAIL_PORT": smtp_port,
             "MAIL_DEFAULT_SENDER": "shop@rivo.test",
+            **config,
         }
     )
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield base
-    server.shutdown()
-    thread.join(10)
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture
+def site(
+    smtp_server: tuple[int, Mailbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The example app on a real threaded HTTP server; yields its base URL."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    with serve_example(smtp_server[0], tmp_path) as base:
+        yield base
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from __future__ import annotations
 from . import change as change
 from . import closing as closing
 from . import login as login
+from . import passkey_login as passkey_login
+from . import passkeys as passkeys
 from . import reauth as reauth
 from . import recovery as recovery
 from . import sessions as sessions

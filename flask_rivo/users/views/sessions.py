@@ -17,6 +17,7 @@ from ...i18n import ngettext
 from ...i18n import render_template
 from ...sessions import RivoSessions
 from ..agents import describe
+from ..auth import LOGIN_PASSKEY
 from ..auth import current_user
 from ..auth import is_fresh
 from ..auth import login_required
@@ -117,6 +118,7 @@ def _row(info: SessionInfo, now: datetime) -> dict[str, t.Any]:
         "started": _date(info.created_at, now),
         "last_seen": _date(info.accessed_at, now),
         "current": info.current,
+        "passkey": LOGIN_PASSKEY in info.keys,
     }
 
 
