@@ -15,7 +15,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # what a user would install: a file missing from package_data fails.
 REINSTALL := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-.PHONY: demo tour install test lint format docs bench bench-smoke flask-suite clean
+.PHONY: demo tour install test lint format docs translations bench bench-smoke flask-suite clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,24 @@ format: $(STAMP)
 
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# flask_rivo's catalogs, from the sources: extract every marked string
+# (babel.cfg) into the template flask_rivo.pot, merge it into each
+# language's .po (a changed string comes back fuzzy, for a translator to
+# check), and compile the .mo files that ship. A new language:
+# make translations NEW_LOCALE=xx
+TRANSLATIONS := flask_rivo/translations
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords \
+		-k _ -k gettext -k ngettext:1,2 -k pgettext:1c,2 -k lazy_gettext \
+		-k _l -k gettext_noop --add-comments=TRANSLATORS: --sort-by-file \
+		--project=flask-rivo --copyright-holder="flask-rivo authors" \
+		-o $(TRANSLATIONS)/flask_rivo.pot .
+	$(if $(NEW_LOCALE),$(BIN)/pybabel init -D flask_rivo -i $(TRANSLATIONS)/flask_rivo.pot \
+		-d $(TRANSLATIONS) -l $(NEW_LOCALE))
+	$(BIN)/pybabel update -D flask_rivo -i $(TRANSLATIONS)/flask_rivo.pot \
+		-d $(TRANSLATIONS) --ignore-obsolete
+	$(BIN)/pybabel compile -D flask_rivo -d $(TRANSLATIONS) --statistics
 
 flask-suite: install
 	$(BIN)/python tests/flask_suite.py

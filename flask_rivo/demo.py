@@ -13,6 +13,7 @@ imports this module for its own use gets no debug mode by surprise.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import secrets
@@ -24,7 +25,6 @@ from datetime import timezone
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask import render_template
 from flask_mail import email_dispatched
 from markupsafe import Markup
 from markupsafe import escape
@@ -34,6 +34,8 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 
+from .i18n import gettext_noop
+from .i18n import render_template
 from .ids import cuid
 from .users import RivoUsers
 from .users import UserMixin
@@ -56,18 +58,21 @@ OUTBOX_SIZE = 200
 #: verification and reset pages are missing on purpose: they open from the
 #: links in emails. Log-out is the button in the header.
 ACCOUNT_PAGES: tuple[tuple[str, str], ...] = (
-    ("rivo_users.signup", "Sign up, and get a verification email"),
-    ("rivo_users.resend_verification", "A fresh verification link"),
-    ("rivo_users.login", "Log in"),
-    ("rivo_users.forgotten_password", "Forgotten password: a reset link"),
-    ("rivo_users.change", "Change the email address or the password"),
-    ("rivo_users.sessions", "Your sessions, to end one or all others"),
-    ("rivo_users.two_factor", "Two-factor authentication (TOTP)"),
+    ("rivo_users.signup", gettext_noop("Sign up, and get a verification email")),
+    ("rivo_users.resend_verification", gettext_noop("A fresh verification link")),
+    ("rivo_users.login", gettext_noop("Log in")),
+    ("rivo_users.forgotten_password", gettext_noop("Forgotten password: a reset link")),
+    (
+        "rivo_users.change",
+        gettext_noop("Change the email address or the password"),
+    ),
+    ("rivo_users.sessions", gettext_noop("Your sessions, to end one or all others")),
+    ("rivo_users.two_factor", gettext_noop("Two-factor authentication (TOTP)")),
     (
         "rivo_users.passkeys",
-        "Your passkeys (browsers allow them on a name, not 127.0.0.1)",
+        gettext_noop("Your passkeys (browsers allow them on a name, not 127.0.0.1)"),
     ),
-    ("rivo_users.close_account", "Close the account"),
+    ("rivo_users.close_account", gettext_noop("Close the account")),
 )
 
 _LINK = re.compile(r"https?://[^\s<>\"']+")
@@ -190,6 +195,7 @@ def create_demo_app(
     app.extensions["rivo_demo"] = DemoState(engine, db_session, outbox)
     email_dispatched.connect(outbox.record, app, weak=False)
     RivoUsers(app, user_model=User, db_session=db_session)
+    _speak_the_browsers_language(app)
     app.jinja_env.filters["linkify"] = linkify
 
     @app.teardown_appcontext
@@ -216,6 +222,16 @@ def create_demo_app(
         return render_template("rivo_demo/outbox.html", emails=outbox.emails())
 
     return app
+
+
+def _speak_the_browsers_language(app: Flask) -> None:
+    """Pages and emails in the browser's language (German, French or
+    English), when Flask-Babel (the ``babel`` extra) is installed."""
+    try:
+        flask_babel = importlib.import_module("flask_babel")
+    except ImportError:
+        return
+    flask_babel.Babel(app)
 
 
 class DemoState(t.NamedTuple):

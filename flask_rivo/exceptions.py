@@ -11,6 +11,8 @@ import logging
 
 from werkzeug.exceptions import ServiceUnavailable
 
+from .i18n import gettext_noop
+
 logger = logging.getLogger("flask_rivo")
 
 
@@ -63,9 +65,11 @@ class StoreUnavailable(RivoError, ServiceUnavailable):  # noqa: N818 (contract n
 
     The request is refused rather than served with an empty session, which
     would log the user out or, worse, overwrite their real session.
+    Its :attr:`description` is English (a catalog msgid): the error pages
+    of RivoUsers show it translated.
     """
 
-    description = (
+    description = gettext_noop(
         "Sessions are temporarily unavailable because the session store"
         " cannot be reached. Please try again in a moment."
     )

@@ -280,3 +280,14 @@ def test_demo_command_serves_the_site_and_lists_a_sign_up_email(
         assert "Debug mode: on" in log
     # SIGTERM ended it, and the temporary folder went with it.
     assert not Path(folder).exists()
+
+
+def test_the_demo_speaks_the_browsers_language(client: FlaskClient) -> None:
+    pytest.importorskip("flask_babel")
+    german = client.get("/", headers={"Accept-Language": "de"}).text
+    assert '<html lang="de">' in german
+    assert "<h1>Flask-Rivo-Demo</h1>" in german
+    assert "Sie sind nicht angemeldet." in german
+    french = client.get("/_outbox", headers={"Accept-Language": "fr"}).text
+    assert "<h1>Boîte d\u2019envoi</h1>" in french
+    assert "<h1>Flask-Rivo demo</h1>" in client.get("/").text

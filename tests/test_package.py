@@ -38,3 +38,9 @@ def test_public_names() -> None:
     from flask_rivo.stores import SessionStore
 
     assert issubclass(MemoryStore, SessionStore)
+
+
+@pytest.mark.parametrize("lang", ["de", "fr"])
+def test_package_ships_its_compiled_catalogs(lang: str) -> None:
+    catalogs = resources.files("flask_rivo").joinpath("translations")
+    assert catalogs.joinpath(lang, "LC_MESSAGES", "flask_rivo.mo").is_file()

@@ -13,6 +13,7 @@ import typing as t
 from flask import current_app
 from flask import request
 
+from ..i18n import gettext as _
 from . import agents
 from . import devices
 from . import halfway
@@ -72,8 +73,10 @@ def sign_up(email: str, password: str) -> None:
         send_email(
             "signup_notice",
             user.email,
-            f"Someone tried to sign up to {current_app.config['RIVO_SITE_NAME']}"
-            " with your address",
+            _(
+                "Someone tried to sign up to %(site)s with your address",
+                site=current_app.config["RIVO_SITE_NAME"],
+            ),
             login_link=external_url("rivo_users.login"),
         )
 
@@ -308,7 +311,7 @@ def _notify_new_device(user: User) -> None:
     shared.notify(
         user.email,
         "new_device",
-        f"A new log-in to your {site} account",
+        _("A new log-in to your %(site)s account", site=site),
         browser=agents.describe(request.headers.get("User-Agent")),
-        client=request.remote_addr or "an unknown address",
+        client=request.remote_addr or _("an unknown address"),
     )

@@ -22,6 +22,7 @@ import typing as t
 
 from flask import current_app
 
+from ..i18n import gettext as _
 from . import shared
 from .auth import forced_session
 from .auth import login_user
@@ -113,7 +114,7 @@ def _ask_for_address(user: User, email: str) -> None:
         send_email(
             "change_taken_notice",
             holder.email,
-            f"Someone tried to move a {site} account to your address",
+            _("Someone tried to move a %(site)s account to your address", site=site),
             login_link=external_url("rivo_users.login"),
         )
 
@@ -141,7 +142,7 @@ def _notify_owner(user: User, *, new_email: str | None, new_password: bool) -> N
     send_email(
         "change_notice",
         user.email,
-        f"Your {site} account was changed",
+        _("Your %(site)s account was changed", site=site),
         new_email=None if new_email is None else mask(new_email),
         new_password=new_password,
         when=shared.moment(),

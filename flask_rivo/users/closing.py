@@ -14,6 +14,7 @@ import typing as t
 
 from flask import current_app
 
+from ..i18n import gettext as _
 from ..sessions import RivoSessions
 from . import shared
 from .auth import logout_user
@@ -49,5 +50,10 @@ def close_account(user: User, password: str) -> tuple[CloseOutcome, float]:
     logout_user()
     state.store.delete(user)
     state.store.commit()
-    shared.notify(email, "account_closed", f"Your {site} account was closed", site=site)
+    shared.notify(
+        email,
+        "account_closed",
+        _("Your %(site)s account was closed", site=site),
+        site=site,
+    )
     return CloseOutcome.CLOSED, 0.0

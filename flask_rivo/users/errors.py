@@ -14,7 +14,10 @@ from __future__ import annotations
 import typing as t
 
 from flask import current_app
-from flask import render_template
+
+from ..i18n import gettext as _
+from ..i18n import gettext_noop
+from ..i18n import render_template
 
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -22,17 +25,63 @@ if t.TYPE_CHECKING:
     from werkzeug.exceptions import HTTPException
 
 
+#: The names of the errors a visitor may meet, for the page's heading
+#: (werkzeug's are English only); other codes keep werkzeug's name.
+TITLES: t.Final[t.Mapping[int, str]] = {
+    400: gettext_noop("Bad request"),
+    403: gettext_noop("Forbidden"),
+    404: gettext_noop("Page not found"),
+    405: gettext_noop("Method not allowed"),
+    413: gettext_noop("Request too large"),
+    429: gettext_noop("Too many requests"),
+    500: gettext_noop("Internal server error"),
+    503: gettext_noop("Service unavailable"),
+}
+#: What to say for these errors when the code that raised one gave no
+#: description of its own (werkzeug's defaults are English only).
+DESCRIPTIONS: t.Final[t.Mapping[int, str]] = {
+    400: gettext_noop("The request was not understood. Please go back and try again."),
+    403: gettext_noop("You may not see this page."),
+    404: gettext_noop(
+        "There is no page at this address. If you typed it, check it; if a"
+        " link brought you here, the page may have moved."
+    ),
+    405: gettext_noop("This page does not take that kind of request."),
+    413: gettext_noop("What was sent is too large."),
+    429: gettext_noop("Too many requests. Please wait a moment, then try again."),
+    500: gettext_noop(
+        "Something went wrong on our side. Please try again in a moment."
+    ),
+    503: gettext_noop(
+        "This service is not available just now. Please try again in a moment."
+    ),
+}
+
+
 def error_page(error: HTTPException) -> ResponseReturnValue:
     """Answer ``error`` with ``rivo/<code>.html`` (else ``rivo/error.html``).
 
     An application that wants these pages for its own errors too registers
-    this: ``app.register_error_handler(404, error_page)``.
+    this: ``app.register_error_handler(404, error_page)``. The page shows
+    ``title`` and ``message`` in the page's language: a description that
+    werkzeug made is replaced by flask_rivo's own words for the code, and
+    one that is in flask_rivo's catalog (such as
+    :class:`~flask_rivo.StoreUnavailable`'s) is translated.
 
     .. versionadded:: 0.1
     """
     code = error.code or 500
     names: list[str | Template] = [f"rivo/{code}.html", "rivo/error.html"]
-    return render_template(names, error=error, message=error.description), code
+    title = _(TITLES[code]) if code in TITLES else error.name
+    message = str(error.description or "")
+    if message == type(error).description and type(error).__module__.startswith(
+        "werkzeug."
+    ):
+        message = DESCRIPTIONS.get(code, message)
+    page = render_template(
+        names, error=error, title=title, message=_(message) if message else ""
+    )
+    return page, code
 
 
 def fallback_page(error: HTTPException) -> ResponseReturnValue:

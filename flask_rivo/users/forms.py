@@ -19,12 +19,24 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
-from ..i18n import lazy_gettext as _l
+from ..i18n import gettext as _
+from ..i18n import lazy_gettext
+from ..i18n import locale
 from .passwords import MAX_LENGTH
+from .passwords import MIN_LENGTH
 from .passwords import reasonable_password
 
 if t.TYPE_CHECKING:
     from wtforms import Field
+
+
+def _l(message: str, **variables: t.Any) -> str:
+    """A label or message translated when shown, in the page's language.
+
+    WTForms turns labels and messages into text only when it shows them,
+    so a lazy string (typed as the ``str`` it stands for) is taken as one.
+    """
+    return t.cast("str", lazy_gettext(message, **variables))
 
 
 def normalize_email(address: str) -> str:
@@ -53,13 +65,32 @@ class _Email:
         try:
             field.normalized = normalize_email(field.data or "")  # type: ignore[attr-defined]
         except ValueError as error:
-            raise ValidationError(f"Enter a valid email address. {error}") from error
+            message = _("Enter a valid email address.")
+            if locale().language == "en":
+                # email_validator says what is wrong, in English only.
+                message = f"{message} {error}"
+            raise ValidationError(message) from error
+
+
+#: WTForms' own "This field is required.", in flask_rivo's catalogs.
+REQUIRED = _l("This field is required.")
+
+
+def _required() -> InputRequired:
+    return InputRequired(message=REQUIRED)
 
 
 def _email_field(autocomplete: str) -> EmailField:
     return EmailField(
-        "Email address",
-        validators=[InputRequired(), Length(max=254), _Email()],
+        _l("Email address"),
+        validators=[
+            _required(),
+            Length(
+                max=254,
+                message=_l("Use at most %(max_length)d characters.", max_length=254),
+            ),
+            _Email(),
+        ],
         render_kw={"autocomplete": autocomplete, "spellcheck": "false"},
     )
 
@@ -81,31 +112,46 @@ class _NewPassword:
 
 
 def _new_password_fields(
-    label: str = "Password", *, required: bool = True
+    label: str | None = None, *, required: bool = True
 ) -> tuple[PasswordField, PasswordField]:
     """A new password and its repetition; left empty, ``required=False``
     means "no new password" (the repetition must then be empty too)."""
     password = PasswordField(
-        label,
-        validators=[InputRequired() if required else Optional(), _NewPassword()],
+        label or _l("Password"),
+        validators=[_required() if required else Optional(), _NewPassword()],
         render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
-        description="At least 8 characters. A few unusual words make a strong one.",
+        description=_l(
+            "At least %(min_length)d characters. A few unusual words make a"
+            " strong one.",
+            min_length=MIN_LENGTH,
+        ),
     )
     confirm = PasswordField(
-        "Repeat the password",
+        _l("Repeat the password"),
         validators=[
-            *([InputRequired()] if required else []),
-            EqualTo("password", message="The two passwords are not the same."),
+            *([_required()] if required else []),
+            EqualTo(
+                "password",
+                message=_l("The two passwords are not the same."),
+            ),
         ],
         render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
     )
     return password, confirm
 
 
-def _current_password(label: str = "Password") -> PasswordField:
+def _current_password(label: str | None = None) -> PasswordField:
     return PasswordField(
-        label,
-        validators=[InputRequired(), Length(max=MAX_LENGTH)],
+        label or _l("Password"),
+        validators=[
+            _required(),
+            Length(
+                max=MAX_LENGTH,
+                message=_l(
+                    "Use at most %(max_length)d characters.", max_length=MAX_LENGTH
+                ),
+            ),
+        ],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -118,7 +164,7 @@ class SignupForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = _email_field("username")
     password = _current_password()
-    remember = BooleanField("Stay logged in on this device")
+    remember = BooleanField(_l("Stay logged in on this device"))
 
 
 class TokenForm(FlaskForm):
@@ -130,7 +176,7 @@ class TokenForm(FlaskForm):
 class VerifyForm(TokenForm):
     """Confirming an address takes the account's password with the token."""
 
-    password = _current_password("Your password")
+    password = _current_password(_l("Your password"))
 
 
 class LogoutForm(FlaskForm):
@@ -158,7 +204,7 @@ class ReauthenticateForm(FlaskForm):
 class CloseAccountForm(FlaskForm):
     """Closing an account takes its password."""
 
-    password = _current_password("Your password")
+    password = _current_password(_l("Your password"))
 
 
 class EndSessionForm(FlaskForm):
@@ -180,9 +226,9 @@ class ChangeForm(FlaskForm):
     one; the address as it is keeps it."""
 
     email = _email_field("email")
-    current_password = _current_password("Your current password")
+    current_password = _current_password(_l("Your current password"))
     password, password_confirm = _new_password_fields(
-        "New password (leave empty to keep yours)", required=False
+        _l("New password (leave empty to keep yours)"), required=False
     )
 
 
@@ -191,8 +237,14 @@ def _code_field(label: str, *, numeric: bool) -> StringField:
     (``autocomplete="one-time-code"``), phones show a number pad when only
     digits fit."""
     return StringField(
-        t.cast("str", _l(label)),
-        validators=[InputRequired(), Length(max=64)],
+        label,
+        validators=[
+            _required(),
+            Length(
+                max=64,
+                message=_l("Use at most %(max_length)d characters.", max_length=64),
+            ),
+        ],
         render_kw={
             "autocomplete": "one-time-code",
             "inputmode": "numeric" if numeric else "text",
@@ -205,8 +257,8 @@ def _code_field(label: str, *, numeric: bool) -> StringField:
 class TwoFactorForm(FlaskForm):
     """Set up or turn off the second factor: a code and the password."""
 
-    code = _code_field("Code from your app, or a recovery code", numeric=False)
-    password = _current_password("Your password")
+    code = _code_field(_l("Code from your app, or a recovery code"), numeric=False)
+    password = _current_password(_l("Your password"))
 
 
 class RecoveryCodesForm(FlaskForm):
@@ -216,10 +268,10 @@ class RecoveryCodesForm(FlaskForm):
     """
 
     action = HiddenField(default="regenerate")
-    password = _current_password("Your password")
+    password = _current_password(_l("Your password"))
 
 
 class TwoFactorLoginForm(FlaskForm):
     """The second page of a log-in: a code from the app or a recovery code."""
 
-    code = _code_field("Code from your app, or a recovery code", numeric=False)
+    code = _code_field(_l("Code from your app, or a recovery code"), numeric=False)

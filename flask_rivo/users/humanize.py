@@ -3,27 +3,24 @@
 Hand-made plurals ("for 0 hours") are wrong as soon as a setting is not a
 whole number of the unit someone had in mind, and cannot be translated;
 Babel knows every unit's plural forms in every language. The language is
-Flask-Babel's, when the application installed it, else English.
+:func:`flask_rivo.i18n.locale`'s, as for every string of the page.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 
-from babel import Locale
 from babel.dates import format_date
 from babel.dates import format_time
 from babel.dates import format_timedelta
 from babel.units import format_unit
-from flask import current_app
-from flask import has_app_context
 
-#: The language without Flask-Babel (or outside a request).
-DEFAULT_LOCALE = "en"
+from ..i18n import gettext as _
+from ..i18n import locale
+
 #: Babel's duration units, largest first, with their length in seconds.
 _UNITS = (
     ("duration-day", 86400),
@@ -31,24 +28,6 @@ _UNITS = (
     ("duration-minute", 60),
     ("duration-second", 1),
 )
-
-
-def locale() -> Locale:
-    """The language of the current page: Flask-Babel's choice, else English.
-
-    Flask-Babel is optional (the ``babel`` extra), so it is looked up, not
-    imported.
-    """
-    if has_app_context() and "babel" in current_app.extensions:
-        try:
-            flask_babel = importlib.import_module("flask_babel")
-        except ImportError:  # pragma: no cover - the extension implies the package
-            pass
-        else:
-            chosen = flask_babel.get_locale()
-            if chosen is not None:
-                return Locale.parse(chosen)
-    return Locale.parse(DEFAULT_LOCALE)
 
 
 def duration(span: float | timedelta) -> str:
@@ -84,7 +63,7 @@ def ago(elapsed: timedelta) -> str:
     Under a minute is ``"just now"``: seconds would change on every reload.
     """
     if elapsed.total_seconds() < 60:
-        return "just now"
+        return _("just now")
     return format_timedelta(-elapsed, add_direction=True, locale=locale())
 
 

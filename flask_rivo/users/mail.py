@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask import has_request_context
-from flask import render_template
 from flask import request
 from flask import url_for
 from flask_mail import Mail
@@ -22,6 +21,7 @@ from flask_mail import Message
 
 from ..exceptions import ConfigError
 from ..exceptions import RivoError
+from ..i18n import render_template
 
 if t.TYPE_CHECKING:
     from flask import Flask

@@ -28,6 +28,9 @@ import bcrypt
 from zxcvbn import matching  # type: ignore[import-untyped]
 from zxcvbn import scoring
 
+from ..i18n import gettext as _
+from ..i18n import gettext_noop
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -51,22 +54,36 @@ MAX_L33T_SUBS = 16
 #: A short name matches inside too many good passwords to be worth checking.
 MIN_NAME_LENGTH = 3
 
-#: Every message a user may see, in one place for a later translation step.
+#: Every message a user may see, as catalog msgids (``%(min_length)d``
+#: and ``%(max_length)d`` are filled in); :meth:`PasswordProblem.of`
+#: translates them into the page's language.
 MESSAGES: t.Final[t.Mapping[str, str]] = types.MappingProxyType(
     {
-        "too_short": "Use at least {min_length} characters.",
-        "too_long": "Use at most {max_length} characters.",
-        "common": "This password is one of the most common passwords; choose another.",
-        "dictionary_word": "This password is a single word from a dictionary,"
-        " even with a few extra characters; add more words.",
-        "repetitive": "This password repeats the same characters;"
-        " choose something less predictable.",
-        "sequence": "This password is a sequence such as 12345678, abcdefgh or"
-        " a row of keys on the keyboard; choose something less predictable.",
-        "contains_name": "This password is mostly your name, email address or"
-        " the name of this site; choose something else.",
-        "too_guessable": "This password is too easy to guess. Add more words or"
-        " characters; a few unusual words together make a strong password.",
+        "too_short": gettext_noop("Use at least %(min_length)d characters."),
+        "too_long": gettext_noop("Use at most %(max_length)d characters."),
+        "common": gettext_noop(
+            "This password is one of the most common passwords; choose another."
+        ),
+        "dictionary_word": gettext_noop(
+            "This password is a single word from a dictionary,"
+            " even with a few extra characters; add more words."
+        ),
+        "repetitive": gettext_noop(
+            "This password repeats the same characters;"
+            " choose something less predictable."
+        ),
+        "sequence": gettext_noop(
+            "This password is a sequence such as 12345678, abcdefgh or"
+            " a row of keys on the keyboard; choose something less predictable."
+        ),
+        "contains_name": gettext_noop(
+            "This password is mostly your name, email address or"
+            " the name of this site; choose something else."
+        ),
+        "too_guessable": gettext_noop(
+            "This password is too easy to guess. Add more words or"
+            " characters; a few unusual words together make a strong password."
+        ),
     }
 )
 
@@ -97,13 +114,15 @@ class PasswordProblem:
 
     #: Stable identifier, such as ``"too_short"`` or ``"common"``.
     code: str
-    #: A full sentence saying what to do instead.
+    #: A full sentence saying what to do instead, in the language of the
+    #: page it was made for (see :mod:`flask_rivo.i18n`).
     message: str
 
     @classmethod
     def of(cls, code: str) -> PasswordProblem:
-        """Return the problem ``code`` with its message from :data:`MESSAGES`."""
-        text = MESSAGES[code].format(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+        """Return the problem ``code`` with its message from :data:`MESSAGES`,
+        translated into the current page's language."""
+        text = _(MESSAGES[code], min_length=MIN_LENGTH, max_length=MAX_LENGTH)
         return cls(code, text)
 
     def __str__(self) -> str:

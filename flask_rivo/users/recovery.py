@@ -16,6 +16,7 @@ from flask import current_app
 from flask import request
 from flask import session
 
+from ..i18n import gettext as _
 from ..sessions import RivoSessions
 from . import devices
 from . import halfway
@@ -57,7 +58,7 @@ def _notice(user: User | None, address: str) -> None:
     send_email(
         "address_notice",
         address,
-        f"About your email address at {_site()}",
+        _("About your email address at %(site)s", site=_site()),
         reason=reason,
         address=address,
         signup_link=external_url("rivo_users.signup"),
@@ -99,7 +100,7 @@ def forgotten_password(email: str) -> None:
         send_email(
             "reset",
             address,
-            f"Reset your password for {_site()}",
+            _("Reset your password for %(site)s", site=_site()),
             link=external_url("rivo_users.reset_password", token=raw),
             ttl=users_state().settings().reset_ttl,
         )
@@ -200,8 +201,8 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     shared.notify(
         user.email,
         "password_changed",
-        f"Your password for {_site()} was changed",
-        client=request.remote_addr or "an unknown address",
+        _("Your password for %(site)s was changed", site=_site()),
+        client=request.remote_addr or _("an unknown address"),
         reset_link=external_url("rivo_users.forgotten_password"),
     )
     return outcome

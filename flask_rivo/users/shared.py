@@ -14,6 +14,7 @@ from datetime import timezone
 from flask import current_app
 from flask import request
 
+from ..i18n import gettext as _
 from ..sessions import RivoSessions
 from . import devices
 from .mail import MailError
@@ -81,7 +82,10 @@ def send_verification(user: User) -> None:
     send_email(
         "verify",
         user.pending_email or user.email,
-        f"Confirm your email address for {current_app.config['RIVO_SITE_NAME']}",
+        _(
+            "Confirm your email address for %(site)s",
+            site=current_app.config["RIVO_SITE_NAME"],
+        ),
         link=external_url("rivo_users.verify", token=raw),
         ttl=users_state().settings().verification_ttl,
         change=user.pending_email is not None,

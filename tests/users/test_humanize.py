@@ -64,20 +64,12 @@ def test_moment_names_utc_and_reads_naive_times_as_utc() -> None:
     assert humanize.moment(naive) == "May 1, 2024, 2:03\u202fPM UTC"
 
 
-def test_the_language_is_flask_babels_when_installed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    class FlaskBabel:
-        @staticmethod
-        def get_locale() -> str:
-            return "de"
-
+def test_the_language_is_flask_babels_when_installed() -> None:
+    flask_babel = pytest.importorskip("flask_babel")
     app = flask.Flask(__name__)
-    with app.app_context():
+    with app.test_request_context():
         assert str(humanize.locale()) == "en"  # no Flask-Babel on the app
-        app.extensions["babel"] = object()
-        monkeypatch.setattr(
-            humanize.importlib, "import_module", lambda name: FlaskBabel
-        )
+    flask_babel.Babel(app, locale_selector=lambda: "de")
+    with app.test_request_context():
         assert str(humanize.locale()) == "de"
         assert humanize.duration(timedelta(days=3)) == "3 Tage"

@@ -205,7 +205,7 @@ def test_an_expired_log_out_form_gets_a_page_in_the_layout(browser: Browser) -> 
     assert refused.status_code == 400
     assert in_layout(refused.text)
     assert "The log-out form expired. Please try again." in refused.text
-    assert "<title>Bad Request · Flask-Rivo</title>" in refused.text
+    assert "<title>Bad request · Flask-Rivo</title>" in refused.text
 
 
 def test_the_store_down_gets_the_503_page_without_the_account_nav(

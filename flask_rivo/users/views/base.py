@@ -8,11 +8,13 @@ import typing as t
 from flask import Blueprint
 from flask import abort
 from flask import current_app
-from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
 
 from ...exceptions import ConfigError
+from ...i18n import gettext as _
+from ...i18n import gettext_noop
+from ...i18n import render_template
 from .. import humanize
 from ..errors import fallback_page
 from ..shared import spend_client_budget
@@ -38,9 +40,9 @@ bp.add_app_template_filter(humanize.duration, "rivo_duration")
 bp.add_app_template_filter(humanize.moment, "rivo_moment")
 
 #: Shown when a form's CSRF token is missing or stale.
-FORM_EXPIRED = "The form expired. Open the link from your email again."
+FORM_EXPIRED = gettext_noop("The form expired. Open the link from your email again.")
 #: Shown when an email could not be sent: the request changed nothing.
-MAIL_DOWN = (
+MAIL_DOWN = gettext_noop(
     "We could not send you an email just now. Please try again in a few minutes."
 )
 
@@ -62,7 +64,7 @@ def link_form_posted(form: FlaskForm) -> bool:
     if form.validate_on_submit():
         return True
     if form.csrf_token.errors:
-        abort(400, description=FORM_EXPIRED)
+        abort(400, description=_(FORM_EXPIRED))
     return False
 
 
@@ -75,8 +77,10 @@ def over_budget(
     if wait <= 0:
         return None
     form.form_errors.append(
-        "Too many requests from your network. Try again in"
-        f" {humanize.wait(max(wait, 60))}."
+        _(
+            "Too many requests from your network. Try again in %(wait)s.",
+            wait=humanize.wait(max(wait, 60)),
+        )
     )
     page = render_template(template, form=form, **context)
     return page, 429, {"Retry-After": str(math.ceil(wait))}
@@ -86,21 +90,26 @@ def throttled(wait: float) -> tuple[str, int, dict[str, str]]:
     """The form error, status and ``Retry-After`` of a throttled attempt."""
     if wait == LOCKED:
         return (
-            "This account takes no more attempts from new browsers after too"
-            " many failed ones. Log in from a browser you used before, or reset"
-            " your password.",
+            _(
+                "This account takes no more attempts from new browsers after"
+                " too many failed ones. Log in from a browser you used before,"
+                " or reset your password."
+            ),
             429,
             {},
         )
     return (
-        f"Too many failed attempts. Try again in {humanize.wait(wait)}.",
+        _(
+            "Too many failed attempts. Try again in %(wait)s.",
+            wait=humanize.wait(wait),
+        ),
         429,
         {"Retry-After": str(max(1, math.ceil(wait)))},
     )
 
 
 #: Shown when the site is not set up to email links (no RIVO_EXTERNAL_URL).
-NOT_CONFIGURED = (
+NOT_CONFIGURED = gettext_noop(
     "This site cannot send emails yet: it is not set up completely. Please"
     " try again later."
 )
@@ -114,5 +123,5 @@ def not_configured(error: ConfigError) -> ResponseReturnValue:
     application and its ``flask`` commands start without mail settings."""
     current_app.logger.error("A page needs a setting: %s", error)
     users_state().store.rollback()
-    page = render_template("rivo/unavailable.html", message=NOT_CONFIGURED)
+    page = render_template("rivo/unavailable.html", message=_(NOT_CONFIGURED))
     return page, 503

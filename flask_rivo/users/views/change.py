@@ -7,9 +7,11 @@ import typing as t
 from flask import abort
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import url_for
 
+from ...i18n import gettext as _
+from ...i18n import gettext_noop
+from ...i18n import render_template
 from .. import changes
 from ..auth import current_user
 from ..auth import fresh_login_required
@@ -27,9 +29,11 @@ if t.TYPE_CHECKING:
     from ..models import User
 
 #: Shown when the form asks for no change at all.
-NOTHING_TO_CHANGE = "Type a new email address or a new password: nothing was changed."
+NOTHING_TO_CHANGE = gettext_noop(
+    "Type a new email address or a new password: nothing was changed."
+)
 #: Shown when the current password is wrong.
-WRONG_PASSWORD = "This is not your current password."  # noqa: S105 (a message)
+WRONG_PASSWORD = gettext_noop("This is not your current password.")
 
 
 @bp.route("/change", methods=["GET", "POST"])
@@ -43,7 +47,7 @@ def change() -> ResponseReturnValue:
         new_email = None if email == user.email else email
         new_password = form.password.data or None
         if new_email is None and new_password is None:
-            form.form_errors.append(NOTHING_TO_CHANGE)
+            form.form_errors.append(_(NOTHING_TO_CHANGE))
             return _page(form, user), 400
         old_email = user.email
         try:
@@ -55,23 +59,28 @@ def change() -> ResponseReturnValue:
             )
         except MailError:
             users_state().store.rollback()
-            abort(503, description=MAIL_DOWN)
+            abort(503, description=_(MAIL_DOWN))
         if outcome is changes.ChangeOutcome.THROTTLED:
             error, status, headers = throttled(wait)
             form.form_errors.append(error)
             return _page(form, user), status, headers
         if outcome is changes.ChangeOutcome.WRONG_PASSWORD:
-            form.current_password.errors.append(WRONG_PASSWORD)  # type: ignore[attr-defined]
+            form.current_password.errors.append(_(WRONG_PASSWORD))  # type: ignore[attr-defined]
             return _page(form, user), 400
         if new_password is not None:
             flash(
-                "Your password is changed. Your other sessions have ended.", "success"
+                _("Your password is changed. Your other sessions have ended."),
+                "success",
             )
         if new_email is not None:
             flash(
-                f"We have sent a link to {new_email}. Your address changes when"
-                " you follow it and enter your password; until then, log in"
-                f" with {old_email}.",
+                _(
+                    "We have sent a link to %(new_email)s. Your address changes"
+                    " when you follow it and enter your password; until then,"
+                    " log in with %(old_email)s.",
+                    new_email=new_email,
+                    old_email=old_email,
+                ),
                 "success",
             )
         return redirect(url_for("rivo_users.change"))

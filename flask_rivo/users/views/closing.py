@@ -6,9 +6,10 @@ import typing as t
 
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import url_for
 
+from ...i18n import gettext as _
+from ...i18n import render_template
 from .. import closing
 from ..auth import fresh_login_required
 from ..auth import logged_in_user
@@ -29,12 +30,12 @@ def close_account() -> ResponseReturnValue:
         user = logged_in_user()
         outcome, wait = closing.close_account(user, form.password.data or "")
         if outcome is closing.CloseOutcome.CLOSED:
-            flash("Your account is closed, and everything in it deleted.", "success")
+            flash(_("Your account is closed, and everything in it deleted."), "success")
             return redirect(url_for("rivo_users.login"))
         if outcome is closing.CloseOutcome.THROTTLED:
             error, status, headers = throttled(wait)
         else:
-            error, status, headers = "This is not your password.", 400, {}
+            error, status, headers = _("This is not your password."), 400, {}
         form.form_errors.append(error)
         return render_template("rivo/close_account.html", form=form), status, headers
     return render_template("rivo/close_account.html", form=form), form_status()

@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 from flask import abort
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import request
 from flask import url_for
 
+from ...i18n import gettext as _
+from ...i18n import gettext_noop
+from ...i18n import render_template
 from .. import accounts
 from ..auth import current_user
 from ..auth import logout_user
@@ -28,7 +30,7 @@ if t.TYPE_CHECKING:
 
 
 #: Flashed on the page a log-in lands on.
-LOGGED_IN = "You are logged in."
+LOGGED_IN = gettext_noop("You are logged in.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -52,7 +54,7 @@ def login() -> ResponseReturnValue:
             remember=bool(form.remember.data),
         )
         if outcome is accounts.LoginOutcome.OK:
-            flash(LOGGED_IN, "success")
+            flash(_(LOGGED_IN), "success")
             return redirect(landing)
         if outcome is accounts.LoginOutcome.TWO_FACTOR:
             return redirect(url_for("rivo_users.two_factor_login", next=next_url))
@@ -72,8 +74,10 @@ def _login_error(
     # Also for an account whose address is not confirmed, or that is closed:
     # see accounts.log_in.
     return (
-        "The email address or the password is wrong, or the address is not"
-        " confirmed yet.",
+        _(
+            "The email address or the password is wrong, or the address is not"
+            " confirmed yet."
+        ),
         400,
         {},
     )
@@ -82,10 +86,10 @@ def _login_error(
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
     if not LogoutForm().validate_on_submit():
-        abort(400, description="The log-out form expired. Please try again.")
+        abort(400, description=_("The log-out form expired. Please try again."))
     was_logged_in = current_user.is_authenticated
     logout_user()
     if was_logged_in:
-        flash("You are logged out.", "success")
+        flash(_("You are logged out."), "success")
     target = users_state().settings().logout_redirect
     return redirect(target or url_for("rivo_users.login"))

@@ -21,10 +21,10 @@ import typing as t
 from flask import abort
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import request
 
 from ...i18n import gettext as _
+from ...i18n import render_template
 from .. import passkey_login
 from .. import passkeys as ceremonies
 from ..auth import logged_in_user

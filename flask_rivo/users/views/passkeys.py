@@ -24,7 +24,6 @@ from datetime import timezone
 from flask import abort
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import request
 from flask import url_for
 from flask_wtf.csrf import validate_csrf
@@ -32,6 +31,7 @@ from wtforms.validators import ValidationError
 
 from ...i18n import gettext as _
 from ...i18n import lazy_gettext as _l
+from ...i18n import render_template
 from .. import passkey_login
 from .. import passkey_store as records
 from .. import passkeys as ceremonies

@@ -10,10 +10,10 @@ from __future__ import annotations
 import typing as t
 
 from flask import redirect
-from flask import render_template
 from flask import request
 
 from ...i18n import gettext as _
+from ...i18n import render_template
 from ..auth import confirm_login
 from ..auth import logged_in_user
 from ..auth import login_required

@@ -8,11 +8,11 @@ import typing as t
 from flask import current_app
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import request
 from flask import url_for
 
 from ...i18n import gettext as _
+from ...i18n import render_template
 from .. import recovery
 from ..forms import EmailForm
 from ..forms import ResetPasswordForm
@@ -97,7 +97,7 @@ def reset_password() -> ResponseReturnValue:
         if outcome is recovery.ResetOutcome.TWO_FACTOR:
             flash(_("Your password is changed. Enter a code to log in."), "success")
             return _private(redirect(url_for("rivo_users.two_factor_login")))
-        flash("Your password is changed, and you are logged in.", "success")
+        flash(_("Your password is changed, and you are logged in."), "success")
         return _private(redirect(users_state().settings().login_redirect))
     page = render_template("rivo/reset_password.html", form=form, user=user)
     return _private(current_app.make_response((page, form_status())))

@@ -9,9 +9,12 @@ from datetime import datetime
 from flask import abort
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import url_for
 
+from ...i18n import gettext as _
+from ...i18n import gettext_noop
+from ...i18n import ngettext
+from ...i18n import render_template
 from ...sessions import RivoSessions
 from ..agents import describe
 from ..auth import LOGIN_PASSKEY
@@ -33,9 +36,11 @@ if t.TYPE_CHECKING:
 #: The shape of a store key: the hex SHA-256 of a session ID.
 _KEY = re.compile(r"[0-9a-f]{64}")
 #: Shown when the page's CSRF token is missing or stale.
-_EXPIRED = "The page expired. Open your sessions again and repeat the click."
+_EXPIRED = gettext_noop(
+    "The page expired. Open your sessions again and repeat the click."
+)
 #: Shown when the session to end is not (or no longer) one of the user's.
-_GONE = "That session has ended already, or it is not one of yours."
+_GONE = gettext_noop("That session has ended already, or it is not one of yours.")
 
 
 @bp.route("/sessions", methods=["GET", "POST"])
@@ -44,7 +49,7 @@ def sessions() -> ResponseReturnValue:
     form = EndSessionForm()
     if form.is_submitted():
         if not form.validate():
-            abort(400, description=_EXPIRED)
+            abort(400, description=_(_EXPIRED))
         if not is_fresh():
             # Listing is harmless; ending sessions is not (a thief of this
             # session would end the owner's others): re-authentication.
@@ -60,18 +65,24 @@ def _end(form: EndSessionForm) -> ResponseReturnValue:
     if form.others.data:
         ended = RivoSessions().end_user_sessions(user_id, keep_current=True)
         if ended:
-            noun = "session" if ended == 1 else "sessions"
-            flash(f"Ended {ended} other {noun}; they are logged out.", "success")
+            flash(
+                ngettext(
+                    "Ended %(num)d other session; it is logged out.",
+                    "Ended %(num)d other sessions; they are logged out.",
+                    ended,
+                ),
+                "success",
+            )
         else:
-            flash("You had no other sessions.", "success")
+            flash(_("You had no other sessions."), "success")
         return redirect(url_for("rivo_users.sessions"))
     key = form.key.data or ""
     created = _when(form.created.data)
     if _KEY.fullmatch(key) is None or created is None:
-        abort(400, description="This is no session of the list.")
+        abort(400, description=_("This is no session of the list."))
     if not RivoSessions().end_user_session(user_id, key, created_at=created):
-        return _page(form, error=_GONE, status=404)
-    flash("The session is ended; that browser is logged out.", "success")
+        return _page(form, error=_(_GONE), status=404)
+    flash(_("The session is ended; that browser is logged out."), "success")
     return redirect(url_for("rivo_users.sessions"))
 
 
@@ -103,7 +114,7 @@ def _row(info: SessionInfo, now: datetime) -> dict[str, t.Any]:
         "key": info.key,
         "created": info.created_at.isoformat(),
         "browser": describe(info.user_agent),
-        "address": info.address or "an unknown address",
+        "address": info.address or _("an unknown address"),
         "started": _date(info.created_at, now),
         "last_seen": _date(info.accessed_at, now),
         "current": info.current,
@@ -113,4 +124,5 @@ def _row(info: SessionInfo, now: datetime) -> dict[str, t.Any]:
 
 def _date(when: datetime, now: datetime) -> str:
     """``"May 1, 2024, 2:03 PM UTC (3 hours ago)"``."""
-    return f"{in_words(when)} ({ago(now - when)})"
+    # TRANSLATORS: a moment, then how long ago it was.
+    return _("%(moment)s (%(ago)s)", moment=in_words(when), ago=ago(now - when))

@@ -7,11 +7,11 @@ import typing as t
 
 from flask import flash
 from flask import redirect
-from flask import render_template
 from flask import request
 from flask import url_for
 
 from ...i18n import gettext as _
+from ...i18n import render_template
 from .. import accounts
 from ..forms import SignupForm
 from ..forms import VerifyForm
@@ -42,7 +42,7 @@ def signup() -> ResponseReturnValue:
         except MailError:
             users_state().store.rollback()
             # The form again, as typed (but the passwords), with the reason.
-            form.form_errors.append(MAIL_DOWN)
+            form.form_errors.append(_(MAIL_DOWN))
             return render_template("rivo/signup.html", form=form), 503
         # A parallel sign-up of the same address made the account first; its
         # email is on the way, so this one answers as if it had.
@@ -70,9 +70,9 @@ def verify() -> ResponseReturnValue:
         if outcome is accounts.ConfirmOutcome.OK:
             users_state().store.commit()
             flash(
-                "Your new email address is confirmed."
+                _("Your new email address is confirmed.")
                 if changing
-                else "Your email address is confirmed. Welcome!",
+                else _("Your email address is confirmed. Welcome!"),
                 "success",
             )
             return redirect(users_state().settings().login_redirect)
@@ -102,10 +102,12 @@ def _confirm_error(
     if outcome is accounts.ConfirmOutcome.THROTTLED:
         return throttled(wait)
     if user.pending_email:
-        return "This is not the password of your account.", 400, {}
+        return _("This is not the password of your account."), 400, {}
     return (
-        "This is not the password this account was signed up with. If you do"
-        " not know it, sign up again with this address to choose one.",
+        _(
+            "This is not the password this account was signed up with. If you"
+            " do not know it, sign up again with this address to choose one."
+        ),
         400,
         {},
     )

@@ -8,11 +8,11 @@ import typing as t
 from flask import flash
 from flask import make_response
 from flask import redirect
-from flask import render_template
 from flask import request
 from flask import url_for
 
 from ...i18n import gettext as _
+from ...i18n import render_template
 from .. import halfway
 from .. import totp
 from .. import two_factor
@@ -145,7 +145,7 @@ def two_factor_login() -> ResponseReturnValue:
     if form.validate_on_submit():
         outcome, wait = two_factor.second_step(form.code.data or "")
         if outcome is Outcome.OK:
-            flash(LOGGED_IN, "success")
+            flash(_(LOGGED_IN), "success")
             return redirect(next_url or users_state().settings().login_redirect)
         if outcome is Outcome.THROTTLED:
             error, status, headers = throttled(wait)
