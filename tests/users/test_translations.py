@@ -39,7 +39,9 @@ from flask_rivo.users.views.base import throttled
 
 flask_babel = pytest.importorskip("flask_babel")
 
-TRANSLATIONS = Path(i18n.__file__).parent / "translations"
+#: The catalogs' sources, in the checkout: an installed package ships only
+#: the compiled .mo files (``make test`` runs against the installed copy).
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "flask_rivo" / "translations"
 LANGUAGES = ("de", "fr")
 #: Words the same in English and in the page's language that no catalog
 #: happens to use as well: names, and what is not ours (the site's name).
