@@ -236,7 +236,7 @@ def code_attempt(user: User, code: str) -> tuple[Outcome, float]:
 def _use(user: User, code: str) -> str | None:
     """Use up ``code``: ``"totp"`` or ``"recovery"`` for what it was, or
     ``None`` if it is neither (or was used, by this request's twin, first)."""
-    if len(code) == 6 and code.isdigit():
+    if len(code) == 6 and code.isascii() and code.isdigit():
         if user.totp_secret is None:
             return None
         try:

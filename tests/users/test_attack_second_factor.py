@@ -1,0 +1,54 @@
+"""An outsider's attacks on the second factor, sudo mode and passkeys
+(found in the pre-release review): each test is an attack that must fail
+cleanly, never with a 500 and never with a way in."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from support import FakeClock
+from users.test_two_factor import Ann
+from users.test_two_factor import ann  # noqa: F401 (a fixture)
+from users.test_two_factor import code_at
+from users.test_two_factor import log_in_again
+from users.test_two_factor import second_step
+from users_support import PASSWORD
+
+from flask_rivo.users import totp
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@pytest.mark.parametrize("digits", [ARABIC_INDIC, FULLWIDTH])
+def test_a_code_in_other_digits_logs_in_and_never_fails_with_500(
+    ann: Ann, clock: FakeClock, digits: dict[int, str]
+) -> None:
+    # Six Unicode digits passed str.isdigit() and reached
+    # hmac.compare_digest, which raises TypeError on non-ASCII text: a 500.
+    # A phone keyboard may type them: they are read as the digits they are.
+    log_in_again(ann, clock)
+    code = code_at(ann.secret, clock.now).translate(digits)
+    page = second_step(ann.browser, code)
+    assert page.status_code == 302, page.text
+    assert ann.browser.get("/account").status_code == 200
+
+
+@pytest.mark.parametrize("code", ["²²²²²²", "١٢٣٤٥", "１２３４５６７", "ⅠⅡⅢⅣⅤⅥ"])
+def test_non_ascii_lookalike_codes_are_wrong_codes(
+    ann: Ann, clock: FakeClock, code: str
+) -> None:
+    log_in_again(ann, clock)
+    page = second_step(ann.browser, code)
+    assert page.status_code == 400
+    assert "This code is not right" in page.text
+
+
+def test_a_code_in_other_digits_turns_the_factor_off_without_500(
+    ann: Ann, clock: FakeClock
+) -> None:
+    code = code_at(ann.secret, clock.now).translate(ARABIC_INDIC)
+    page = ann.browser.submit("/two-factor", {"code": code, "password": PASSWORD})
+    assert page.status_code == 302, page.text
+    assert totp.normalize_code(code) == code_at(ann.secret, clock.now)
