@@ -73,22 +73,36 @@ def codes_left(user: User) -> int:
     return len(totp.code_hashes(user.recovery_codes))
 
 
-def setup_secret() -> str:
-    """The secret offered for setting up in this session, made on first use.
+def setup_secret(user: User) -> str:
+    """The secret offered to ``user`` for setting up in this session, made
+    on first use.
 
     Kept (encrypted) in the session until it is confirmed, never in the
     user table: reloading the page shows the same QR code, and a secret
-    never confirmed is never stored with the account.
+    never confirmed is never stored with the account. It is kept with the
+    ID of the user it was shown to: a log-in keeps the session's data, and
+    a key somebody else saw in this session (one who planted it, or the
+    last user of a shared browser) must never be offered to the next.
     """
-    sealed = session.get(SETUP_KEY)
-    if isinstance(sealed, str):
-        try:
-            return totp.unseal(sealed)
-        except totp.UnreadableSecret:
-            pass
-    secret = totp.new_secret()
-    session[SETUP_KEY] = totp.seal(secret)
+    secret = _pending_secret(user)
+    if secret is None:
+        secret = totp.new_secret()
+        session[SETUP_KEY] = {"user": user.get_id(), "secret": totp.seal(secret)}
     return secret
+
+
+def _pending_secret(user: User) -> str | None:
+    """The secret :func:`setup_secret` showed ``user`` in this session."""
+    pending = session.get(SETUP_KEY)
+    if not isinstance(pending, dict) or pending.get("user") != user.get_id():
+        return None
+    sealed = pending.get("secret")
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return totp.unseal(sealed)
+    except totp.UnreadableSecret:
+        return None
 
 
 def enable(user: User, password: str, code: str) -> tuple[Outcome, float, list[str]]:
@@ -103,12 +117,8 @@ def enable(user: User, password: str, code: str) -> tuple[Outcome, float, list[s
         return Outcome.THROTTLED, wait, []
     if not right:
         return Outcome.WRONG_PASSWORD, 0.0, []
-    sealed = session.get(SETUP_KEY)
-    if not isinstance(sealed, str) or is_on(user):
-        return Outcome.EXPIRED, 0.0, []
-    try:
-        secret = totp.unseal(sealed)
-    except totp.UnreadableSecret:
+    secret = _pending_secret(user)
+    if secret is None or is_on(user):
         return Outcome.EXPIRED, 0.0, []
     step = totp.matching_step(secret, totp.normalize_code(code), shared.now(), None)
     if step is None:

@@ -13,9 +13,16 @@ from users.test_two_factor import ann  # noqa: F401 (a fixture)
 from users.test_two_factor import code_at
 from users.test_two_factor import log_in_again
 from users.test_two_factor import second_step
+from users.test_two_factor import shown_secret
+from users.test_two_factor import stored
 from users_support import PASSWORD
+from users_support import Browser
+from users_support import add_user
 
 from flask_rivo.users import totp
+
+if t.TYPE_CHECKING:
+    from sqlalchemy.orm import scoped_session
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -52,3 +59,23 @@ def test_a_code_in_other_digits_turns_the_factor_off_without_500(
     page = ann.browser.submit("/two-factor", {"code": code, "password": PASSWORD})
     assert page.status_code == 302, page.text
     assert totp.normalize_code(code) == code_at(ann.secret, clock.now)
+
+
+def test_a_setup_key_seen_by_one_user_is_never_offered_to_the_next(
+    browser: Browser, db: scoped_session[t.Any], clock: FakeClock
+) -> None:
+    # The key offered for setting up waits in the session; a log-in keeps
+    # the session's data. A session planted by an attacker (or a shared
+    # browser) who opened /two-factor would offer their key to the next
+    # user to log in there, who would turn on a factor the attacker has.
+    add_user(db, "mallory@example.com")
+    add_user(db, "bob@example.com")
+    browser.log_in("mallory@example.com")
+    known = shown_secret(browser.get("/two-factor"))
+    assert browser.log_in("bob@example.com").status_code == 302  # same browser
+    assert shown_secret(browser.get("/two-factor")) != known
+    page = browser.submit(
+        "/two-factor", {"code": code_at(known, clock.now), "password": PASSWORD}
+    )
+    assert page.status_code == 400
+    assert stored(db, "bob@example.com").totp_secret is None

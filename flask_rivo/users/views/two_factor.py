@@ -117,7 +117,7 @@ def _page(
             left=two_factor.codes_left(user),
         )
     form.code.label.text = _("The 6-digit code your app shows")
-    secret = two_factor.setup_secret()
+    secret = two_factor.setup_secret(user)
     uri = totp.provisioning_uri(secret, user.email, users_state().settings().site_name)
     return render_template(
         "rivo/two_factor.html",
