@@ -155,7 +155,7 @@ def disable(user: User, password: str, code: str) -> tuple[Outcome, float]:
 
 def regenerate(user: User, password: str) -> tuple[Outcome, float, list[str]]:
     """Replace ``user``'s recovery codes with new ones; the old set stops
-    working at once.
+    working at once, and the owner is emailed.
 
     :returns: as :func:`enable`.
     """
@@ -168,6 +168,16 @@ def regenerate(user: User, password: str) -> tuple[Outcome, float, list[str]]:
         return Outcome.EXPIRED, 0.0, []
     codes = _new_codes(user)
     users_state().store.commit()
+    # A new set is a second factor in the hands of whoever made it, and the
+    # owner's old codes die: the owner is told (OWASP ASVS 4.0 2.5.5).
+    site = current_app.config["RIVO_SITE_NAME"]
+    shared.notify(
+        user.email,
+        "recovery_codes_new",
+        _("New recovery codes for your %(site)s account", site=site),
+        site=site,
+        settings_link=shared.link_if_routed("rivo_users.two_factor"),
+    )
     return Outcome.OK, 0.0, codes
 
 

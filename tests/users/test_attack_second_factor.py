@@ -17,6 +17,7 @@ from users.test_two_factor import shown_secret
 from users.test_two_factor import stored
 from users_support import PASSWORD
 from users_support import Browser
+from users_support import Mailbox
 from users_support import add_user
 
 from flask_rivo.users import totp
@@ -79,3 +80,20 @@ def test_a_setup_key_seen_by_one_user_is_never_offered_to_the_next(
     )
     assert page.status_code == 400
     assert stored(db, "bob@example.com").totp_secret is None
+
+
+def test_new_recovery_codes_are_told_to_the_owner(ann: Ann, mailbox: Mailbox) -> None:
+    # A thief of a session who knows the password makes a new set: they
+    # now hold a second factor, and the owner's codes died. The owner must
+    # hear of it, as of any change of an authentication factor (OWASP ASVS
+    # 4.0 2.5.5).
+    fields = {"action": "regenerate", "password": PASSWORD}
+    page = ann.browser.submit("/two-factor", fields)
+    assert page.status_code == 200
+    [notice] = mailbox.to(ann.address)
+    assert notice["Subject"] == "New recovery codes for your Flask-Rivo account"
+    for text in (Mailbox.text(notice), Mailbox.html(notice)):
+        assert "New recovery codes were just made" in text
+        assert "the old ones no longer work" in text
+        assert "someone knows your password" in text
+        assert "/two-factor" in text
