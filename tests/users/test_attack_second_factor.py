@@ -9,12 +9,12 @@ import typing as t
 import pytest
 from support import FakeClock
 from users.test_two_factor import Ann
-from users.test_two_factor import ann  # noqa: F401 (a fixture)
 from users.test_two_factor import code_at
 from users.test_two_factor import log_in_again
 from users.test_two_factor import second_step
 from users.test_two_factor import shown_secret
 from users.test_two_factor import stored
+from users.test_two_factor import turn_on
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
@@ -25,15 +25,25 @@ from flask_rivo.users import totp
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import scoped_session
 
-ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+ARABIC_INDIC = {ord("0") + d: chr(0x0660 + d) for d in range(10)}
+FULLWIDTH = {ord("0") + d: chr(0xFF10 + d) for d in range(10)}
+
+
+@pytest.fixture
+def ann(browser: Browser, verified: str, clock: FakeClock, mailbox: Mailbox) -> Ann:
+    """As ``test_two_factor``'s: logged in, a second factor on."""
+    assert browser.log_in(verified).status_code == 302
+    secret, codes = turn_on(browser, clock)
+    clock.advance(totp.STEP)  # the setup's code is used; the tests use later ones
+    mailbox.clear()
+    return Ann(verified, secret, codes, browser)
 
 
 @pytest.mark.parametrize("digits", [ARABIC_INDIC, FULLWIDTH])
 def test_a_code_in_other_digits_logs_in_and_never_fails_with_500(
     ann: Ann, clock: FakeClock, digits: dict[int, str]
 ) -> None:
-    # Six Unicode digits passed str.isdigit() and reached
+    # Six Unicode digits ("\u0661\u0662...") passed str.isdigit() and reached
     # hmac.compare_digest, which raises TypeError on non-ASCII text: a 500.
     # A phone keyboard may type them: they are read as the digits they are.
     log_in_again(ann, clock)
@@ -43,7 +53,15 @@ def test_a_code_in_other_digits_logs_in_and_never_fails_with_500(
     assert ann.browser.get("/account").status_code == 200
 
 
-@pytest.mark.parametrize("code", ["²²²²²²", "١٢٣٤٥", "１２３４５６７", "ⅠⅡⅢⅣⅤⅥ"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "\u00b2" * 6,  # superscript two: isdigit(), not a decimal digit
+        "".join(chr(0x0661 + d) for d in range(5)),  # five Arabic-Indic digits
+        "".join(chr(0xFF11 + d) for d in range(7)),  # seven full-width digits
+        "".join(chr(0x2160 + d) for d in range(6)),  # Roman numerals
+    ],
+)
 def test_non_ascii_lookalike_codes_are_wrong_codes(
     ann: Ann, clock: FakeClock, code: str
 ) -> None:
