@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typing as t
 
+import flask
 import pytest
 from support import FakeClock
 from users.test_two_factor import Ann
@@ -21,6 +22,7 @@ from users_support import Mailbox
 from users_support import add_user
 
 from flask_rivo.users import totp
+from flask_rivo.users.throttle import HARD_LIMIT
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import scoped_session
@@ -115,3 +117,38 @@ def test_new_recovery_codes_are_told_to_the_owner(ann: Ann, mailbox: Mailbox) ->
         assert "the old ones no longer work" in text
         assert "someone knows your password" in text
         assert "/two-factor" in text
+
+
+def test_the_lock_on_codes_does_not_send_the_owner_to_a_reset_that_cannot_lift_it(
+    users_app: flask.Flask, ann: Ann, clock: FakeClock, mailbox: Mailbox
+) -> None:
+    # Whoever learnt the password guesses codes from unknown browsers until
+    # the account takes no more codes from them. A password reset lifts the
+    # password's lock, not this one (docs/two-factor.rst: the mailbox is not
+    # the phone), so the page must not tell the owner to reset.
+    thief = Browser(users_app.test_client())
+    right = code_at(ann.secret, clock.now)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    failures = 0
+    for attempt in range(3 * HARD_LIMIT):
+        remote = {"REMOTE_ADDR": f"198.51.{attempt // 250}.{attempt % 250}"}
+        assert thief.log_in(ann.address, environ_base=remote).status_code == 302
+        page = second_step(thief, wrong, environ_base=remote)
+        if page.status_code == 400:
+            failures += 1
+            continue
+        assert page.status_code == 429
+        if "Retry-After" not in page.headers:
+            break  # locked
+        clock.advance(int(page.headers["Retry-After"]))
+    assert failures == HARD_LIMIT
+    owner = Browser(users_app.test_client())  # a new phone, say
+    owner.submit("/forgotten-password", {"email": ann.address})
+    owner.get(mailbox.last_link(ann.address))
+    new = "otter marimba lantern"
+    owner.submit("/reset-password", {"password": new, "password_confirm": new})
+    page = second_step(owner, code_at(ann.secret, clock.now))
+    assert page.status_code == 429
+    assert "reset your password" not in page.text
+    assert "no more codes from new browsers" in page.text
+    assert "remove your second factor" in page.text
