@@ -19,8 +19,10 @@ from users.test_two_factor import turn_on
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
+from users_support import User
 from users_support import add_user
 
+from flask_rivo.users import UserState
 from flask_rivo.users import totp
 from flask_rivo.users.throttle import HARD_LIMIT
 
@@ -152,3 +154,59 @@ def test_the_lock_on_codes_does_not_send_the_owner_to_a_reset_that_cannot_lift_i
     assert "reset your password" not in page.text
     assert "no more codes from new browsers" in page.text
     assert "remove your second factor" in page.text
+
+
+# -- defences checked in the review, which hold ---------------------------------
+
+
+def session_id(browser: Browser) -> str | None:
+    cookie = browser.client.get_cookie("session")
+    return None if cookie is None else cookie.value
+
+
+def test_each_factor_gets_a_new_session_id_and_the_old_ones_die(
+    users_app: flask.Flask, ann: Ann, clock: FakeClock
+) -> None:
+    ann.browser.log_out()
+    ann.browser.get("/signup")  # an anonymous session with a CSRF secret
+    planted = session_id(ann.browser)
+    assert ann.browser.log_in(ann.address).status_code == 302
+    halfway = session_id(ann.browser)
+    assert second_step(ann.browser, code_at(ann.secret, clock.now)).status_code == 302
+    logged_in = session_id(ann.browser)
+    assert len({planted, halfway, logged_in}) == 3
+    for old in (planted, halfway):
+        other = Browser(users_app.test_client())
+        other.client.set_cookie("session", t.cast("str", old))
+        assert other.get("/account").status_code == 302  # not Ann's session
+
+
+def test_the_half_way_state_takes_over_a_session_logged_in_to_another_account(
+    ann: Ann, clock: FakeClock, db: scoped_session[t.Any]
+) -> None:
+    # Mallory, logged in and fresh in this browser, types Ann's password:
+    # Mallory is logged out, and nothing of her freshness reaches Ann.
+    ann.browser.log_out()
+    add_user(db, "mallory@example.com")
+    assert ann.browser.log_in("mallory@example.com").status_code == 302
+    assert ann.browser.get("/two-factor").status_code == 200  # fresh
+    assert ann.browser.log_in(ann.address).status_code == 302
+    assert ann.browser.get("/account").status_code == 302
+    assert ann.browser.get("/two-factor").status_code == 302
+    assert second_step(ann.browser, code_at(ann.secret, clock.now)).status_code == 302
+    assert ann.browser.get("/account").text == f"Account of {ann.address}"
+
+
+def test_a_closed_account_cannot_finish_a_half_way_log_in(
+    ann: Ann, clock: FakeClock, db: scoped_session[t.Any]
+) -> None:
+    log_in_again(ann, clock)
+    db.remove()
+    user = db.query(User).filter_by(email=ann.address).one()
+    user.state = UserState.EXPIRED
+    db.commit()
+    db.remove()
+    page = second_step(ann.browser, code_at(ann.secret, clock.now))
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/login")
+    assert ann.browser.get("/account").status_code == 302
