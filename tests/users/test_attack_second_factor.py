@@ -4,6 +4,7 @@ cleanly, never with a 500 and never with a way in."""
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import flask
@@ -210,3 +211,55 @@ def test_a_closed_account_cannot_finish_a_half_way_log_in(
     assert page.status_code == 302
     assert page.headers["Location"].startswith("/login")
     assert ann.browser.get("/account").status_code == 302
+
+
+# -- bad input ----------------------------------------------------------------
+
+ODD_JSON = [
+    "[1, 2]",
+    "5",
+    '"123456"',
+    '{"code": 123456}',
+    '{"code": [1]}',
+    '{"code": true}',
+    '{"email": {"a": 1}, "password": null}',
+    '{"csrf_token": 5}',
+]
+
+
+@pytest.mark.parametrize("body", ODD_JSON)
+def test_a_json_body_that_is_no_form_is_a_400_on_every_form(
+    ann: Ann, clock: FakeClock, body: str
+) -> None:
+    # Flask-WTF reads a JSON body as the form's fields: a list, a number or
+    # a field that is not text was a TypeError (a 500) on every form page.
+    paths = [
+        "/reauthenticate",
+        "/two-factor",
+        "/passkeys",
+        "/sessions",
+        "/change",
+        "/login/passkey",
+        "/login",
+    ]
+    for path in paths:
+        reply = ann.browser.client.post(path, data=body, content_type="application/json")
+        assert reply.status_code == 400, path
+    log_in_again(ann, clock)
+    reply = ann.browser.client.post(
+        "/login/two-factor", data=body, content_type="application/json"
+    )
+    assert reply.status_code == 400
+
+
+def test_a_json_object_of_text_fields_is_still_read_as_the_form(
+    ann: Ann, clock: FakeClock
+) -> None:
+    log_in_again(ann, clock)
+    page = ann.browser.get("/login/two-factor")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    assert token is not None
+    body = {"csrf_token": token.group(1), "code": code_at(ann.secret, clock.now)}
+    reply = ann.browser.client.post("/login/two-factor", json=body)
+    assert reply.status_code == 302
+    assert ann.browser.get("/account").status_code == 200
