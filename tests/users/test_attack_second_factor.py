@@ -243,7 +243,9 @@ def test_a_json_body_that_is_no_form_is_a_400_on_every_form(
         "/login",
     ]
     for path in paths:
-        reply = ann.browser.client.post(path, data=body, content_type="application/json")
+        reply = ann.browser.client.post(
+            path, data=body, content_type="application/json"
+        )
         assert reply.status_code == 400, path
     log_in_again(ann, clock)
     reply = ann.browser.client.post(

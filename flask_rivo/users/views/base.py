@@ -40,7 +40,6 @@ bp.add_app_template_filter(humanize.duration, "rivo_duration")
 bp.add_app_template_filter(humanize.moment, "rivo_moment")
 
 
-
 @bp.before_request
 def _refuse_json_that_is_no_form() -> None:
     """A 400 for a JSON body Flask-WTF cannot read as a form.
