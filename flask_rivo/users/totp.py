@@ -26,6 +26,7 @@ import hmac
 import json
 import secrets
 import typing as t
+import unicodedata
 
 import pyotp
 import segno
@@ -125,8 +126,8 @@ def matching_step(secret: str, code: str, now: float, after: int | None) -> int 
     MFA Cheat Sheet), nor is an older one. Each candidate is compared in
     constant time.
     """
-    if len(code) != 6 or not code.isdigit():
-        return None
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
+        return None  # compare_digest raises TypeError on non-ASCII text
     totp = pyotp.TOTP(secret)
     now_step = step_of(now)
     found = None
@@ -138,8 +139,16 @@ def matching_step(secret: str, code: str, now: float, after: int | None) -> int 
 
 
 def normalize_code(text: str) -> str:
-    """A code as typed, without spaces and dashes, lower case."""
-    return "".join(text.split()).replace("-", "").lower()
+    """A code as typed, without spaces and dashes, lower case, its digits
+    ASCII: a phone keyboard may type Arabic-Indic or full-width ones
+    (``unicodedata.decimal``), which are the same code."""
+    plain = "".join(text.split()).replace("-", "").lower()
+    return "".join(_ascii_digit(char) for char in plain)
+
+
+def _ascii_digit(char: str) -> str:
+    value = unicodedata.decimal(char, None)
+    return char if value is None else str(value)
 
 
 def new_recovery_codes() -> list[str]:

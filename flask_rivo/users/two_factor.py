@@ -73,22 +73,36 @@ def codes_left(user: User) -> int:
     return len(totp.code_hashes(user.recovery_codes))
 
 
-def setup_secret() -> str:
-    """The secret offered for setting up in this session, made on first use.
+def setup_secret(user: User) -> str:
+    """The secret offered to ``user`` for setting up in this session, made
+    on first use.
 
     Kept (encrypted) in the session until it is confirmed, never in the
     user table: reloading the page shows the same QR code, and a secret
-    never confirmed is never stored with the account.
+    never confirmed is never stored with the account. It is kept with the
+    ID of the user it was shown to: a log-in keeps the session's data, and
+    a key somebody else saw in this session (one who planted it, or the
+    last user of a shared browser) must never be offered to the next.
     """
-    sealed = session.get(SETUP_KEY)
-    if isinstance(sealed, str):
-        try:
-            return totp.unseal(sealed)
-        except totp.UnreadableSecret:
-            pass
-    secret = totp.new_secret()
-    session[SETUP_KEY] = totp.seal(secret)
+    secret = _pending_secret(user)
+    if secret is None:
+        secret = totp.new_secret()
+        session[SETUP_KEY] = {"user": user.get_id(), "secret": totp.seal(secret)}
     return secret
+
+
+def _pending_secret(user: User) -> str | None:
+    """The secret :func:`setup_secret` showed ``user`` in this session."""
+    pending = session.get(SETUP_KEY)
+    if not isinstance(pending, dict) or pending.get("user") != user.get_id():
+        return None
+    sealed = pending.get("secret")
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return totp.unseal(sealed)
+    except totp.UnreadableSecret:
+        return None
 
 
 def enable(user: User, password: str, code: str) -> tuple[Outcome, float, list[str]]:
@@ -103,12 +117,8 @@ def enable(user: User, password: str, code: str) -> tuple[Outcome, float, list[s
         return Outcome.THROTTLED, wait, []
     if not right:
         return Outcome.WRONG_PASSWORD, 0.0, []
-    sealed = session.get(SETUP_KEY)
-    if not isinstance(sealed, str) or is_on(user):
-        return Outcome.EXPIRED, 0.0, []
-    try:
-        secret = totp.unseal(sealed)
-    except totp.UnreadableSecret:
+    secret = _pending_secret(user)
+    if secret is None or is_on(user):
         return Outcome.EXPIRED, 0.0, []
     step = totp.matching_step(secret, totp.normalize_code(code), shared.now(), None)
     if step is None:
@@ -145,7 +155,7 @@ def disable(user: User, password: str, code: str) -> tuple[Outcome, float]:
 
 def regenerate(user: User, password: str) -> tuple[Outcome, float, list[str]]:
     """Replace ``user``'s recovery codes with new ones; the old set stops
-    working at once.
+    working at once, and the owner is emailed.
 
     :returns: as :func:`enable`.
     """
@@ -158,6 +168,16 @@ def regenerate(user: User, password: str) -> tuple[Outcome, float, list[str]]:
         return Outcome.EXPIRED, 0.0, []
     codes = _new_codes(user)
     users_state().store.commit()
+    # A new set is a second factor in the hands of whoever made it, and the
+    # owner's old codes die: the owner is told (OWASP ASVS 4.0 2.5.5).
+    site = current_app.config["RIVO_SITE_NAME"]
+    shared.notify(
+        user.email,
+        "recovery_codes_new",
+        _("New recovery codes for your %(site)s account", site=site),
+        site=site,
+        settings_link=shared.link_if_routed("rivo_users.two_factor"),
+    )
     return Outcome.OK, 0.0, codes
 
 
@@ -236,7 +256,7 @@ def code_attempt(user: User, code: str) -> tuple[Outcome, float]:
 def _use(user: User, code: str) -> str | None:
     """Use up ``code``: ``"totp"`` or ``"recovery"`` for what it was, or
     ``None`` if it is neither (or was used, by this request's twin, first)."""
-    if len(code) == 6 and code.isdigit():
+    if len(code) == 6 and code.isascii() and code.isdigit():
         if user.totp_secret is None:
             return None
         try:

@@ -442,6 +442,7 @@ def visit_two_factor(
         "/two-factor", {"action": "regenerate", "password": PASSWORD}
     )
     pages.page("new recovery codes", renewed, 200)
+    pages.mail("new recovery codes", mailbox, dora)
     codes = _RECOVERY_CODE.findall(renewed.text)
     browser.log_out()
     assert browser.log_in(dora).status_code == 302

@@ -39,6 +39,32 @@ bp.register_error_handler(HTTPException, fallback_page)
 bp.add_app_template_filter(humanize.duration, "rivo_duration")
 bp.add_app_template_filter(humanize.moment, "rivo_moment")
 
+
+@bp.before_request
+def _refuse_json_that_is_no_form() -> None:
+    """A 400 for a JSON body Flask-WTF cannot read as a form.
+
+    Flask-WTF takes a JSON body for the form's fields; one that is not an
+    object of text fields (a list, a number, a field that is a number or
+    an object) would fail inside WTForms with a ``TypeError``: bad input is
+    a 400, never a 500. A malformed body is Flask's 400 already.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
+        return
+    body = request.get_json(silent=True)
+    if body is None:
+        return
+    if not isinstance(body, dict) or not all(map(_is_field, body.values())):
+        abort(400)
+
+
+def _is_field(value: object) -> bool:
+    """Whether ``value`` is what a form field takes: text, or a list of it."""
+    if isinstance(value, list):
+        return all(isinstance(item, str) for item in value)
+    return isinstance(value, str)
+
+
 #: Shown when a form's CSRF token is missing or stale.
 FORM_EXPIRED = gettext_noop("The form expired. Open the link from your email again.")
 #: Shown when an email could not be sent: the request changed nothing.

@@ -23,6 +23,7 @@ from ..forms import RecoveryCodesForm
 from ..forms import TwoFactorForm
 from ..forms import TwoFactorLoginForm
 from ..state import users_state
+from ..throttle import LOCKED
 from .base import bp
 from .base import form_status
 from .base import throttled
@@ -117,7 +118,7 @@ def _page(
             left=two_factor.codes_left(user),
         )
     form.code.label.text = _("The 6-digit code your app shows")
-    secret = two_factor.setup_secret()
+    secret = two_factor.setup_secret(user)
     uri = totp.provisioning_uri(secret, user.email, users_state().settings().site_name)
     return render_template(
         "rivo/two_factor.html",
@@ -149,6 +150,14 @@ def two_factor_login() -> ResponseReturnValue:
             return redirect(next_url or users_state().settings().login_redirect)
         if outcome is Outcome.THROTTLED:
             error, status, headers = throttled(wait)
+            if wait == LOCKED:
+                # Not throttled()'s advice: a password reset does not lift
+                # the lock on codes (the mailbox is not the phone).
+                error = _(
+                    "This account takes no more codes from new browsers after"
+                    " too many wrong ones. Log in from a browser you used"
+                    " before, or ask the site to remove your second factor."
+                )
             form.form_errors.append(error)
             return _login_page(form, next_url), status, headers
         if outcome is Outcome.WRONG_CODE:
