@@ -36,6 +36,7 @@ from .signals import two_factor_disabled
 from .signals import two_factor_enabled
 from .signals import user_login_failed
 from .state import users_state
+from .throttle import unlock
 
 if t.TYPE_CHECKING:
     from .models import User
@@ -330,10 +331,15 @@ def reset(user: User) -> int:
     """An administrator's removal of ``user``'s second factor: committed,
     every session of the user ended, and the owner told.
 
+    The lock that wrong codes from unknown browsers put on the account is
+    lifted too: the administrator checked who asks, so a second factor the
+    owner sets up again takes codes from their new phone's browser at once.
+
     :returns: how many sessions ended.
     """
     remove(user)
     users_state().store.commit()
+    unlock(shared.session_store(), shared.account_key(user, user.email) + CODE_COUNTERS)
     two_factor_disabled.send(shared.app(), user=user, by="admin")
     ended = RivoSessions().end_user_sessions(user.get_id())
     # From the command line: a request context only to build the links.
