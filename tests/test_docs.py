@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flask_rivo.settings import SESSION_DEFAULTS
-from flask_rivo.settings import USERS_DEFAULTS
+from flask_rivo.users.settings import USERS_DEFAULTS
 
 CONFIG_PAGE = Path(__file__).resolve().parents[1] / "docs" / "config.rst"
 #: A list-table row: ``* - ``KEY``  then  ``- ``DEFAULT`` on the next line.

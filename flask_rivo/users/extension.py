@@ -11,7 +11,6 @@ from ..exceptions import ConfigError
 from ..exceptions import StoreUnavailable
 from ..interface import RivoSessionInterface
 from ..sessions import RivoSessions
-from ..settings import USERS_DEFAULTS
 from . import binding
 from .auth import current_user
 from .cli import users_cli
@@ -19,6 +18,7 @@ from .errors import fallback_page
 from .models import SQLAlchemyUserStore
 from .models import User
 from .models import UserStore
+from .settings import USERS_DEFAULTS
 from .state import UsersState
 from .views import bp
 

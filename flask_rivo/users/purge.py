@@ -30,9 +30,9 @@ from .models import UserState
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ..settings import UsersSettings
     from ..stores.base import SessionStore
     from .models import SQLAlchemyUserStore
+    from .settings import UsersSettings
 
 #: Users deleted or updated per statement.
 BATCH = 1000

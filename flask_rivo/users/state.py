@@ -11,8 +11,8 @@ import typing as t
 
 from flask import current_app
 
-from ..settings import USERS_DEFAULTS
-from ..settings import UsersSettings
+from .settings import USERS_DEFAULTS
+from .settings import UsersSettings
 
 if t.TYPE_CHECKING:
     from .models import User

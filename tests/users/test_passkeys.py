@@ -19,12 +19,12 @@ from users_support import Mailbox
 from users_support import User
 
 from flask_rivo import ConfigError
-from flask_rivo.settings import UsersSettings
 from flask_rivo.users import UserState
 from flask_rivo.users import passkey_store
 from flask_rivo.users import passkeys
 from flask_rivo.users import signals
 from flask_rivo.users.passkeys import CHALLENGE_TTL
+from flask_rivo.users.settings import UsersSettings
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import scoped_session

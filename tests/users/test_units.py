@@ -13,9 +13,9 @@ from users_support import User
 
 from flask_rivo import ConfigError
 from flask_rivo import RivoUsers
-from flask_rivo.settings import USERS_DEFAULTS
-from flask_rivo.settings import UsersSettings
 from flask_rivo.users import normalize_email
+from flask_rivo.users.settings import USERS_DEFAULTS
+from flask_rivo.users.settings import UsersSettings
 from flask_rivo.users.throttle import delay
 from flask_rivo.users.tokens import TOKEN_LENGTH
 from flask_rivo.users.tokens import is_fresh
