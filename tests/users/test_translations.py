@@ -22,8 +22,12 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from passkey_support import Authenticator
 from support import FakeClock
+from users.test_passkeys import add_passkey
+from users.test_passkeys import passkey_log_in
 from users_support import PASSWORD
+from users_support import SITE
 from users_support import Browser
 from users_support import Mailbox
 from werkzeug.exceptions import default_exceptions
@@ -482,6 +486,53 @@ def test_the_two_factor_pages_and_emails_are_translated(
 ) -> None:
     pages = Pages(lang)
     visit_two_factor(babel_app, mailbox, clock, lang, pages)
+    assert len(pages.seen) > 15
+    assert pages.left_in_english() == {}
+
+
+_REMOVE = re.compile(r'name="remove" value="([^"]+)"')
+_CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def visit_passkeys(app: flask.Flask, mailbox: Mailbox, lang: str, pages: Pages) -> None:
+    """Add a passkey (a real WebAuthn ceremony), log in with it from a new
+    browser, re-authenticate and remove it, in ``lang``, keeping each page
+    and email."""
+    erin = "erin@example.com"
+    browser = speaking(app, lang)
+    browser.sign_up(erin)
+    pages.mail("verify (passkeys)", mailbox, erin)
+    assert browser.submit(mailbox.last_link(erin), {"password": PASSWORD})
+    pages.page("passkeys, none", browser.get("/passkeys"), 200)
+    key = Authenticator(SITE)
+    assert add_passkey(browser, key, name="Laptop").status_code == 302
+    pages.mail("passkey added", mailbox, erin)
+    pages.page("passkeys, one", browser.get("/passkeys"), 200)
+    browser.log_out()
+    pages.page("log-in with the passkey button", browser.get("/login"), 200)
+    phone = speaking(app, lang, agent=OTHER_AGENT)
+    assert passkey_log_in(phone, key).status_code == 302
+    pages.mail("new browser, by passkey", mailbox, erin)
+    page = phone.get("/passkeys")
+    pages.page("passkeys, logged in with one", page, 200)
+    found = _REMOVE.search(page.text)
+    assert found is not None
+    token = _CSRF_FIELD.search(page.text)
+    assert token is not None
+    removed = phone.client.post(
+        "/passkeys", data={"csrf_token": token[1], "remove": found[1]}
+    )
+    assert removed.status_code == 302
+    pages.mail("passkey removed", mailbox, erin)
+    pages.page("passkeys, removed", phone.get("/passkeys"), 200)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_passkey_pages_and_emails_are_translated(
+    babel_app: flask.Flask, mailbox: Mailbox, lang: str
+) -> None:
+    pages = Pages(lang)
+    visit_passkeys(babel_app, mailbox, lang, pages)
     assert len(pages.seen) > 15
     assert pages.left_in_english() == {}
 

@@ -63,7 +63,7 @@ def passkey_login_view() -> ResponseReturnValue:
         form.credential.data or "", remember=bool(form.remember.data)
     )
     if outcome is PasskeyLogin.OK:
-        flash(LOGGED_IN, "success")
+        flash(_(LOGGED_IN), "success")
         return redirect(_landing())
     return _login_page(*_error(outcome, wait))
 
