@@ -55,7 +55,14 @@ NEW_PASSWORD = "another quiet harbour lantern"
 OTHER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|<[^>]+>")
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
-_NOT_OURS = re.compile(r"\S+@\S+|https?://\S+|otpauth://\S+|\d+(\.\d+){3}")
+#: What a page shows that is no sentence of ours: addresses, links, IPs, and
+#: the random TOTP key (groups of 4) and recovery codes, in which a group
+#: such as "move" would otherwise read as an English word now and then.
+_NOT_OURS = re.compile(
+    r"\S+@\S+|https?://\S+|otpauth://\S+|\d+(\.\d+){3}"
+    r"|\b[a-z2-7]{4}(?:-[a-z2-7]{4}){5}\b"
+    r"|\b[A-Z2-7]{4}(?: [A-Z2-7]{4})+\b"
+)
 _SECRET = re.compile(r'class="rivo-secret"[^>]*>([A-Z2-7 ]+)</code>')
 _RECOVERY_CODE = re.compile(r"<li><code>([a-z2-7]{4}(?:-[a-z2-7]{4}){5})</code></li>")
 
