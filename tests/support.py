@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
 
@@ -113,6 +114,25 @@ def cookie_value(response: t.Any, name: str = "session") -> str | None:
             expired = "Expires=Thu, 01 Jan 1970" in header
             return "" if expired else value
     return None
+
+
+#: A CSRF field in any attribute order (WTForms writes ``name`` then
+#: ``type``; the hand-written forms ``type`` then ``name``): group 1 is
+#: the token.
+CSRF = re.compile(r'<input(?=[^>]*\bname="csrf_token")[^>]*\bvalue="([^"]*)"[^>]*>')
+
+
+def csrf_token(page: str) -> str:
+    """The first CSRF token of ``page``; fails the test if it has none."""
+    found = CSRF.search(page)
+    assert found is not None, page
+    return found.group(1)
+
+
+def without_csrf(page: str) -> str:
+    """``page`` with every CSRF token blanked: a token carries the second
+    it was made in, so two pages compared for sameness must not hold it."""
+    return CSRF.sub(lambda m: m.group(0).replace(m.group(1), "TOKEN"), page)
 
 
 def require(ready: bool, reason: str) -> None:

@@ -24,6 +24,7 @@ import pytest
 from servers import DemoServer
 from servers import port_is_free
 from servers import wait_until
+from support import CSRF
 from support import free_port
 from users_support import PASSWORD
 from users_support import Browser
@@ -44,7 +45,6 @@ if t.TYPE_CHECKING:
 
 SITE = "http://127.0.0.1:5050"
 NEW_PASSWORD = "walrus kettle origami"
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _OUTBOX_LINK = re.compile(r'<a href="http://127\.0\.0\.1:5050(/[^"]+)">')
 _WHO = re.compile(r'<p id="who">(.*?)</p>', re.DOTALL)
 
@@ -258,7 +258,7 @@ def test_demo_command_serves_the_site_and_lists_a_sign_up_email(
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         with opener.open(server.url + "/signup", timeout=10) as response:
-            found = _CSRF.search(response.read().decode())
+            found = CSRF.search(response.read().decode())
         assert found is not None
         form = {
             "csrf_token": html.unescape(found.group(1)),

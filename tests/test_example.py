@@ -23,6 +23,7 @@ from pathlib import Path
 import flask
 import pytest
 from flask.testing import FlaskClient
+from support import CSRF
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
@@ -42,7 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "RIVO_"
 ENV_NAMES = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "MAIL_PORT")
 
-_CSRF = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 _CART_ROW = re.compile(
     r'<tr id="cart-(?P<id>[\w-]+)">.*?'
     r'<td class="number quantity">(?P<quantity>\d+)</td>',
@@ -134,7 +134,7 @@ def csrf_token(client: FlaskClient) -> str:
     """Load the shop page and read the CSRF token from its first form."""
     response = client.get("/")
     assert response.status_code == 200
-    found = _CSRF.search(page_text(response))
+    found = CSRF.search(page_text(response))
     assert found is not None, "the page has no form with a csrf_token field"
     return html.unescape(found.group(1))
 

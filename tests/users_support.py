@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
+from support import CSRF
 
 from flask_rivo import UserMixin
 from flask_rivo import cuid
@@ -89,7 +90,6 @@ class Mailbox:
         return link[len(SITE) :]
 
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _TOKEN = re.compile(r'name="token" type="hidden" value="([^"]+)"')
 
 
@@ -113,7 +113,7 @@ class Browser:
         if page.status_code == 302:
             page = self.client.get("/signup")
         fields = dict(data)
-        found = _CSRF.search(page.text)
+        found = CSRF.search(page.text)
         assert found is not None, f"no CSRF token on {path}: {page.status_code}"
         fields.setdefault("csrf_token", found.group(1))
         token = _TOKEN.search(page.text)
@@ -139,6 +139,6 @@ class Browser:
 
     def log_out(self) -> TestResponse:
         page = self.client.get("/signup")
-        found = _CSRF.search(page.text)
+        found = CSRF.search(page.text)
         assert found is not None
         return self.client.post("/logout", data={"csrf_token": found.group(1)})

@@ -3,7 +3,6 @@ installing RivoUsers."""
 
 from __future__ import annotations
 
-import re
 import typing as t
 from urllib.parse import parse_qs
 from urllib.parse import unquote
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from support import CSRF
 from support import FakeClock
 from support import cookie_value
 from users_support import PASSWORD
@@ -38,8 +38,6 @@ if t.TYPE_CHECKING:
     from sqlalchemy.orm import scoped_session
     from werkzeug.test import TestResponse
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
 
 # -- helpers ------------------------------------------------------------------
 
@@ -51,7 +49,7 @@ def log_in(browser: Browser, address: str, path: str = "/login") -> TestResponse
 
 
 def csrf_token(browser: Browser, path: str = "/signup") -> str:
-    found = _CSRF.search(browser.get(path).text)
+    found = CSRF.search(browser.get(path).text)
     assert found is not None
     return found.group(1)
 

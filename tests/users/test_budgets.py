@@ -13,13 +13,13 @@ timing; so the bcrypt calls are counted, by wrapping ``bcrypt.hashpw`` and
 
 from __future__ import annotations
 
-import re
 import typing as t
 
 import bcrypt
 import flask
 import pytest
 import sqlalchemy as sa
+from support import CSRF
 from support import FakeClock
 from users_support import PASSWORD
 from users_support import Browser
@@ -37,7 +37,6 @@ if t.TYPE_CHECKING:
 #: store; the counting of hashes needs only one.
 every_store = pytest.mark.every_store
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 TOO_MANY = "Too many requests from your network. Try again in"
 
 
@@ -80,7 +79,7 @@ class Poster:
     def __init__(self, app: flask.Flask, path: str) -> None:
         self.client = app.test_client()
         self.path = path
-        found = _CSRF.search(self.client.get(path).text)
+        found = CSRF.search(self.client.get(path).text)
         assert found is not None
         self.token = found.group(1)
 
@@ -103,7 +102,7 @@ def assert_refused(response: TestResponse, clock_wait_max: int = 3600) -> int:
     assert 1 <= wait <= clock_wait_max
     assert TOO_MANY in response.text
     assert 'role="alert"' in response.text
-    assert _CSRF.search(response.text) is not None  # the form, ready to send again
+    assert CSRF.search(response.text) is not None  # the form, ready to send again
     return wait
 
 

@@ -6,7 +6,6 @@ links followed from the received emails, on every session store.
 
 from __future__ import annotations
 
-import re
 import threading
 import typing as t
 import uuid
@@ -23,6 +22,7 @@ from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 from support import CountingStore
 from support import FakeClock
+from support import without_csrf
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
@@ -317,8 +317,7 @@ def answer(
     mailbox.clear()
     response = change(browser, address)
     page = browser.get("/change").text.replace(address, "ADDRESS")
-    # The CSRF token carries the second it was made in.
-    page = re.sub(r'(<input[^>]*name="csrf_token"[^>]*value=")[^"]+', r"\1TOKEN", page)
+    page = without_csrf(page)
     return response.status_code, page, len(mailbox.to(own))
 
 

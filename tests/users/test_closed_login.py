@@ -4,12 +4,12 @@ the password is right, one they may try on other sites."""
 
 from __future__ import annotations
 
-import re
 import typing as t
 
 import flask
 import pytest
 import sqlalchemy as sa
+from support import without_csrf
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import User
@@ -22,11 +22,9 @@ if t.TYPE_CHECKING:
 
 pytestmark = pytest.mark.every_store
 
-_CSRF = re.compile(r'(<input[^>]*name="csrf_token"[^>]*value=")[^"]+')
-
 
 def page(response: TestResponse) -> str:
-    return _CSRF.sub(r"\1TOKEN", response.text)
+    return without_csrf(response.text)
 
 
 def test_the_right_password_of_a_closed_account_looks_wrong(

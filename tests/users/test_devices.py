@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
+from support import CSRF
 from support import CountingStore
 from support import FakeClock
 from users_support import PASSWORD
@@ -44,7 +45,6 @@ every_store = pytest.mark.every_store
 WRONG = "wrong horse battery"
 WRONG_TEXT = "The email address or the password is wrong"
 COOKIE = "rivo_device"
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 # -- helpers ------------------------------------------------------------------
@@ -71,7 +71,7 @@ class Stranger:
         self.made = 0
         self.refused = 0
         page = self.client.get("/login")
-        found = _CSRF.search(page.text)
+        found = CSRF.search(page.text)
         assert found is not None
         self.token = found.group(1)
 
@@ -175,7 +175,7 @@ def test_the_cookie_is_secure_where_the_session_cookie_is(
     add_user(db, "bob@example.com")
     client = app.test_client()
     page = client.get("/login", base_url="https://rivo.test")
-    found = _CSRF.search(page.text)
+    found = CSRF.search(page.text)
     assert found is not None
     response = client.post(
         "/login",

@@ -13,6 +13,7 @@ import flask
 import pyotp
 import pytest
 from passkey_support import Authenticator
+from support import csrf_token
 from users_support import SITE
 from users_support import Browser
 from users_support import Mailbox
@@ -31,13 +32,9 @@ if t.TYPE_CHECKING:
     from support import FakeClock
     from werkzeug.test import TestResponse
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
 
 def csrf(browser: Browser, path: str) -> str:
-    found = _CSRF.search(browser.get(path).text)
-    assert found is not None, f"no CSRF token on {path}"
-    return found.group(1)
+    return csrf_token(browser.get(path).text)
 
 
 def options(browser: Browser, path: str, token: str) -> dict[str, t.Any]:
@@ -831,11 +828,10 @@ def test_an_ip_address_is_no_relying_party(
     app = make_users_app(debug=True, drop=("RIVO_EXTERNAL_URL",))
     client = app.test_client()
     base = "http://127.0.0.1:5000"
-    found = _CSRF.search(client.get("/login", base_url=base).text)
-    assert found is not None
+    token = csrf_token(client.get("/login", base_url=base).text)
     reply = client.post(
         "/login/passkey/options",
-        headers={"X-CSRFToken": found.group(1)},
+        headers={"X-CSRFToken": token},
         base_url=base,
     )
     assert reply.status_code == 503

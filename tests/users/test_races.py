@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import typing as t
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
+from support import CSRF
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Base
@@ -21,8 +21,6 @@ from users_support import User
 
 from flask_rivo import RivoUsers
 from flask_rivo.users import accounts
-
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 # Every test here that uses a store runs on every store.
 pytestmark = pytest.mark.every_store
@@ -62,7 +60,7 @@ def test_parallel_sign_ups_of_one_address_make_one_account(
     browsers = [Browser(app.test_client()) for _ in range(2)]
     tokens = []
     for browser in browsers:
-        found = _CSRF.search(browser.get("/signup").text)
+        found = CSRF.search(browser.get("/signup").text)
         assert found is not None
         tokens.append(found.group(1))
     monkeypatch.setattr(accounts, "sign_up", sign_up_then_wait)

@@ -3,12 +3,12 @@ again once the log-in is older than RIVO_REAUTH_WINDOW, then go on."""
 
 from __future__ import annotations
 
-import re
 import typing as t
 
 import flask
 import pytest
 import sqlalchemy as sa
+from support import csrf_token
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import User
@@ -126,9 +126,7 @@ def test_ending_sessions_needs_it_listing_does_not(
     clock.advance(WINDOW + 1)
     page = member.get("/sessions")
     assert page.status_code == 200
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found is not None
-    end_others = {"others": "1", "csrf_token": found.group(1)}
+    end_others = {"others": "1", "csrf_token": csrf_token(page.text)}
     response = member.client.post("/sessions", data=end_others)
     assert response.status_code == 302
     assert response.headers["Location"] == "/reauthenticate?next=/sessions"

@@ -9,6 +9,7 @@ import typing as t
 
 import flask
 import pytest
+from support import CSRF
 from support import FakeClock
 from users_support import PASSWORD
 from users_support import Browser
@@ -21,7 +22,6 @@ from flask_rivo.users.throttle import client_network
 from flask_rivo.users.throttle import take_mail_quota
 
 WRONG = "not the password at all"
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def test_parallel_claims_pass_one_at_a_time() -> None:
@@ -59,7 +59,7 @@ def test_parallel_log_ins_check_one_password(
     clock.advance(1)  # the first delay is over: one attempt may be made
     tokens = []
     for browser in browsers:
-        found = _CSRF.search(browser.get("/signup").text)
+        found = CSRF.search(browser.get("/signup").text)
         assert found is not None
         tokens.append(found.group(1))
     checks: list[bytes] = []
@@ -101,13 +101,13 @@ def test_csrf_secret_is_renewed_at_log_in(
     browser = Browser(app.test_client())
     browser.sign_up("ann@example.com")
     browser.submit(mailbox.last_link("ann@example.com"), {"password": PASSWORD})
-    found = _CSRF.search(browser.get("/signup").text)
+    found = CSRF.search(browser.get("/signup").text)
     assert found is not None
     before = found.group(1)
     assert browser.log_in("ann@example.com").status_code == 302
     forged = browser.client.post("/transfer", data={"csrf_token": before})
     assert forged.status_code == 400
-    found = _CSRF.search(browser.get("/signup").text)
+    found = CSRF.search(browser.get("/signup").text)
     assert found is not None
     fresh = browser.client.post("/transfer", data={"csrf_token": found.group(1)})
     assert fresh.text == "sent"

@@ -12,6 +12,7 @@ import typing as t
 
 import flask
 import pytest
+from support import CSRF
 from support import CountingStore
 from support import FakeClock
 from users_support import Browser
@@ -36,7 +37,6 @@ _ROW = re.compile(
     r'<input type="hidden" name="key" value="([0-9a-f]{64})">\s*'
     r'<input type="hidden" name="created" value="([^"]+)">'
 )
-_CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 class Row(t.NamedTuple):
@@ -199,7 +199,7 @@ def test_end_all_others_keeps_the_current(
     safari = logged_in(users_app, "ann@example.com", SAFARI, clock)
     page = firefox.get("/sessions").text
     assert len(rows(page)) == 2
-    [csrf, *_] = _CSRF.findall(page)
+    [csrf, *_] = CSRF.findall(page)
     response = firefox.client.post(
         "/sessions", data={"csrf_token": csrf, "others": "1"}
     )

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from support import CSRF
 from support import FakeClock
 from support import free_port
 from users_support import PASSWORD
@@ -49,7 +50,6 @@ if t.TYPE_CHECKING:
 
 NEW_PASSWORD = "walrus tangerine oboe"
 THREE_DAYS = 3 * 24 * 3600
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _HREF = re.compile(r'href="([^"]+)"')
 
 
@@ -82,7 +82,7 @@ def token_of(link: str) -> str:
 
 def csrf(browser: Browser) -> str:
     """A valid CSRF token of the browser's session, read from a form."""
-    found = _CSRF.search(browser.get("/signup").text)
+    found = CSRF.search(browser.get("/signup").text)
     assert found is not None
     return found.group(1)
 
@@ -213,7 +213,7 @@ def test_link_ignores_the_request_host(
     # The forged host really reaches the app...
     assert "evil.test" in client.get("/host", **request_kwargs).text
     page = client.get("/signup", **request_kwargs)
-    found = _CSRF.search(page.text)
+    found = CSRF.search(page.text)
     assert found is not None
     response = client.post(
         "/signup",
@@ -236,7 +236,7 @@ def test_notice_link_ignores_the_request_host(
 ) -> None:
     client = users_app.test_client()
     kwargs = {"base_url": "http://evil.test"}
-    found = _CSRF.search(client.get("/signup", **kwargs).text)
+    found = CSRF.search(client.get("/signup", **kwargs).text)
     assert found is not None
     data = {**signup_data(verified, NEW_PASSWORD), "csrf_token": found.group(1)}
     assert client.post("/signup", data=data, **kwargs).status_code == 200
@@ -807,7 +807,7 @@ def test_form_error_keeps_the_address_and_a_fresh_form(
     response = browser.sign_up("bob@example.com", "password")
     assert response.status_code == 400
     assert 'value="bob@example.com"' in input_tag(response.text, "email")
-    assert _CSRF.search(response.text) is not None
+    assert CSRF.search(response.text) is not None
     # Correcting the form then works.
     assert browser.sign_up("bob@example.com").status_code == 200
     assert len(rows(db)) == 1
@@ -947,7 +947,7 @@ def test_no_site_url_outside_debug_answers_503_where_links_are_built(
 def sign_up_at(client: FlaskClient, base_url: str) -> TestResponse:
     """Sign up ``bob@example.com`` with every request sent to ``base_url``."""
     page = client.get("/signup", base_url=base_url)
-    found = _CSRF.search(page.text)
+    found = CSRF.search(page.text)
     assert found is not None, page.status_code
     data = {**signup_data("bob@example.com"), "csrf_token": found.group(1)}
     return client.post("/signup", data=data, base_url=base_url)

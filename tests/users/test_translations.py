@@ -23,6 +23,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from passkey_support import Authenticator
+from support import CSRF
 from support import FakeClock
 from users.test_passkeys import add_passkey
 from users.test_passkeys import passkey_log_in
@@ -202,12 +203,9 @@ def speaking(app: flask.Flask, lang: str, agent: str | None = None) -> Browser:
     return Browser(client)
 
 
-_SESSIONS_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
 def end_session(browser: Browser, data: dict[str, str]) -> t.Any:
     """Press a button of the sessions page, whose forms are hand-written."""
-    found = _SESSIONS_CSRF.search(browser.get("/sessions").text)
+    found = CSRF.search(browser.get("/sessions").text)
     assert found is not None
     return browser.client.post("/sessions", data={**data, "csrf_token": found[1]})
 
@@ -498,7 +496,6 @@ def test_the_two_factor_pages_and_emails_are_translated(
 
 
 _REMOVE = re.compile(r'name="remove" value="([^"]+)"')
-_CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def visit_passkeys(app: flask.Flask, mailbox: Mailbox, lang: str, pages: Pages) -> None:
@@ -524,7 +521,7 @@ def visit_passkeys(app: flask.Flask, mailbox: Mailbox, lang: str, pages: Pages) 
     pages.page("passkeys, logged in with one", page, 200)
     found = _REMOVE.search(page.text)
     assert found is not None
-    token = _CSRF_FIELD.search(page.text)
+    token = CSRF.search(page.text)
     assert token is not None
     removed = phone.client.post(
         "/passkeys", data={"csrf_token": token[1], "remove": found[1]}
