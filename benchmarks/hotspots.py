@@ -24,7 +24,7 @@ import sys
 import run
 
 #: The sides ``--side`` chooses from: the kinds of app ``run.py`` builds.
-SIDES = ("rivo", "flask-session", "cookie", "bare")
+SIDES = ("rivo", *run.PEERS, "cookie", "bare")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ OPS = {
 
 def plot(report: dict[str, t.Any], path: str) -> None:
     """Requests per second relative to bare Flask, one group per store."""
-    rows = [r for r in report["results"] if r["kind"] in ("rivo", "flask-session")]
+    rows = [r for r in report["results"] if r["store"] is not None]  # no baselines
     labels = list(dict.fromkeys(r["scenario"].rsplit(", ", 1)[0] for r in rows))
     figure, axes = plt.subplots(figsize=(8, 0.4 * len(labels) + 1.2), dpi=80)
     height = 0.8 / len(OPS)

@@ -86,6 +86,11 @@ STORES: dict[str, tuple[str, str | None]] = {
     "mariadb": ("rivo mariadb", None),
     "redis": ("rivo redis", "Flask-Session redis"),
 }
+#: The two ways Flask-Session is measured: as installed (its defaults, which
+#: save every session back on every request, reads included) and with
+#: ``SESSION_REFRESH_EACH_REQUEST`` off (a read costs it one store read), each
+#: with the suffix its rows' names get.
+PEERS = {"flask-session": "", "flask-session-tuned": " (no refresh)"}
 #: What each scenario's request does, and its path: ``untouched`` carries a
 #: session cookie but its view never uses the session; ``login_required`` is
 #: a page behind rivo's ``login_required`` (Flask-Login's on the cookie
@@ -136,8 +141,8 @@ def make_app(
     app.config["SECRET_KEY"] = "benchmark-only-not-secret"  # noqa: S105
     if kind == "rivo":
         use_rivo(app, store, url, cleanup)
-    elif kind == "flask-session":
-        use_flask_session(app, store, url, cleanup)
+    elif kind in PEERS:
+        use_flask_session(app, store, url, cleanup, refresh=kind == "flask-session")
     elif kind not in ("bare", "cookie"):
         raise ValueError(kind)
     if kind != "bare":
@@ -181,17 +186,23 @@ def use_rivo(
 
 
 def use_flask_session(
-    app: Flask, store: str | None, url: str, cleanup: contextlib.ExitStack
+    app: Flask,
+    store: str | None,
+    url: str,
+    cleanup: contextlib.ExitStack,
+    *,
+    refresh: bool,
 ) -> None:
     """Install Flask-Session on ``app``, with its own client (or ``db``).
 
-    Flask-Session saves the whole session on every request, reads included,
-    while Flask's ``SESSION_REFRESH_EACH_REQUEST`` is true (the default):
-    that is how it slides the expiry. Turned off here, a read costs it one
-    store read, as it costs rivo, whose sliding expiry costs it a touch at
-    most once per ``RIVO_SESSION_TOUCH_INTERVAL``. See the README.
+    With ``refresh`` (Flask's default ``SESSION_REFRESH_EACH_REQUEST``),
+    Flask-Session saves the whole session on every request, reads included:
+    that is how it slides the expiry. Without it, a read costs it one store
+    read, as it costs rivo, whose sliding expiry costs a touch at most once
+    per ``RIVO_SESSION_TOUCH_INTERVAL``; its sessions then expire a fixed
+    time after their last write. See the README.
     """
-    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = refresh
     if store == "memory":
         app.config.update(SESSION_TYPE="cachelib", SESSION_CACHELIB=SimpleCache())
     elif store == "redis":
@@ -468,9 +479,11 @@ def build_scenarios(stores: list[str], urls: dict[str, str]) -> list[Scenario]:
     found = [Scenario("bare Flask, no session", "bare", "/plain")]
     found += (Scenario(f"cookie session, {op}", "cookie", p) for op, p in OPS.items())
     for store in stores:
-        for kind, label in zip(("rivo", "flask-session"), STORES[store], strict=True):
-            if label is None:
-                continue  # no peer on this backend
+        rivo, peer = STORES[store]
+        sides = [("rivo", rivo)]
+        if peer is not None:  # None: no peer on this backend
+            sides += ((kind, peer + suffix) for kind, suffix in PEERS.items())
+        for kind, label in sides:
             found += (
                 Scenario(f"{label}, {op}", kind, path, store, urls.get(store, ""))
                 for op, path in OPS.items()
@@ -625,6 +638,11 @@ def measure(
     return scenarios
 
 
+#: The ratios of a rivo row, by their key in the JSON report: to bare Flask,
+#: to the cookie session and to each of :data:`PEERS`.
+RATIOS = ("vs_bare", "vs_cookie", "vs_flask_session", "vs_flask_session_tuned")
+
+
 def rate(
     scenarios: list[Scenario], kind: str, path: str, store: str | None = None
 ) -> float:
@@ -660,8 +678,9 @@ def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
             path, store = scenario.path, scenario.store
             row["vs_cookie"] = round(median / rate(scenarios, "cookie", path), 3)
             if STORES[store or ""][1] is not None:
-                peer = rate(scenarios, "flask-session", path, store)
-                row["vs_flask_session"] = round(median / peer, 3)
+                for kind, key in zip(PEERS, RATIOS[2:], strict=True):
+                    peer = rate(scenarios, kind, path, store)
+                    row[key] = round(median / peer, 3)
         rows.append(row)
     return rows
 
@@ -771,12 +790,13 @@ def table(rows: list[dict[str, t.Any]]) -> str:
         "vs bare",
         "vs cookie",
         "vs Flask-Session",
+        "vs FS no refresh",
         "store calls/req",
         "bytes/session",
     )
     lines = [header]
     for row in rows:
-        ratios = [row.get(k) for k in ("vs_bare", "vs_cookie", "vs_flask_session")]
+        ratios = [row.get(k) for k in RATIOS]
         calls, size = row.get("store_calls_per_request"), row.get("bytes_per_session")
         lines.append(
             (

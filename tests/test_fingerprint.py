@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from flask_rivo.fingerprint import MAX_USER_AGENT
 from flask_rivo.fingerprint import same_network
@@ -46,3 +51,67 @@ def test_user_agent_is_cut_and_compared_exactly() -> None:
     assert same_user_agent("Firefox", "Firefox")
     assert not same_user_agent("Firefox", "firefox")
     assert same_user_agent("", "anything")
+
+
+def _reference(before: str, now: str, octets: int, bits: int) -> bool:
+    """The prefix check written plainly with :mod:`ipaddress`, nothing cached
+    and no shortcut: what the fast one must always agree with."""
+
+    def parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        return ip
+
+    if not before or (octets == 0 and bits == 0):
+        return True
+    old = parse(before)
+    if old is None:
+        return before == now
+    prefix = octets * 8 if old.version == 4 else bits
+    if prefix == 0:
+        return True
+    new = parse(now)
+    if new is None or old.version != new.version:
+        return False
+    return new in ipaddress.ip_network(f"{old}/{prefix}", strict=False)
+
+
+_ADDRESSES = st.one_of(
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=4).map(lambda ip: f"::ffff:{ip}"),
+    st.sampled_from(["", "unix-socket", "garbage", "192.0.2.1", "2001:db8::1"]),
+    st.text(max_size=12),
+)
+
+
+@st.composite
+def _pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """Two addresses, often near each other (the same, or one bit apart)."""
+    before = draw(_ADDRESSES)
+    how = draw(st.sampled_from(["same", "near", "any"]))
+    if how == "same":
+        return before, before
+    if how == "near":
+        try:
+            ip = ipaddress.ip_address(before)
+        except ValueError:
+            return before, draw(_ADDRESSES)
+        flip = 1 << draw(st.integers(0, ip.max_prefixlen - 1))
+        return before, str(ipaddress.ip_address(int(ip) ^ flip))
+    return before, draw(_ADDRESSES)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_pairs(), st.integers(0, 4), st.integers(0, 128))
+def test_same_network_agrees_with_the_plain_check(
+    pair: tuple[str, str], octets: int, bits: int
+) -> None:
+    """The shortcut for an unchanged address and the caches change no answer."""
+    before, now = pair
+    assert same_network(before, now, octets, bits) is _reference(
+        before, now, octets, bits
+    )
