@@ -26,11 +26,13 @@ def vary_cookie(response: Response) -> None:
     The same header as ``response.vary.add("Cookie")``, without parsing a
     header set and writing it back when there was no ``Vary`` yet (the
     usual case, and a cost on every request that uses its session).
+    ``getlist``, as Werkzeug's ``get`` of a missing header raises and
+    catches an HTTP exception: a few microseconds of every such request.
     """
-    vary = response.headers.get("Vary")
-    if vary is None:
+    vary = response.headers.getlist("Vary")
+    if not vary:
         response.headers.add("Vary", "Cookie")  # known absent: no search
-    elif vary != "Cookie":
+    elif vary != ["Cookie"]:
         response.vary.add("Cookie")
 
 
@@ -86,7 +88,7 @@ class ResponseCookie:
             **self.options(),
         )
         vary_cookie(response)
-        if "Cache-Control" not in response.headers:
+        if not response.headers.getlist("Cache-Control"):  # as above
             # OWASP: no shared cache may keep (and hand out) a session ID.
             response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import shutil
 import threading
 import time
 import typing as t
 from pathlib import Path
 
 import pytest
+from e2e.chromium import chromium
 from support import free_port
-from support import require
 from users_support import Mailbox
 from werkzeug.serving import make_server
 
@@ -28,17 +27,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-#: As the machine notes say: no background traffic, no sandbox as root.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "zebra violin cactus"
 
 
@@ -89,23 +77,12 @@ def site(
 
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[t.Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require(sync_playwright is not None, "Playwright is not installed")
-    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
-    assert sync_playwright is not None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as browser:
         context = browser.new_context()
         page = context.new_page()
         page.set_default_timeout(10_000)
         yield page
         context.close()
-        browser.close()
 
 
 def test_sign_up_confirm_log_in_and_out(

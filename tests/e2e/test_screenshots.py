@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import typing as t
 from pathlib import Path
 
 import pytest
+from e2e.chromium import chromium
 from shots import SHOTS
 from shots import Shot
-from support import require
 from tour import Tour
 from tour import optimize
 from tour import tours
@@ -41,27 +40,14 @@ DOCS = ROOT / "docs"
 FOLDER = DOCS / "_static" / "screenshots"
 #: Where the pictures go: ``tmp_path``, unless this names a folder.
 TARGET = os.environ.get("RIVO_SCREENSHOTS")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--font-render-hinting=none"]
 #: A picture is a few tens of kB; more means it is not the flat page it was.
 MAX_BYTES = 120_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[t.Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require(sync_playwright is not None, "Playwright is not installed")
-    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
-    assert sync_playwright is not None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -221,6 +221,9 @@ def cost12_app(db: scoped_session[t.Any], clock: FakeClock) -> flask.Flask:
 def test_unknown_address_costs_as_much_as_a_wrong_password(
     cost12_app: flask.Flask, db: scoped_session[t.Any]
 ) -> None:
+    """Timed in this thread's CPU time (the test client runs the request in
+    it, bcrypt included): what the server spends, which other processes on a
+    loaded machine do not blur as they blur the wall clock."""
     client = cost12_app.test_client()
     page = client.get("/login")
     found = CSRF.search(page.text)
@@ -229,9 +232,9 @@ def test_unknown_address_costs_as_much_as_a_wrong_password(
 
     def timed(address: str) -> float:
         data = {"csrf_token": token, "email": address, "password": WRONG}
-        start = time.perf_counter()
+        start = time.thread_time()
         response = client.post("/login", data=data)
-        elapsed = time.perf_counter() - start
+        elapsed = time.thread_time() - start
         assert response.status_code == 400
         assert WRONG_OR_UNKNOWN in response.text
         return elapsed
@@ -242,9 +245,9 @@ def test_unknown_address_costs_as_much_as_a_wrong_password(
     stored = stored_hash(db, "ann@example.com")
 
     def one_check() -> float:
-        start = time.perf_counter()
+        start = time.thread_time()
         assert not check_password(WRONG, stored)
-        return time.perf_counter() - start
+        return time.thread_time() - start
 
     known: list[float] = []
     unknown: list[float] = []

@@ -36,6 +36,7 @@ def reauthenticate() -> ResponseReturnValue:
     next_url = safe_next(request.args.get("next"))
     user = logged_in_user()
     headers: dict[str, str] = {}
+    status = form_status()
     if form.validate_on_submit():
         right, wait = password_attempt(
             user, form.password.data or "", known_browser=True
@@ -48,11 +49,7 @@ def reauthenticate() -> ResponseReturnValue:
         else:
             error, status = _("This is not your password."), 400
         form.form_errors.append(error)
-        page = render_template(
-            "rivo/reauthenticate.html", form=form, next=next_url, user=user
-        )
-        return page, status, headers
     page = render_template(
         "rivo/reauthenticate.html", form=form, next=next_url, user=user
     )
-    return page, form_status()
+    return page, status, headers
