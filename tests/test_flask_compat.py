@@ -128,6 +128,29 @@ def test_vary_cookie_whenever_the_session_is_read(
     assert "Vary" not in client.get("/nothing").headers
 
 
+@pytest.mark.parametrize(
+    "own",
+    [["Accept-Language"], ["Cookie"], ["Accept-Language", "Accept-Encoding"]],
+)
+def test_vary_cookie_joins_the_views_own_vary(
+    app: flask.Flask, client: FlaskClient, own: list[str]
+) -> None:
+    """A view's own ``Vary`` headers stay, joined into one with ``Cookie``
+    named once (Werkzeug's ``vary.add`` would keep only the first)."""
+
+    @app.get("/varies")
+    def varies() -> flask.Response:
+        response = flask.make_response(str(flask.session.get("a")))
+        for name in own:
+            response.headers.add("Vary", name)
+        return response
+
+    client.get("/set/a/1")
+    [header] = client.get("/varies").headers.getlist("Vary")  # one, as Flask's
+    named = [name.strip() for name in header.split(",")]
+    assert sorted(named) == sorted({*own, "Cookie"})
+
+
 def test_session_transaction(client: FlaskClient) -> None:
     with client.session_transaction() as session:
         session["basket"] = ["tea"]
