@@ -34,6 +34,8 @@ def vary_cookie(response: Response) -> None:
     if not vary:
         response.headers.add("Vary", "Cookie")  # known absent: no search
         return
+    if vary == ["Cookie"]:
+        return  # as set by an earlier call: nothing to parse
     names = [name.strip() for header in vary for name in header.split(",")]
     if "cookie" not in (name.lower() for name in names):
         response.headers["Vary"] = ", ".join([*filter(None, names), "Cookie"])
