@@ -12,35 +12,58 @@ import json
 import sys
 import typing as t
 
-#: The columns: a heading, the report's key, and how a value is written.
-COLUMNS: tuple[tuple[str, str, t.Callable[[t.Any], str]], ...] = (
-    ("request", "scenario", str),
-    ("req/s", "requests_per_second", lambda v: f"{v:,.0f}"),
-    ("vs bare Flask", "vs_bare", lambda v: f"{v:.2f}x"),
-    ("vs cookie session", "vs_cookie", lambda v: f"{v:.2f}x"),
-    ("vs Flask-Session", "vs_flask_session", lambda v: f"{v:.2f}x"),
-    ("vs Flask-Session, no refresh", "vs_flask_session_tuned", lambda v: f"{v:.2f}x"),
-    ("store calls per request", "store_calls_per_request", lambda v: f"{v:g}"),
-    ("bytes per session", "bytes_per_session", lambda v: f"{v:,}"),
+
+def _ratio(row: dict[str, t.Any], key: str) -> str:
+    """A ratio of medians, with the ratio of best rounds after it."""
+    if row.get(key) is None:
+        return ""
+    return f"{row[key]:.2f}x ({row['best_' + key]:.2f}x)"
+
+
+def _rate(row: dict[str, t.Any], _: str) -> str:
+    """Requests per second: the median round, and the best one after it."""
+    return f"{row['requests_per_second']:,.0f} ({row['best_requests_per_second']:,.0f})"
+
+
+def _plain(row: dict[str, t.Any], key: str) -> str:
+    value = row.get(key)
+    return (
+        ""
+        if value is None
+        else f"{value:,}"
+        if isinstance(value, int)
+        else f"{value:g}"
+    )
+
+
+#: The columns: a heading, the report's key, and how a cell is written.
+COLUMNS: tuple[tuple[str, str, t.Callable[[dict[str, t.Any], str], str]], ...] = (
+    ("request", "scenario", lambda row, key: str(row[key])),
+    ("req/s", "requests_per_second", _rate),
+    ("vs bare Flask", "vs_bare", _ratio),
+    ("vs cookie session", "vs_cookie", _ratio),
+    ("vs Flask-Session", "vs_flask_session", _ratio),
+    ("vs Flask-Session, no refresh", "vs_flask_session_tuned", _ratio),
+    ("store calls per request", "store_calls_per_request", _plain),
+    ("bytes per session", "bytes_per_session", _plain),
 )
 
 
 def table(report: dict[str, t.Any]) -> str:
-    """The report's rows as a ``list-table``; a value a row lacks is blank."""
+    """The report's rows as a ``list-table``: each figure is the median
+    round's, with the best round's in brackets; a value a row lacks is
+    blank."""
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
-        "   :widths: 34 9 9 9 9 9 9 9",
+        "   :widths: 28 12 10 10 10 10 10 10",
         "",
     ]
     rows = [[heading for heading, _, _ in COLUMNS]]
-    for result in report["results"]:
-        rows.append(
-            [
-                "" if result.get(key) is None else write(result[key])
-                for _, key, write in COLUMNS
-            ]
-        )
+    rows += (
+        [write(result, key) for _, key, write in COLUMNS]
+        for result in report["results"]
+    )
     for row in rows:
         first, *rest = row
         lines.append(f"   * - {first}")
