@@ -18,13 +18,21 @@ MAX_USER_AGENT = 512
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse(address: str) -> _Address | None:
-    """The address, IPv4-mapped IPv6 as the IPv4 it maps; None if it is none.
+#: Longer than any address's text (an IPv6 address with a zone ID
+#: included): such a text is no address, and is never cached.
+_MAX_ADDRESS = 64
 
-    Cached (bounded): the same few addresses come back request after
-    request, and :mod:`ipaddress` takes microseconds to parse one.
-    """
+
+def _parse(address: str) -> _Address | None:
+    """The address, IPv4-mapped IPv6 as the IPv4 it maps; None if it is none."""
+    return None if len(address) > _MAX_ADDRESS else _parse_short(address)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_short(address: str) -> _Address | None:
+    """:func:`_parse`, cached (bounded, short texts only): the same few
+    addresses come back request after request, and :mod:`ipaddress` takes
+    microseconds to parse one."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

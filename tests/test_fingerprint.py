@@ -37,6 +37,9 @@ from flask_rivo.fingerprint import user_agent
         ("unix-socket", "192.0.2.1", 4, 0, False),
         ("192.0.2.1", "", 4, 0, False),
         ("192.0.2.1", "garbage", 4, 0, False),
+        ("9" * 5000, "9" * 5000, 4, 0, True),  # no address, but the same
+        ("9" * 5000, "192.0.2.1", 4, 0, False),  # never parsed nor cached
+        ("192.0.2.1", "1" * 5000, 4, 0, False),
     ],
 )
 def test_same_network(
