@@ -1,6 +1,6 @@
 """Write run.py's JSON report as the reStructuredText table of the docs.
 
-python benchmarks/report.py results.json docs/_generated/benchmarks-run.rst
+python benchmarks/report.py results.json docs/_include/benchmarks-run.txt
 
 docs/benchmarks.rst includes the file, so the table it shows is always the
 one of the run its chart (plot.py) was drawn from, never copied by hand.
@@ -14,15 +14,18 @@ import typing as t
 
 
 def _ratio(row: dict[str, t.Any], key: str) -> str:
-    """A ratio of medians, with the ratio of best rounds after it."""
+    """A ratio of medians, with the ratio of best rounds after it (if the
+    report has it: older ones do not)."""
     if row.get(key) is None:
         return ""
-    return f"{row[key]:.2f}x ({row['best_' + key]:.2f}x)"
+    best = row.get("best_" + key)
+    return f"{row[key]:.2f}x" + ("" if best is None else f" ({best:.2f}x)")
 
 
-def _rate(row: dict[str, t.Any], _: str) -> str:
+def _rate(row: dict[str, t.Any], key: str) -> str:
     """Requests per second: the median round, and the best one after it."""
-    return f"{row['requests_per_second']:,.0f} ({row['best_requests_per_second']:,.0f})"
+    best = row.get("best_" + key)
+    return f"{row[key]:,.0f}" + ("" if best is None else f" ({best:,.0f})")
 
 
 def _plain(row: dict[str, t.Any], key: str) -> str:

@@ -23,12 +23,12 @@ logger = logging.getLogger("flask_rivo")
 def vary_cookie(response: Response) -> None:
     """Name ``Cookie`` in the response's ``Vary`` header, as Flask does.
 
-    One ``Vary`` header results, as Flask's tests expect, holding every name
-    of the view's ``Vary`` headers (``response.vary.add`` reads only the
-    first and writes it back over all of them); none is parsed in the usual
-    case of no ``Vary`` yet. ``getlist``, as Werkzeug's ``get`` of a missing
-    header raises and catches an HTTP exception: a few microseconds of every
-    request that uses its session.
+    One ``Vary`` header results, holding every name of the view's ``Vary``
+    headers (``response.vary.add`` reads only the first and writes it back
+    over all of them), or ``*`` alone if one says ``*`` (RFC 9110, 12.5.5);
+    none is parsed in the usual case of no ``Vary`` yet. ``getlist``, as
+    Werkzeug's ``get`` of a missing header raises and catches an HTTP
+    exception: a few microseconds of every request that uses its session.
     """
     vary = response.headers.getlist("Vary")
     if not vary:
@@ -36,9 +36,38 @@ def vary_cookie(response: Response) -> None:
         return
     if vary == ["Cookie"]:
         return  # as set by an earlier call: nothing to parse
-    names = [name.strip() for header in vary for name in header.split(",")]
-    if "cookie" not in (name.lower() for name in names):
-        response.headers["Vary"] = ", ".join([*filter(None, names), "Cookie"])
+    names = [n for n in (name.strip() for h in vary for name in h.split(",")) if n]
+    lowered = {name.lower() for name in names}
+    if "*" in lowered:
+        names = ["*"]
+    elif "cookie" not in lowered:
+        names.append("Cookie")
+    joined = ", ".join(names)
+    if vary != [joined]:
+        response.headers["Vary"] = joined
+
+
+def _private_cookie(response: Response) -> None:
+    """Keep shared caches from storing the session cookie (OWASP Session
+    Management Cheat Sheet: a cached ``Set-Cookie`` hands one visitor's
+    session ID, or its deletion, to every visitor after).
+
+    Without a ``Cache-Control`` of the view's: ``private, no-cache="Set-Cookie"``.
+    With one that lets shared caches keep the response (``public``, say),
+    ``no-cache="Set-Cookie"`` joins it (RFC 9111, 5.2.2.4): the body may
+    still be cached as the view chose, the cookie never reused.
+    """
+    policy = response.headers.getlist("Cache-Control")
+    if not policy:
+        response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
+        return
+    for directive in ",".join(policy).lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name in ("private", "no-store") or (
+            name == "no-cache" and (not value or "set-cookie" in value)
+        ):
+            return
+    response.headers["Cache-Control"] = ", ".join([*policy, 'no-cache="Set-Cookie"'])
 
 
 class ResponseCookie:
@@ -93,9 +122,7 @@ class ResponseCookie:
             **self.options(),
         )
         vary_cookie(response)
-        if not response.headers.getlist("Cache-Control"):  # as above
-            # OWASP: no shared cache may keep (and hand out) a session ID.
-            response.headers["Cache-Control"] = 'private, no-cache="Set-Cookie"'
+        _private_cookie(response)
 
     def delete(self) -> None:
         """Expire the session cookie in the browser."""
@@ -103,6 +130,7 @@ class ResponseCookie:
             self.interface.get_cookie_name(self.app), **self.options()
         )
         vary_cookie(self.response)
+        _private_cookie(self.response)
 
     def refuse(self) -> None:
         """Turn the response into the application's 503 page, in place.
@@ -124,3 +152,4 @@ class ResponseCookie:
         response.headers = replacement.headers
         response.response = replacement.response
         response.direct_passthrough = False
+        vary_cookie(response)  # the page depends on the cookie, as ever

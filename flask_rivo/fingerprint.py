@@ -18,21 +18,20 @@ MAX_USER_AGENT = 512
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-#: Longer than any address's text (an IPv6 address with a zone ID
-#: included): such a text is no address, and is never cached.
-_MAX_ADDRESS = 64
+#: Longest text cached: any IPv4 or IPv6 address with a short zone ID. A
+#: longer one (an IPv6 zone ID may be any length) is parsed every time, so
+#: the cache holds at most 1,024 short texts whatever the clients send.
+_MAX_CACHED = 64
 
 
 def _parse(address: str) -> _Address | None:
     """The address, IPv4-mapped IPv6 as the IPv4 it maps; None if it is none."""
-    return None if len(address) > _MAX_ADDRESS else _parse_short(address)
+    if len(address) > _MAX_CACHED:
+        return _parse_text(address)
+    return _parse_cached(address)
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse_short(address: str) -> _Address | None:
-    """:func:`_parse`, cached (bounded, short texts only): the same few
-    addresses come back request after request, and :mod:`ipaddress` takes
-    microseconds to parse one."""
+def _parse_text(address: str) -> _Address | None:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -40,6 +39,11 @@ def _parse_short(address: str) -> _Address | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+#: :func:`_parse_text`, cached (bounded): the same few addresses come back
+#: request after request, and :mod:`ipaddress` takes microseconds to parse one.
+_parse_cached = functools.lru_cache(maxsize=1024)(_parse_text)
 
 
 def same_network(before: str, now: str, ipv4_octets: int, ipv6_bits: int) -> bool:

@@ -40,6 +40,10 @@ from flask_rivo.fingerprint import user_agent
         ("9" * 5000, "9" * 5000, 4, 0, True),  # no address, but the same
         ("9" * 5000, "192.0.2.1", 4, 0, False),  # never parsed nor cached
         ("192.0.2.1", "1" * 5000, 4, 0, False),
+        # An IPv6 zone ID may be any length: such an address is still one.
+        ("fe80::1%" + "a" * 60, "fe80::2%" + "a" * 60, 0, 64, True),
+        ("::ffff:192.0.2.1%" + "a" * 60, "198.51.100.7", 0, 64, True),
+        ("::ffff:192.0.2.1%" + "a" * 60, "192.0.2.7", 3, 0, True),
     ],
 )
 def test_same_network(
@@ -88,6 +92,11 @@ _ADDRESSES = st.one_of(
     st.ip_addresses(v=4).map(lambda ip: f"::ffff:{ip}"),
     st.sampled_from(["", "unix-socket", "garbage", "192.0.2.1", "2001:db8::1"]),
     st.text(max_size=12),
+    st.builds(
+        "{}%{}".format,
+        st.ip_addresses(v=6).map(str),
+        st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=80),
+    ),
 )
 
 

@@ -130,7 +130,13 @@ def test_vary_cookie_whenever_the_session_is_read(
 
 @pytest.mark.parametrize(
     "own",
-    [["Accept-Language"], ["Cookie"], ["Accept-Language", "Accept-Encoding"]],
+    [
+        ["Accept-Language"],
+        ["Cookie"],
+        ["Accept-Language", "Accept-Encoding"],
+        ["Accept-Language", "Cookie"],
+        ["accept-language, cookie"],
+    ],
 )
 def test_vary_cookie_joins_the_views_own_vary(
     app: flask.Flask, client: FlaskClient, own: list[str]
@@ -147,8 +153,24 @@ def test_vary_cookie_joins_the_views_own_vary(
 
     client.get("/set/a/1")
     [header] = client.get("/varies").headers.getlist("Vary")  # one, as Flask's
-    named = [name.strip() for name in header.split(",")]
-    assert sorted(named) == sorted({*own, "Cookie"})
+    named = [name.strip().lower() for name in header.split(",")]
+    expected = {n.strip().lower() for names in own for n in names.split(",")}
+    assert sorted(named) == sorted(expected | {"cookie"})
+
+
+def test_vary_star_stays_alone(app: flask.Flask, client: FlaskClient) -> None:
+    """``Vary: *`` already covers the cookie, and may not be listed with
+    other names (RFC 9110, 12.5.5)."""
+
+    @app.get("/varies-all")
+    def varies_all() -> flask.Response:
+        response = flask.make_response(str(flask.session.get("a")))
+        response.headers.add("Vary", "Accept-Language")
+        response.headers.add("Vary", "*")
+        return response
+
+    client.get("/set/a/1")
+    assert client.get("/varies-all").headers.getlist("Vary") == ["*"]
 
 
 def test_session_transaction(client: FlaskClient) -> None:

@@ -754,6 +754,51 @@ def test_new_session_cookie_is_kept_out_of_shared_caches(app: flask.Flask) -> No
     assert fresh.get("/own-policy").headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize(
+    ("policy", "sent"),
+    [
+        ("public, max-age=60", 'public, max-age=60, no-cache="Set-Cookie"'),
+        ("s-maxage=600", 's-maxage=600, no-cache="Set-Cookie"'),
+        ('no-cache="Set-Cookie"', 'no-cache="Set-Cookie"'),
+        ("no-cache", "no-cache"),
+        ("private, max-age=60", "private, max-age=60"),
+    ],
+)
+@pytest.mark.parametrize("change", ["start", "end"])
+def test_a_view_that_lets_caches_keep_it_never_lets_them_keep_the_cookie(
+    app: flask.Flask, policy: str, sent: str, change: str
+) -> None:
+    """A shared cache that stored the ``Set-Cookie`` of a cacheable page
+    would hand the session ID (or its deletion) to every later visitor:
+    the view's own policy stays, with the cookie excluded from it."""
+
+    @app.get("/cacheable")
+    def cacheable() -> flask.Response:
+        if change == "start":
+            flask.session["a"] = 1
+        else:
+            flask.session.clear()
+        response = flask.make_response("ok")
+        response.headers["Cache-Control"] = policy
+        return response
+
+    client = app.test_client()
+    if change == "end":
+        client.get("/set/a/1")
+    response = client.get("/cacheable")
+    assert "Set-Cookie" in response.headers
+    assert response.headers.getlist("Cache-Control") == [sent]
+
+
+def test_a_deleted_cookie_is_kept_out_of_shared_caches(
+    app: flask.Flask, client: FlaskClient
+) -> None:
+    client.get("/set/a/1")
+    response = client.get("/destroy")
+    assert "Expires=Thu, 01 Jan 1970" in response.headers["Set-Cookie"]
+    assert response.headers["Cache-Control"] == 'private, no-cache="Set-Cookie"'
+
+
 def test_log_out_ends_a_session_rotated_meanwhile(
     app: flask.Flask, client: FlaskClient, clock: FakeClock, store: CountingStore
 ) -> None:

@@ -52,6 +52,9 @@ def test_save_failure_answers_503_and_loses_nothing(
     response = client.get("/fail-mid-request")
     assert response.status_code == 503
     assert "Set-Cookie" not in response.headers
+    # The page replaced the view's, headers included; it still depends on
+    # the cookie, so no cache may hand it to a visitor with another one.
+    assert response.headers["Vary"] == "Cookie"
     store.down = False
     assert client.get("/get/cart").text == "'apples'"
 
