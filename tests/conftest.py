@@ -9,6 +9,7 @@ from backends import ALL
 from backends import Backend
 from backends import make_backends
 from backends import use
+from hypothesis import settings
 from support import CountingStore
 from support import FakeClock
 from support import free_port
@@ -19,6 +20,12 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from flask.testing import FlaskClient
+
+# No per-example deadline: the fuzzed examples go through real stores and
+# bcrypt, whose times a loaded machine stretches past Hypothesis's 200 ms
+# default without anything being wrong. What they check is the answers.
+settings.register_profile("rivo", deadline=None)
+settings.load_profile("rivo")
 
 
 @pytest.fixture
