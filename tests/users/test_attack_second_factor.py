@@ -10,6 +10,7 @@ import flask
 import pytest
 from support import FakeClock
 from support import csrf_token
+from users import test_two_factor
 from users.test_two_factor import Ann
 from users.test_two_factor import code_at
 from users.test_two_factor import log_in_again
@@ -34,14 +35,8 @@ ARABIC_INDIC = {ord("0") + d: chr(0x0660 + d) for d in range(10)}
 FULLWIDTH = {ord("0") + d: chr(0xFF10 + d) for d in range(10)}
 
 
-@pytest.fixture
-def ann(browser: Browser, verified: str, clock: FakeClock, mailbox: Mailbox) -> Ann:
-    """As ``test_two_factor``'s: logged in, a second factor on."""
-    assert browser.log_in(verified).status_code == 302
-    secret, codes = turn_on(browser, clock)
-    clock.advance(totp.STEP)  # the setup's code is used; the tests use later ones
-    mailbox.clear()
-    return Ann(verified, secret, codes, browser)
+#: ``test_two_factor``'s: logged in, a second factor on.
+ann = test_two_factor.ann
 
 
 @pytest.mark.parametrize("digits", [ARABIC_INDIC, FULLWIDTH])
