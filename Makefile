@@ -81,7 +81,8 @@ flask-suite: install
 bench: install
 	$(BIN)/python benchmarks/run.py --json benchmarks/results.json
 	$(BIN)/python benchmarks/plot.py benchmarks/results.json docs/_static/benchmarks.png
-	$(BIN)/python benchmarks/report.py benchmarks/results.json docs/_include/benchmarks-run.txt
+	$(BIN)/python benchmarks/report.py benchmarks/results.json docs/_include/benchmarks-run.txt \
+		--targets docs/_include/benchmarks-targets.txt
 	$(BIN)/python benchmarks/per_user.py
 	$(BIN)/python benchmarks/latency.py --json benchmarks/latency.json
 	$(BIN)/python benchmarks/capacity.py
@@ -90,7 +91,8 @@ bench: install
 bench-smoke: install
 	$(BIN)/python benchmarks/run.py --requests 30 --rounds 1 --json /tmp/rivo-bench-smoke.json
 	$(BIN)/python benchmarks/plot.py /tmp/rivo-bench-smoke.json /tmp/rivo-bench-smoke.png
-	$(BIN)/python benchmarks/report.py /tmp/rivo-bench-smoke.json /tmp/rivo-bench-smoke.txt
+	$(BIN)/python benchmarks/report.py /tmp/rivo-bench-smoke.json /tmp/rivo-bench-smoke.txt \
+		--targets /tmp/rivo-bench-smoke-targets.txt
 	$(BIN)/python benchmarks/per_user.py --repeat 2
 	$(BIN)/python benchmarks/latency.py --clients 8 --requests 40 --warmup 2 --seconds 5
 	$(BIN)/python benchmarks/capacity.py --sessions 1000 --purge-rows 2000

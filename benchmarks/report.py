@@ -1,25 +1,30 @@
-"""Write run.py's JSON report as the reStructuredText table of the docs.
+"""Write run.py's JSON report as the reStructuredText tables of the docs.
 
-python benchmarks/report.py results.json docs/_include/benchmarks-run.txt
+python benchmarks/report.py results.json docs/_include/benchmarks-run.txt \
+    --targets docs/_include/benchmarks-targets.txt
 
-docs/benchmarks.rst includes the file, so the table it shows is always the
-one of the run its chart (plot.py) was drawn from, never copied by hand.
+docs/benchmarks.rst includes both files, so the tables it shows (every
+scenario, and the performance targets against what the run measured) are
+always those of the run its chart (plot.py) was drawn from, never copied by
+hand.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import typing as t
 
 
 def _ratio(row: dict[str, t.Any], key: str) -> str:
-    """A ratio of medians, with the ratio of best rounds after it (if the
-    report has it: older ones do not)."""
-    if row.get(key) is None:
+    """A ratio: the median of the round-by-round ratios (older reports lack
+    it: the ratio of medians), with the ratio of best rounds after it (if
+    the report has it)."""
+    main = row.get("paired_" + key, row.get(key))
+    if main is None:
         return ""
     best = row.get("best_" + key)
-    return f"{row[key]:.2f}x" + ("" if best is None else f" ({best:.2f}x)")
+    return f"{main:.2f}x" + ("" if best is None else f" ({best:.2f}x)")
 
 
 def _rate(row: dict[str, t.Any], key: str) -> str:
@@ -53,9 +58,9 @@ COLUMNS: tuple[tuple[str, str, t.Callable[[dict[str, t.Any], str], str]], ...] =
 
 
 def table(report: dict[str, t.Any]) -> str:
-    """The report's rows as a ``list-table``: each figure is the median
-    round's, with the best round's in brackets; a value a row lacks is
-    blank."""
+    """The report's rows as a ``list-table``: each rate is the median
+    round's and each ratio the median of the rounds' ratios, with the best
+    rounds' in brackets; a value a row lacks is blank."""
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
@@ -74,17 +79,110 @@ def table(report: dict[str, t.Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class Target(t.NamedTuple):
+    """A performance target: rivo's row, the ratio it is held to, the goal."""
+
+    route: str
+    store: str
+    path: str
+    ratio: str
+    goal: float
+
+
+#: The performance targets rivo is held to, as the issue that set them put
+#: them: each a ratio to bare Flask or to what users would pick instead.
+TARGETS = (
+    *(
+        Target(
+            f"untouched view with a session cookie, {name}",
+            store,
+            "/plain",
+            "vs_bare",
+            0.97,
+        )
+        for store, name in (
+            ("memory", "memory"),
+            ("sqlite", "SQLite"),
+            ("postgresql", "PostgreSQL"),
+            ("mariadb", "MariaDB"),
+            ("redis", "Redis"),
+        )
+    ),
+    Target("read-only, memory", "memory", "/read", "vs_cookie", 1.3),
+    Target("read-only, Redis", "redis", "/read", "vs_flask_session", 1.7),
+    Target(
+        "write, Redis (compare-and-swap included)",
+        "redis",
+        "/write",
+        "vs_flask_session",
+        1.0,
+    ),
+    Target("read-only, PostgreSQL", "postgresql", "/read", "vs_flask_session", 5.0),
+)
+
+#: What each target's ratio is measured against.
+AGAINST = {
+    "vs_bare": "bare Flask",
+    "vs_cookie": "Flask's cookie session",
+    "vs_flask_session": "Flask-Session as installed, same backend",
+}
+
+
+def targets(report: dict[str, t.Any]) -> str:
+    """The targets against the run: met or not by the median of the
+    round-by-round ratios (the ratio of medians in older reports), with
+    the ratio of medians and of best rounds beside it; a target whose row
+    the run lacks (a store it skipped) is left out."""
+    rows = {
+        (r["store"], r["path"]): r for r in report["results"] if r["kind"] == "rivo"
+    }
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 30 22 10 10 10 8 10",
+        "",
+        "   * - route",
+        "     - against",
+        "     - rounds' ratios (median)",
+        "     - medians",
+        "     - best rounds",
+        "     - target",
+        "     - verdict",
+    ]
+    for target in TARGETS:
+        row = rows.get((target.store, target.path))
+        if row is None or row.get(target.ratio) is None:
+            continue
+        median = row[target.ratio]
+        paired = row.get("paired_" + target.ratio, median)
+        best = row.get("best_" + target.ratio)
+        lines += [
+            f"   * - {target.route}",
+            f"     - {AGAINST[target.ratio]}",
+            f"     - {paired:.2f}x",
+            f"     - {median:.2f}x",
+            "     -" if best is None else f"     - {best:.2f}x",
+            f"     - >= {target.goal:g}x",
+            "     - " + ("met" if paired >= target.goal else "not met"),
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(args[0], encoding="utf-8") as file:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", help="run.py's JSON report")
+    parser.add_argument("table", help="where to write the table of every scenario")
+    parser.add_argument("--targets", metavar="PATH", help="where to write the targets")
+    args = parser.parse_args(argv)
+    with open(args.report, encoding="utf-8") as file:
         report = json.load(file)
-    with open(args[1], "w", encoding="utf-8") as file:
+    with open(args.table, "w", encoding="utf-8") as file:
         file.write(table(report))
+    if args.targets:
+        with open(args.targets, "w", encoding="utf-8") as file:
+            file.write(targets(report))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

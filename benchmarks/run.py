@@ -623,8 +623,11 @@ def measure(
 
     Rounds are interleaved (scenario 1, 2, ..., then again) rather than
     run scenario by scenario, so a slow patch of the machine hits every
-    scenario rather than one. The garbage collector stays on, as in a real
-    server, but starts each round empty.
+    scenario rather than one; short and many (by default 40 of 250
+    requests), so that one pass over every scenario takes seconds, and the
+    round-by-round ratios of :func:`ratios` compare sides that ran under
+    the same state of the machine. The garbage collector stays on, as in a
+    real server, but starts each round empty.
     """
     for scenario in scenarios:
         scenario.set_up(cleanup)
@@ -639,35 +642,53 @@ def measure(
 
 
 #: The ratios of a rivo row, by their key in the JSON report: to bare Flask,
-#: to the cookie session and to each of :data:`PEERS`.
+#: to the cookie session and to each of :data:`PEERS` (each also with the
+#: prefixes of :data:`READINGS`).
 RATIOS = ("vs_bare", "vs_cookie", "vs_flask_session", "vs_flask_session_tuned")
 
 
-def rate(
-    scenarios: list[Scenario],
-    kind: str,
-    path: str,
-    store: str | None = None,
-    of: Callable[[list[float]], float] = statistics.median,
-) -> float:
-    """One scenario's requests per second: ``of`` its rounds (the median)."""
+def find(
+    scenarios: list[Scenario], kind: str, path: str, store: str | None = None
+) -> Scenario:
+    """The scenario of this kind, request and store."""
     key = (kind, path, store)
-    found = next(s for s in scenarios if (s.kind, s.path, s.store) == key)
-    return of(found.rates)
+    return next(s for s in scenarios if (s.kind, s.path, s.store) == key)
+
+
+def ratios(own: list[float], other: list[float]) -> dict[str, float]:
+    """Three readings of how much faster ``own``'s rounds ran than ``other``'s.
+
+    * ``paired``: the median of the round-by-round ratios. Round *n* of
+      every scenario ran within the same pass over them all, seconds apart,
+      so each ratio compares two sides under the same state of the machine,
+      and a slow patch that hit one round cancels out. The headline figure.
+    * ``median``: the ratio of the two medians, each of its own rounds.
+    * ``best``: the ratio of the best rounds, the least the machine took
+      from each side, as :mod:`timeit` reports.
+    """
+    return {
+        "paired": statistics.median(a / b for a, b in zip(own, other, strict=True)),
+        "median": statistics.median(own) / statistics.median(other),
+        "best": max(own) / max(other),
+    }
+
+
+#: The prefix of each reading of :func:`ratios` in the JSON report.
+READINGS = {"paired": "paired_", "median": "", "best": "best_"}
 
 
 def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
-    """Each scenario's median rate and its ratios to the baselines.
+    """Each scenario's rate, and its ratios to the baselines.
 
-    The median of the rounds, so that one lucky or unlucky round moves
-    nothing. The best round is kept beside it, with the ratios of best
-    rounds (``best_vs_...``): the least a noisy machine took from each
-    side, as :mod:`timeit` reports, and as the performance targets were
-    first measured ("best of 3"). Rivo's rows are also compared with the
-    same request on the cookie session and on Flask-Session on the same
-    backend.
+    The rate is the median round, so that one lucky or unlucky round moves
+    nothing, with the best round beside it. Every scenario is compared with
+    bare Flask; rivo's are also compared with the same request on the
+    cookie session and on Flask-Session on the same backend, each in the
+    three readings of :func:`ratios` (``vs_...`` of medians,
+    ``paired_vs_...`` and ``best_vs_...``).
     """
     rows = []
+    bare = find(scenarios, "bare", "/plain")
     for scenario in scenarios:
         row: dict[str, t.Any] = {
             "scenario": scenario.name,
@@ -678,19 +699,16 @@ def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
             "best_requests_per_second": round(max(scenario.rates), 1),
             "rounds": [round(r, 1) for r in scenario.rates],
         }
-        for prefix, of in (("", statistics.median), ("best_", max)):
-            own = of(scenario.rates)
-            bare = rate(scenarios, "bare", "/plain", of=of)
-            row[f"{prefix}vs_bare"] = round(own / bare, 3)
-            if scenario.kind != "rivo":
-                continue
+        against = {"vs_bare": bare}
+        if scenario.kind == "rivo":
             path, store = scenario.path, scenario.store
-            cookie = rate(scenarios, "cookie", path, of=of)
-            row[f"{prefix}vs_cookie"] = round(own / cookie, 3)
+            against["vs_cookie"] = find(scenarios, "cookie", path)
             if STORES[store or ""][1] is not None:
                 for kind, key in zip(PEERS, RATIOS[2:], strict=True):
-                    peer = rate(scenarios, kind, path, store, of=of)
-                    row[f"{prefix}{key}"] = round(own / peer, 3)
+                    against[key] = find(scenarios, kind, path, store)
+        for key, other in against.items():
+            for reading, value in ratios(scenario.rates, other.rates).items():
+                row[READINGS[reading] + key] = round(value, 3)
         rows.append(row)
     return rows
 
@@ -843,9 +861,9 @@ def store_list(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--requests", type=int, default=5000, help="requests per round (5000)"
+        "--requests", type=int, default=250, help="requests per round (250)"
     )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
+    parser.add_argument("--rounds", type=int, default=40, help="rounds (40)")
     parser.add_argument(
         "--stores",
         type=store_list,

@@ -33,6 +33,7 @@ from .exceptions import log_store_error
 from .ids import PERMANENT_MARK
 from .loading import Loader
 from .saving import Saver
+from .saving import nothing_to_save
 from .session import RivoSession
 from .settings import FOREIGN_KEYS
 from .settings import SESSION_DEFAULTS
@@ -258,13 +259,18 @@ class RivoSessionInterface(SessionInterface):
                 codec = self._codecs(self.serializer, app.json)
             else:
                 settings, store, codec = opened
+            now = self.now()
+            if nothing_to_save(session, settings, now) and not self.should_set_cookie(
+                app, session
+            ):
+                return
             save = Saver(
                 store,
                 settings,
                 codec.dumps,
                 cookie,
                 lambda s: self.should_set_cookie(app, s),
-                self.now(),
+                now,
             )
             save(session)
         except StoreError as error:

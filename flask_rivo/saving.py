@@ -32,6 +32,32 @@ _MISSING = object()
 logger = logging.getLogger("flask_rivo")
 
 
+def nothing_to_save(
+    session: RivoSession, settings: SessionSettings, now: float
+) -> bool:
+    """Whether saving a loaded ``session`` would write nothing, now: it is
+    stored, the request changed nothing of it, and neither its ID's
+    rotation nor its last-use touch is due.
+
+    The common read-only request then skips building a :class:`Saver`
+    (some microseconds of every such request). Its cookie may still need
+    sending again (Flask's ``should_set_cookie``): the caller's to check.
+    """
+    record = session._record  # None for a new, stale or replaced one
+    return (
+        record is not None
+        and session._id is not None
+        and not (
+            session.modified
+            or session._regenerate
+            or session._cleared
+            or session._stale_cookie
+        )
+        and now - record.id_issued_at < settings.id_lifetime
+        and now - record.accessed_at < settings.touch_interval
+    )
+
+
 @dataclasses.dataclass(slots=True)
 class Saver:
     """Saves one loaded session, and sets or deletes its cookie.
