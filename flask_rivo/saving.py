@@ -32,6 +32,18 @@ _MISSING = object()
 logger = logging.getLogger("flask_rivo")
 
 
+def _rotation_due(settings: SessionSettings, record: Record, now: float) -> bool:
+    """Whether the session's ID has served ``RIVO_SESSION_ID_LIFETIME``
+    (OWASP: renew the ID periodically, not only at a change of privilege)."""
+    return now - record.id_issued_at >= settings.id_lifetime
+
+
+def _touch_due(settings: SessionSettings, record: Record, now: float) -> bool:
+    """Whether the record's last use is ``RIVO_SESSION_TOUCH_INTERVAL`` old,
+    so that a read should store its new last use."""
+    return now - record.accessed_at >= settings.touch_interval
+
+
 def nothing_to_save(
     session: RivoSession, settings: SessionSettings, now: float
 ) -> bool:
@@ -53,8 +65,8 @@ def nothing_to_save(
             or session._cleared
             or session._stale_cookie
         )
-        and now - record.id_issued_at < settings.id_lifetime
-        and now - record.accessed_at < settings.touch_interval
+        and not _rotation_due(settings, record, now)
+        and not _touch_due(settings, record, now)
     )
 
 
@@ -109,7 +121,7 @@ class Saver:
             self._regenerate(session, (session_id, record), changes)
             return
 
-        rotate = now - record.id_issued_at >= settings.id_lifetime
+        rotate = _rotation_due(settings, record, now)
         if changes is not None or rotate:
             committed = commit.commit(
                 store,
@@ -138,7 +150,7 @@ class Saver:
             if emptied and commit.fade(store, session_id, written, fade_until):
                 self.cookie.delete()
                 return
-        elif not empty and now - record.accessed_at >= settings.touch_interval:
+        elif not empty and _touch_due(settings, record, now):
             expires_at = settings.expires_at(
                 record.created_at, now, record.data, record.user_id
             )
