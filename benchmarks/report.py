@@ -16,11 +16,17 @@ import json
 import typing as t
 
 
+def headline(row: dict[str, t.Any], key: str) -> float | None:
+    """The ratio ``key`` as the docs give it: the median of the round-by-round
+    ratios, or, in older reports that lack it, the ratio of medians."""
+    value = row.get("paired_" + key, row.get(key))
+    return None if value is None else float(value)
+
+
 def _ratio(row: dict[str, t.Any], key: str) -> str:
-    """A ratio: the median of the round-by-round ratios (older reports lack
-    it: the ratio of medians), with the ratio of best rounds after it (if
-    the report has it)."""
-    main = row.get("paired_" + key, row.get(key))
+    """A ratio (:func:`headline`), with the ratio of best rounds after it
+    (if the report has it)."""
+    main = headline(row, key)
     if main is None:
         return ""
     best = row.get("best_" + key)
@@ -151,10 +157,10 @@ def targets(report: dict[str, t.Any]) -> str:
     ]
     for target in TARGETS:
         row = rows.get((target.store, target.path))
-        if row is None or row.get(target.ratio) is None:
+        paired = None if row is None else headline(row, target.ratio)
+        if row is None or paired is None:
             continue
         median = row[target.ratio]
-        paired = row.get("paired_" + target.ratio, median)
         best = row.get("best_" + target.ratio)
         lines += [
             f"   * - {target.route}",

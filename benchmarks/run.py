@@ -642,8 +642,8 @@ def measure(
 
 
 #: The ratios of a rivo row, by their key in the JSON report: to bare Flask,
-#: to the cookie session and to each of :data:`PEERS` (each also with the
-#: prefixes of :data:`READINGS`).
+#: to the cookie session and to each of :data:`PEERS` (each also prefixed
+#: ``paired_`` and ``best_``: see :func:`ratios`).
 RATIOS = ("vs_bare", "vs_cookie", "vs_flask_session", "vs_flask_session_tuned")
 
 
@@ -656,25 +656,22 @@ def find(
 
 
 def ratios(own: list[float], other: list[float]) -> dict[str, float]:
-    """Three readings of how much faster ``own``'s rounds ran than ``other``'s.
+    """Three readings of how much faster ``own``'s rounds ran than ``other``'s,
+    by the prefix of their key in the JSON report.
 
-    * ``paired``: the median of the round-by-round ratios. Round *n* of
+    * ``paired_``: the median of the round-by-round ratios. Round *n* of
       every scenario ran within the same pass over them all, seconds apart,
       so each ratio compares two sides under the same state of the machine,
       and a slow patch that hit one round cancels out. The headline figure.
-    * ``median``: the ratio of the two medians, each of its own rounds.
-    * ``best``: the ratio of the best rounds, the least the machine took
+    * no prefix: the ratio of the two medians, each of its own rounds.
+    * ``best_``: the ratio of the best rounds, the least the machine took
       from each side, as :mod:`timeit` reports.
     """
     return {
-        "paired": statistics.median(a / b for a, b in zip(own, other, strict=True)),
-        "median": statistics.median(own) / statistics.median(other),
-        "best": max(own) / max(other),
+        "paired_": statistics.median(a / b for a, b in zip(own, other, strict=True)),
+        "": statistics.median(own) / statistics.median(other),
+        "best_": max(own) / max(other),
     }
-
-
-#: The prefix of each reading of :func:`ratios` in the JSON report.
-READINGS = {"paired": "paired_", "median": "", "best": "best_"}
 
 
 def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
@@ -707,8 +704,8 @@ def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
                 for kind, key in zip(PEERS, RATIOS[2:], strict=True):
                     against[key] = find(scenarios, kind, path, store)
         for key, other in against.items():
-            for reading, value in ratios(scenario.rates, other.rates).items():
-                row[READINGS[reading] + key] = round(value, 3)
+            for prefix, value in ratios(scenario.rates, other.rates).items():
+                row[prefix + key] = round(value, 3)
         rows.append(row)
     return rows
 
