@@ -18,6 +18,7 @@ from users.test_two_factor import second_step
 from users.test_two_factor import shown_secret
 from users.test_two_factor import stored
 from users.test_two_factor import turn_on
+from users.test_two_factor import wrong_code_at
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
@@ -121,12 +122,12 @@ def lock_codes(users_app: flask.Flask, ann: Ann, clock: FakeClock) -> None:
     """Guess codes from unknown browsers (with the password) until the
     account takes no more codes from them."""
     thief = Browser(users_app.test_client())
-    right = code_at(ann.secret, clock.now)
-    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     failures = 0
     for attempt in range(3 * HARD_LIMIT):
         remote = {"REMOTE_ADDR": f"198.51.{attempt // 250}.{attempt % 250}"}
         assert thief.log_in(ann.address, environ_base=remote).status_code == 302
+        # Anew each time: the clock moves on, through many codes.
+        wrong = wrong_code_at(ann.secret, clock.now)
         page = second_step(thief, wrong, environ_base=remote)
         if page.status_code == 400:
             failures += 1

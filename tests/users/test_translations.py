@@ -27,6 +27,7 @@ from support import CSRF
 from support import FakeClock
 from users.test_passkeys import add_passkey
 from users.test_passkeys import passkey_log_in
+from users.test_two_factor import wrong_code_at
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
@@ -436,7 +437,7 @@ def visit_two_factor(
     assert found is not None
     secret = found[1].replace(" ", "")
     code = pyotp.TOTP(secret).at(clock.now)
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    wrong = wrong_code_at(secret, clock.now)
     pages.page(
         "two-factor wrong code",
         browser.submit("/two-factor", {"code": wrong, "password": PASSWORD}),
