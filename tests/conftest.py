@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import typing as t
 
 import flask
@@ -7,6 +8,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from backends import ALL
 from backends import Backend
+from backends import create_worker_databases
 from backends import make_backends
 from backends import use
 from hypothesis import settings
@@ -26,6 +28,28 @@ if t.TYPE_CHECKING:
 # default without anything being wrong. What they check is the answers.
 settings.register_profile("rivo", deadline=None)
 settings.load_profile("rivo")
+
+
+#: The most processes ``-n auto`` starts: each holds connections to the
+#: shared servers (PostgreSQL allows 100 by default) and may run a browser.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a process per core the run may use, at most
+    :data:`MAX_WORKERS` (pytest-xdist counts physical cores when psutil is
+    installed; the tests mostly wait on servers, so every core counts)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may use
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_databases() -> None:
+    """Each pytest-xdist worker's own SQL databases (see :mod:`backends`)."""
+    create_worker_databases()
 
 
 @pytest.fixture
