@@ -4,12 +4,6 @@ PostgreSQL, MariaDB and Redis are the servers on loopback (override with
 ``RIVO_TEST_POSTGRES_URL``, ``RIVO_TEST_MARIADB_URL``, ``RIVO_TEST_REDIS_URL``).
 Each run gets tables and key prefixes of its own, removed at the end, so
 nothing else on those servers is touched.
-
-The suite runs in several processes (pytest-xdist). Some tests make tables
-of fixed names (a ``user`` table, as an application would have), so each
-worker has SQL databases of its own: ``test_gw0``, ``test_gw1``... next to
-the configured one, made by :func:`create_worker_databases` before its first
-test. Redis needs no such care: every test keys under a prefix of its own.
 """
 
 from __future__ import annotations
@@ -30,29 +24,12 @@ from flask_rivo.stores.sqlalchemy import make_engine
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-#: The pytest-xdist worker this process is (``gw0``...), or ``None``.
-WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-
-
-def _worker_url(url: str) -> str:
-    """``url`` with this worker's own database (``test`` -> ``test_gw0``)."""
-    if WORKER is None:
-        return url
-    parsed = sa.make_url(url)
-    return parsed.set(database=f"{parsed.database}_{WORKER}").render_as_string(
-        hide_password=False
-    )
-
-
-#: The databases the run was given; each worker uses its own beside them.
-GIVEN_POSTGRES_URL = os.environ.get(
+POSTGRES_URL = os.environ.get(
     "RIVO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-GIVEN_MARIADB_URL = os.environ.get(
+MARIADB_URL = os.environ.get(
     "RIVO_TEST_MARIADB_URL", "mariadb+pymysql://root@127.0.0.1:3306/test"
 )
-POSTGRES_URL = _worker_url(GIVEN_POSTGRES_URL)
-MARIADB_URL = _worker_url(GIVEN_MARIADB_URL)
 REDIS_URL = os.environ.get("RIVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 #: Every store the conformance suite and the HTTP-level tests run on.
@@ -202,39 +179,6 @@ class Redis(Backend):
 
     def close(self) -> None:
         self.client.close()
-
-
-def create_worker_databases() -> None:
-    """Make this worker's databases (see the module's docs), if missing.
-
-    A server that does not answer is left alone: the tests that need it
-    skip, or fail in CI, through :func:`use`, naming the server.
-    """
-    if WORKER is None:
-        return
-    for url, own in (
-        (GIVEN_POSTGRES_URL, POSTGRES_URL),
-        (GIVEN_MARIADB_URL, MARIADB_URL),
-    ):
-        name = sa.make_url(own).database
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                if engine.dialect.name == "postgresql":
-                    exists = connection.execute(
-                        sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                        {"name": name},
-                    ).first()
-                    if exists is None:
-                        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                else:
-                    connection.execute(
-                        sa.text(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-                    )
-        except sa.exc.SQLAlchemyError:
-            pass  # reported by use(), test by test
-        finally:
-            engine.dispose()
 
 
 def make_backends(folder: Path) -> dict[str, Backend]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import typing as t
@@ -9,6 +10,9 @@ import typing as t
 from flask_rivo.exceptions import StoreError
 from flask_rivo.stores import Record
 from flask_rivo.stores import SessionStore
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class FakeClock:
@@ -94,6 +98,46 @@ class CountingStore(SessionStore):
     def records(self) -> dict[str, Record]:
         """What the store holds, expired or not, without counting a call."""
         return self._records()
+
+
+def _closing_each_response(app: t.Any) -> t.Any:
+    """``app``, with each response read whole and its iterable closed before
+    the server sends a byte.
+
+    Werkzeug's development server skips the iterable's ``close()`` when the
+    client hangs up while it drains the request (a browser leaving a page
+    during a fetch): a static file then stays open, and the garbage
+    collector's ResourceWarning fails whichever test it happens in.
+    """
+
+    def closing(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        iterable = app(environ, start_response)
+        try:
+            return [b"".join(iterable)]
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+
+    return closing
+
+
+@contextlib.contextmanager
+def http_server(app: t.Any, port: int = 0) -> Iterator[int]:
+    """Serve ``app`` on a real threaded HTTP server on 127.0.0.1 (Werkzeug's)
+    until the block ends; yields the port (``port``, or a free one)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, _closing_each_response(app), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(10)
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import flask
 import pytest
 from support import FakeClock
 from support import fetch
-from werkzeug.serving import make_server
+from support import http_server
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,12 +21,8 @@ pytestmark = pytest.mark.every_store
 
 @pytest.fixture
 def port(app: flask.Flask) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
-    thread.join(10)
+    with http_server(app) as port:
+        yield port
 
 
 def test_threads_changing_different_keys_lose_nothing(port: int) -> None:
@@ -55,11 +51,7 @@ def test_parallel_requests_across_a_rotation_keep_the_session(
         flask.session[key] = "seen"
         return repr(flask.session.get("start"))
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        port = server.server_port
+    with http_server(app) as port:
         old = fetch(port, "/set/start/1").cookie
         clock.advance(3601)  # past RIVO_SESSION_ID_LIFETIME
         with ThreadPoolExecutor(parallel) as pool:
@@ -78,9 +70,6 @@ def test_parallel_requests_across_a_rotation_keep_the_session(
         clock.advance(301)
         assert fetch(port, "/get/start", old).body == "None"
         assert fetch(port, "/get/start", new).body == "'1'"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 @pytest.mark.parametrize(("octets", "kept"), [(0, True), (3, True), (4, False)])

@@ -19,10 +19,10 @@ same on every run (:data:`TOTP_SECRET`, :func:`recovery_codes`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import tempfile
-import threading
 import typing as t
 from datetime import datetime
 from datetime import timezone
@@ -32,7 +32,7 @@ from unittest import mock
 from support import CountingStore
 from support import FakeClock
 from support import free_port
-from werkzeug.serving import make_server
+from support import http_server
 
 from flask_rivo.demo import User
 from flask_rivo.demo import close_demo_app
@@ -108,13 +108,11 @@ class Site:
         ]
         for patch in self._fixed:
             patch.start()
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serving = contextlib.ExitStack()
+        self._serving.enter_context(http_server(self.app, self.port))
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._thread.join(10)
+        self._serving.close()
         for patch in self._fixed:
             patch.stop()
         close_demo_app(self.app)

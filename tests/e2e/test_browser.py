@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import threading
 import time
 import typing as t
 from pathlib import Path
@@ -20,8 +19,8 @@ from pathlib import Path
 import pytest
 from e2e.chromium import chromium
 from support import free_port
+from support import http_server
 from users_support import Mailbox
-from werkzeug.serving import make_server
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -55,14 +54,8 @@ def serve_example(
             **config,
         }
     )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(app, port):
         yield base
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 @pytest.fixture

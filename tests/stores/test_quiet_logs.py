@@ -188,7 +188,6 @@ def row_lock(url: str, table: sa.Table) -> Fault:
         ("postgresql", POSTGRES_URL, "lock timeout"),
         ("mariadb", MARIADB_URL, "lock timeout"),
     ],
-    ids=["postgresql", "mariadb"],  # the URL names each worker's own database
 )
 def test_a_row_lock_held_elsewhere(
     name: str,
