@@ -43,7 +43,7 @@ tour: $(DEMO_STAMP)
 	$(BIN)/python -m flask_rivo
 
 test: install
-	RIVO_TEST_INSTALLED=1 $(BIN)/pytest
+	RIVO_TEST_INSTALLED=1 $(BIN)/pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,6 +4,12 @@ PostgreSQL, MariaDB and Redis are the servers on loopback (override with
 ``RIVO_TEST_POSTGRES_URL``, ``RIVO_TEST_MARIADB_URL``, ``RIVO_TEST_REDIS_URL``).
 Each run gets tables and key prefixes of its own, removed at the end, so
 nothing else on those servers is touched.
+
+``make test`` runs the suite in several processes (pytest-xdist), each
+test file whole in one (``--dist loadfile``). What has a fixed name on the
+shared servers (the docs' migration's ``user`` table, the default
+``rivo_sessions`` table, Redis databases 13 and 14 under the default key
+prefix) is used by one test file only, so no two processes meet there.
 """
 
 from __future__ import annotations

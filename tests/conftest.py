@@ -8,7 +8,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from backends import ALL
 from backends import Backend
-from backends import create_worker_databases
 from backends import make_backends
 from backends import use
 from hypothesis import settings
@@ -36,20 +35,18 @@ MAX_WORKERS = 4
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: a process per core the run may use, at most
-    :data:`MAX_WORKERS` (pytest-xdist counts physical cores when psutil is
-    installed; the tests mostly wait on servers, so every core counts)."""
+    """``-n auto`` (``make test``): ``PYTEST_XDIST_AUTO_NUM_WORKERS`` if set,
+    else a process per core the run may use, at most :data:`MAX_WORKERS`
+    (pytest-xdist would count physical cores when psutil is installed; the
+    tests mostly wait on servers, so every core counts)."""
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if chosen:
+        return int(chosen)
     if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may use
         cores = len(os.sched_getaffinity(0))
     else:
         cores = os.cpu_count() or 1
     return max(1, min(MAX_WORKERS, cores))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _worker_databases() -> None:
-    """Each pytest-xdist worker's own SQL databases (see :mod:`backends`)."""
-    create_worker_databases()
 
 
 @pytest.fixture
