@@ -18,6 +18,7 @@ import typing as t
 import uuid
 
 import pytest
+import redis
 import servers
 import sqlalchemy as sa
 from backends import POSTGRES_URL
@@ -134,9 +135,25 @@ def make_slow(server: RedisServer, seconds: float) -> Callable[[], None]:
                 other.execute_command("DEBUG", "SLEEP", seconds)
 
         threading.Thread(target=sleep, daemon=True).start()
-        time.sleep(0.1)  # the sleep has begun; nothing else is in between
+        wait_asleep(server)
 
     return before
+
+
+def wait_asleep(server: RedisServer) -> None:
+    """Return once ``server`` stops answering: its sleep has begun (a fixed
+    wait could end first on a loaded machine). The probe's unanswered
+    ``PING`` runs when it wakes, before the test's command, and changes
+    nothing the test looks at."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with server.client(timeout=0.05) as probe:
+            try:
+                probe.ping()
+            except redis.TimeoutError:
+                return
+        time.sleep(0.005)
+    raise AssertionError("DEBUG SLEEP never began")
 
 
 def wait_awake(server: RedisServer) -> None:
