@@ -34,12 +34,13 @@ def _ratio(row: dict[str, t.Any], key: str) -> str:
 
 
 def against_goal(value: float, goal: float) -> str:
-    """A ratio judged against ``goal``: two decimals, or three where two
-    would round it onto the goal's other side (0.998 misses 1.0, yet shows
-    as 1.00)."""
-    shown = f"{value:.2f}"
-    if (float(shown) >= goal) != (value >= goal):
-        shown = f"{value:.3f}"
+    """A ratio judged against ``goal``: two decimals, or as many more as it
+    takes not to round it onto the goal's other side (0.998 misses 1.0, yet
+    shows as 1.00)."""
+    for decimals in range(2, 10):
+        shown = f"{value:.{decimals}f}"
+        if (float(shown) >= goal) == (value >= goal):
+            break
     return shown + "x"
 
 
