@@ -609,6 +609,33 @@ def test_a_write_whose_reply_was_lost_is_not_reported_as_failed(
     assert found is not None and (found.version, found.data) == (2, {"x": '"2"'})
 
 
+def wait_for_a_lock_wait(url: str, table: str) -> None:
+    """Return once a statement on ``table`` waits for a row lock (a fixed
+    wait could end first on a loaded machine)."""
+    watcher = sa.create_engine(url)
+    if watcher.dialect.name == "postgresql":
+        query = sa.text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND query LIKE :statement"
+        )
+    else:  # InnoDB
+        query = sa.text(
+            "SELECT count(*) FROM information_schema.INNODB_TRX"
+            " WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE :statement"
+        )
+    deadline = time.monotonic() + 20
+    try:
+        with watcher.connect() as connection:
+            while time.monotonic() < deadline:
+                if connection.execute(query, {"statement": f"%{table}%"}).scalar():
+                    return
+                connection.rollback()  # a fresh snapshot for the next look
+                time.sleep(0.01)
+    finally:
+        watcher.dispose()
+    raise AssertionError(f"no statement on {table} ever waited for a lock")
+
+
 @pytest.mark.parametrize("name", ["postgresql", "mariadb"])
 def test_a_deadlock_victim_runs_again(
     name: str, backends: dict[str, Backend], stores: MakeStore
@@ -648,7 +675,7 @@ def test_a_deadlock_victim_runs_again(
                 target=lambda: result.append(store.delete_user_sessions("ann"))
             )
             ending.start()
-            time.sleep(0.3)  # the DELETE holds `first` and waits for `second`
+            wait_for_a_lock_wait(url, table.name)  # the DELETE holds `first`
             connection.execute(bump.where(table.c.key == first))
         ending.join(30)
     finally:

@@ -130,11 +130,16 @@ def make_slow(server: RedisServer, seconds: float) -> Callable[[], None]:
     server is asleep: the next command waits ``seconds``, then runs."""
 
     def before() -> None:
+        sending = threading.Event()
+
         def sleep() -> None:
             with server.client(timeout=seconds + 5) as other:
+                other.ping()  # connected: only the command is left to send
+                sending.set()
                 other.execute_command("DEBUG", "SLEEP", seconds)
 
         threading.Thread(target=sleep, daemon=True).start()
+        assert sending.wait(10)
         wait_asleep(server)
 
     return before
@@ -142,12 +147,13 @@ def make_slow(server: RedisServer, seconds: float) -> Callable[[], None]:
 
 def wait_asleep(server: RedisServer) -> None:
     """Return once ``server`` stops answering: its sleep has begun (a fixed
-    wait could end first on a loaded machine). The probe's unanswered
-    ``PING`` runs when it wakes, before the test's command, and changes
-    nothing the test looks at."""
+    wait could end first on a loaded machine). A probe's unanswered
+    ``PING`` runs when the server wakes and changes nothing the test looks
+    at; 0.2 s is far more than an awake server takes to answer, and a fifth
+    of the sleep."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        with server.client(timeout=0.05) as probe:
+        with server.client(timeout=0.2) as probe:
             try:
                 probe.ping()
             except redis.TimeoutError:
