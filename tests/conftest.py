@@ -34,6 +34,7 @@ settings.load_profile("rivo")
 MAX_WORKERS = 4
 
 
+@pytest.hookimpl(optionalhook=True)  # a plain pytest needs no xdist
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (``make test``): ``PYTEST_XDIST_AUTO_NUM_WORKERS`` if set,
     else a process per core the run may use, at most :data:`MAX_WORKERS`
@@ -41,6 +42,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     tests mostly wait on servers, so every core counts)."""
     chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
     if chosen:
+        if not chosen.isdigit() or int(chosen) < 1:
+            raise pytest.UsageError(
+                f"PYTEST_XDIST_AUTO_NUM_WORKERS={chosen!r}: not a number of workers"
+            )
         return int(chosen)
     if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may use
         cores = len(os.sched_getaffinity(0))

@@ -125,7 +125,12 @@ def _closing_each_response(app: t.Any) -> t.Any:
 @contextlib.contextmanager
 def http_server(app: t.Any, port: int = 0) -> Iterator[int]:
     """Serve ``app`` on a real threaded HTTP server on 127.0.0.1 (Werkzeug's)
-    until the block ends; yields the port (``port``, or a free one)."""
+    until the block ends; yields the port (``port``, or a free one).
+
+    Each response is sent whole once made (see
+    :func:`_closing_each_response`): a streamed one would arrive all at
+    once, at its end.
+    """
     import threading
 
     from werkzeug.serving import make_server
