@@ -74,26 +74,27 @@ COLUMNS: tuple[tuple[str, str, t.Callable[[dict[str, t.Any], str], str]], ...] =
 )
 
 
-def table(report: dict[str, t.Any]) -> str:
-    """The report's rows as a ``list-table``: each rate is the median
-    round's and each ratio the median of the rounds' ratios, with the best
-    rounds' in brackets; a value a row lacks is blank."""
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "   :widths: 28 12 10 10 10 10 10 10",
-        "",
-    ]
-    rows = [[heading for heading, _, _ in COLUMNS]]
-    rows += (
-        [write(result, key) for _, key, write in COLUMNS]
-        for result in report["results"]
-    )
+def list_table(widths: str, rows: t.Iterable[list[str]]) -> str:
+    """reStructuredText's ``list-table`` of ``rows``, the first the headings;
+    an empty cell stays empty."""
+    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
     for row in rows:
         first, *rest = row
         lines.append(f"   * - {first}")
         lines.extend(f"     - {cell}".rstrip() for cell in rest)
     return "\n".join(lines) + "\n"
+
+
+def table(report: dict[str, t.Any]) -> str:
+    """The report's rows as a ``list-table``: each rate is the median
+    round's and each ratio the median of the rounds' ratios, with the best
+    rounds' in brackets; a value a row lacks is blank."""
+    rows = [[heading for heading, _, _ in COLUMNS]]
+    rows += (
+        [write(result, key) for _, key, write in COLUMNS]
+        for result in report["results"]
+    )
+    return list_table("28 12 10 10 10 10 10 10", rows)
 
 
 class Target(t.NamedTuple):
@@ -153,36 +154,35 @@ def targets(report: dict[str, t.Any]) -> str:
     rows = {
         (r["store"], r["path"]): r for r in report["results"] if r["kind"] == "rivo"
     }
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "   :widths: 30 22 10 10 10 8 10",
-        "",
-        "   * - route",
-        "     - against",
-        "     - rounds' ratios (median)",
-        "     - medians",
-        "     - best rounds",
-        "     - target",
-        "     - verdict",
+    cells = [
+        [
+            "route",
+            "against",
+            "rounds' ratios (median)",
+            "medians",
+            "best rounds",
+            "target",
+            "verdict",
+        ]
     ]
     for target in TARGETS:
         row = rows.get((target.store, target.path))
         paired = None if row is None else headline(row, target.ratio)
         if row is None or paired is None:
             continue
-        median = row[target.ratio]
         best = row.get("best_" + target.ratio)
-        lines += [
-            f"   * - {target.route}",
-            f"     - {AGAINST[target.ratio]}",
-            f"     - {against_goal(paired, target.goal)}",
-            f"     - {median:.2f}x",
-            "     -" if best is None else f"     - {best:.2f}x",
-            f"     - >= {target.goal:g}x",
-            "     - " + ("met" if paired >= target.goal else "not met"),
-        ]
-    return "\n".join(lines) + "\n"
+        cells.append(
+            [
+                target.route,
+                AGAINST[target.ratio],
+                against_goal(paired, target.goal),
+                f"{row[target.ratio]:.2f}x",
+                "" if best is None else f"{best:.2f}x",
+                f">= {target.goal:g}x",
+                "met" if paired >= target.goal else "not met",
+            ]
+        )
+    return list_table("30 22 10 10 10 8 10", cells)
 
 
 def main(argv: list[str] | None = None) -> int:
