@@ -623,17 +623,18 @@ def wait_for_a_lock_wait(url: str, table: str) -> None:
             "SELECT count(*) FROM information_schema.INNODB_TRX"
             " WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE :statement"
         )
-    deadline = time.monotonic() + 20
     try:
         with watcher.connect() as connection:
-            while time.monotonic() < deadline:
-                if connection.execute(query, {"statement": f"%{table}%"}).scalar():
-                    return
+
+            def waiting() -> bool:
+                found = connection.execute(query, {"statement": f"%{table}%"})
+                count = found.scalar()
                 connection.rollback()  # a fresh snapshot for the next look
-                time.sleep(0.01)
+                return bool(count)
+
+            servers.wait_until(f"a statement on {table} to wait for a lock", waiting)
     finally:
         watcher.dispose()
-    raise AssertionError(f"no statement on {table} ever waited for a lock")
 
 
 @pytest.mark.parametrize("name", ["postgresql", "mariadb"])

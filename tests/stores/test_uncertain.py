@@ -13,7 +13,6 @@ is sent again and finds its own work.
 from __future__ import annotations
 
 import threading
-import time
 import typing as t
 import uuid
 
@@ -151,15 +150,16 @@ def wait_asleep(server: RedisServer) -> None:
     ``PING`` runs when the server wakes and changes nothing the test looks
     at; 0.2 s is far more than an awake server takes to answer, and a fifth
     of the sleep."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def asleep() -> bool:
         with server.client(timeout=0.2) as probe:
             try:
                 probe.ping()
             except redis.TimeoutError:
-                return
-        time.sleep(0.005)
-    raise AssertionError("DEBUG SLEEP never began")
+                return True
+        return False
+
+    servers.wait_until("DEBUG SLEEP to begin", asleep)
 
 
 def wait_awake(server: RedisServer) -> None:
