@@ -17,7 +17,6 @@ from datetime import timezone
 from pathlib import Path
 
 import flask
-import pyotp
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -27,6 +26,7 @@ from support import CSRF
 from support import FakeClock
 from users.test_passkeys import add_passkey
 from users.test_passkeys import passkey_log_in
+from users.test_two_factor import code_at
 from users.test_two_factor import wrong_code_at
 from users_support import PASSWORD
 from users_support import SITE
@@ -436,7 +436,7 @@ def visit_two_factor(
     found = _SECRET.search(setup.text)
     assert found is not None
     secret = found[1].replace(" ", "")
-    code = pyotp.TOTP(secret).at(clock.now)
+    code = code_at(secret, clock.now)
     wrong = wrong_code_at(secret, clock.now)
     pages.page(
         "two-factor wrong code",
@@ -462,7 +462,7 @@ def visit_two_factor(
     )
     browser.log_out()
     browser.log_in(dora)
-    fresh_code = pyotp.TOTP(secret).at(clock.now)
+    fresh_code = code_at(secret, clock.now)
     assert browser.submit("/login/two-factor", {"code": fresh_code}).status_code == 302
     pages.page("logged in with a code", browser.get("/two-factor"), 200)
     browser.log_out()
@@ -470,7 +470,7 @@ def visit_two_factor(
     assert browser.submit("/login/two-factor", {"code": codes[0]}).status_code == 302
     pages.mail("recovery code used", mailbox, dora)
     clock.advance(totp.STEP)
-    off_code = pyotp.TOTP(secret).at(clock.now)
+    off_code = code_at(secret, clock.now)
     assert (
         browser.submit(
             "/two-factor", {"code": off_code, "password": PASSWORD}
