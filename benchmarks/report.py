@@ -146,19 +146,46 @@ AGAINST = {
 }
 
 
+def interval(row: dict[str, t.Any], key: str) -> tuple[float, float] | None:
+    """The confidence interval of the ratio ``key``'s rounds' median, if the
+    report has one (run.py's ``median_interval``; older reports lack it)."""
+    low, high = row.get("paired_low_" + key), row.get("paired_high_" + key)
+    return None if low is None or high is None else (float(low), float(high))
+
+
+def verdict(paired: float, bounds: tuple[float, float] | None, goal: float) -> str:
+    """Whether a target is met: by the interval of the rounds' median if
+    there is one (met when all of it reaches the goal, not met when all of
+    it falls short, level when it spans the goal: the run cannot tell), or
+    else by the median alone."""
+    if bounds is None:
+        return "met" if paired >= goal else "not met"
+    low, high = bounds
+    if low >= goal:
+        return "met"
+    return "not met" if high < goal else "level"
+
+
 def targets(report: dict[str, t.Any]) -> str:
-    """The targets against the run: met or not by the median of the
-    round-by-round ratios (the ratio of medians in older reports), with
-    the ratio of medians and of best rounds beside it; a target whose row
-    the run lacks (a store it skipped) is left out."""
+    """The targets against the run, judged by :func:`verdict`: the median
+    of the round-by-round ratios (the ratio of medians in older reports)
+    with its confidence interval, the ratio of medians and of best rounds
+    beside it; a target whose row the run lacks (a store it skipped) is
+    left out."""
     rows = {
         (r["store"], r["path"]): r for r in report["results"] if r["kind"] == "rivo"
     }
+    confidence = report.get("confidence")
+    heading = (
+        "rounds' ratios (median)"
+        if confidence is None
+        else f"rounds' ratios: median ({confidence:.0%} interval)"
+    )
     cells = [
         [
             "route",
             "against",
-            "rounds' ratios (median)",
+            heading,
             "medians",
             "best rounds",
             "target",
@@ -171,15 +198,20 @@ def targets(report: dict[str, t.Any]) -> str:
         if row is None or paired is None:
             continue
         best = row.get("best_" + target.ratio)
+        bounds = interval(row, target.ratio)
+        shown = against_goal(paired, target.goal)
+        if bounds is not None:
+            low, high = (against_goal(b, target.goal)[:-1] for b in bounds)
+            shown += f" ({low} to {high})"
         cells.append(
             [
                 target.route,
                 AGAINST[target.ratio],
-                against_goal(paired, target.goal),
+                shown,
                 f"{row[target.ratio]:.2f}x",
                 "" if best is None else f"{best:.2f}x",
                 f">= {target.goal:g}x",
-                "met" if paired >= target.goal else "not met",
+                verdict(paired, bounds, target.goal),
             ]
         )
     return list_table("30 22 10 10 10 8 10", cells)

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import gc
 import json
+import math
 import platform
 import statistics
 import sys
@@ -655,23 +656,60 @@ def find(
     return next(s for s in scenarios if (s.kind, s.path, s.store) == key)
 
 
+#: How sure the interval around a median ratio is (see :func:`median_interval`).
+CONFIDENCE = 0.95
+
+
+def median_interval(
+    values: list[float], confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median of ``values``.
+
+    Two order statistics, the k-th smallest and the k-th largest, with k
+    the largest for which fewer than k of n values fall below the median
+    with probability at most (1 - ``confidence``) / 2: a binomial tail with
+    p = 1/2, assuming nothing about the rounds' distribution (the sign-test
+    interval). ``None`` if there are too few values for any such k (fewer
+    than 6 at 95%).
+    """
+    n = len(values)
+    tail = (1 - confidence) / 2
+    below, k = 0.0, 0  # below: P(fewer than k+1 values below the median)
+    while k < n // 2:
+        below += math.comb(n, k) / 2**n
+        if below > tail:
+            break
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
+
+
 def ratios(own: list[float], other: list[float]) -> dict[str, float]:
-    """Three readings of how much faster ``own``'s rounds ran than ``other``'s,
+    """Readings of how much faster ``own``'s rounds ran than ``other``'s,
     by the prefix of their key in the JSON report.
 
     * ``paired_``: the median of the round-by-round ratios. Round *n* of
       every scenario ran within the same pass over them all, seconds apart,
       so each ratio compares two sides under the same state of the machine,
       and a slow patch that hit one round cancels out. The headline figure.
+    * ``paired_low_`` and ``paired_high_``: the :data:`CONFIDENCE` interval
+      of that median (:func:`median_interval`), if there are rounds enough.
     * no prefix: the ratio of the two medians, each of its own rounds.
     * ``best_``: the ratio of the best rounds, the least the machine took
       from each side, as :mod:`timeit` reports.
     """
-    return {
-        "paired_": statistics.median(a / b for a, b in zip(own, other, strict=True)),
+    paired = [a / b for a, b in zip(own, other, strict=True)]
+    found = {
+        "paired_": statistics.median(paired),
         "": statistics.median(own) / statistics.median(other),
         "best_": max(own) / max(other),
     }
+    interval = median_interval(paired)
+    if interval is not None:
+        found["paired_low_"], found["paired_high_"] = interval
+    return found
 
 
 def results(scenarios: list[Scenario]) -> list[dict[str, t.Any]]:
@@ -913,6 +951,7 @@ def main(argv: list[str] | None = None) -> int:
             "requests": args.requests,
             "rounds": args.rounds,
             "warmup": warmup,
+            "confidence": CONFIDENCE,
             "versions": versions,
             "servers": {
                 store: {"server": server, "url": redact(urls[store])}

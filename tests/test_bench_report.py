@@ -1,26 +1,30 @@
 """The benchmark's targets table never shows a ratio rounded onto the other
-side of its target (benchmarks/report.py)."""
+side of its target, and calls a target met or missed only when the run's
+confidence interval says so (benchmarks/report.py, benchmarks/run.py)."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPORT = Path(__file__).parent.parent / "benchmarks" / "report.py"
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-def load_report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_report", REPORT)
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / name)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
 
 
-report = load_report()
+report = load("report.py")
+run = load("run.py")
 
 
 @pytest.mark.parametrize(
@@ -62,3 +66,69 @@ def test_the_targets_table_gives_a_near_miss_its_verdict_and_digits() -> None:
         "- >= 1x",
         "- not met",
     ]
+
+
+@pytest.mark.parametrize(
+    ("n", "ranks"),
+    # The sign-test ranks of the median's 95% interval, as tables give them
+    # (e.g. Conover, Practical Nonparametric Statistics, table A3).
+    [(6, (1, 6)), (10, (2, 9)), (20, (6, 15)), (40, (14, 27)), (100, (40, 61))],
+)
+def test_the_median_interval_takes_the_sign_test_ranks(
+    n: int, ranks: tuple[int, int]
+) -> None:
+    values = [float(v) for v in range(n, 0, -1)]  # any order
+    assert run.median_interval(values) == ranks
+
+
+def test_too_few_rounds_give_no_interval() -> None:
+    assert run.median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None
+    assert run.median_interval([]) is None
+
+
+def test_ratios_carry_the_interval_of_their_median() -> None:
+    own = [110.0, 90.0, 104.0, 100.0, 120.0, 95.0, 101.0, 99.0, 108.0, 102.0]
+    other = [100.0] * 10
+    found = run.ratios(own, other)
+    assert found["paired_"] == pytest.approx(1.015)
+    assert found["paired_low_"] == pytest.approx(0.95)  # 2nd of 10
+    assert found["paired_high_"] == pytest.approx(1.10)  # 9th of 10
+    assert "paired_low_" not in run.ratios(own[:5], other[:5])
+
+
+@pytest.mark.parametrize(
+    ("paired", "bounds", "said"),
+    [
+        (1.02, (1.001, 1.05), "met"),
+        (1.0, (1.0, 1.0), "met"),
+        (1.02, (0.99, 1.05), "level"),  # the median reaches it; the run cannot tell
+        (0.998, (0.97, 1.01), "level"),
+        (0.97, (0.95, 0.9999), "not met"),
+        (1.02, None, "met"),  # an older report: the median alone
+        (0.998, None, "not met"),
+    ],
+)
+def test_a_verdict_follows_the_interval(
+    paired: float, bounds: tuple[float, float] | None, said: str
+) -> None:
+    assert report.verdict(paired, bounds, 1.0) == said
+
+
+def test_the_targets_table_shows_the_interval_and_calls_a_straddle_level() -> None:
+    rows = [
+        {
+            "kind": "rivo",
+            "store": "redis",
+            "path": "/write",
+            "paired_vs_flask_session": 1.017,
+            "paired_low_vs_flask_session": 0.9996,
+            "paired_high_vs_flask_session": 1.043,
+            "vs_flask_session": 1.02,
+            "best_vs_flask_session": 1.05,
+        }
+    ]
+    table = report.targets({"results": rows, "confidence": 0.95})
+    assert "rounds' ratios: median (95% interval)" in table
+    row = table.split("* - write, Redis")[1].splitlines()
+    assert row[2].strip() == "- 1.02x (0.9996 to 1.04)"  # the low end not shown as 1.00
+    assert row[6].strip() == "- level"
