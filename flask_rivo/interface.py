@@ -30,7 +30,8 @@ from .cookie import vary_cookie
 from .exceptions import ConfigError
 from .exceptions import StoreError
 from .exceptions import log_store_error
-from .ids import PERMANENT_MARK
+from .ids import is_session_id
+from .ids import split_cookie
 from .loading import Loader
 from .saving import Saver
 from .saving import nothing_to_save
@@ -224,11 +225,16 @@ class RivoSessionInterface(SessionInterface):
         loader = Loader(store, settings, codec.loads, cookies, client, self.now)
         session = self.session_class(loader=loader, client=client)
         session._opened_with = (settings, store, codec)
-        # The cookie to send again if the view never uses its session.
-        for value in cookies:
-            if value.endswith(PERMANENT_MARK):
-                session.refresh_cookie = value
-                break
+        # The cookie to send again if the view never uses its session: only
+        # the browser's one value of the name, shaped as a permanent
+        # session's. Of several, one was planted by another origin (see
+        # Loader.first_live), and only a load can tell which is live: sending
+        # one back unread would let the planted value replace the user's own
+        # cookie. Their expiry moves forward when the session is next used.
+        if len(cookies) == 1:
+            value, permanent = split_cookie(cookies[0])
+            if permanent and is_session_id(value):
+                session.refresh_cookie = cookies[0]
         return session
 
     def save_session(

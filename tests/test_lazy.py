@@ -15,6 +15,7 @@ from support import save_session
 
 from flask_rivo import RivoSessions
 from flask_rivo import StoreUnavailable
+from flask_rivo.ids import is_session_id
 from flask_rivo.ids import session_key
 
 if t.TYPE_CHECKING:
@@ -101,6 +102,52 @@ def test_permanent_set_before_every_request_loads_nothing_by_itself(
     assert store.calls == ["load"]
     [record] = store.records().values()
     assert record.data["_permanent"] == "true"
+
+
+def raw_get(app: flask.Flask, path: str, cookie: str) -> flask.Response:
+    """``path`` with this very ``Cookie`` header, as a browser holding
+    several cookies of one name sends it (the test client's jar keeps one)."""
+    return app.test_client(use_cookies=False).get(path, headers={"Cookie": cookie})
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "attacker-chosen-value.p",  # no session ID at all
+        "P" * 43 + ".p",  # shaped as one, leading nowhere
+    ],
+)
+def test_a_planted_permanent_cookie_is_never_sent_back_as_the_hosts(
+    app: flask.Flask, client: FlaskClient, store: CountingStore, planted: str
+) -> None:
+    """Another origin (a sibling subdomain, a plain-HTTP page) sets a cookie
+    of the session's name, marked permanent, that the browser sends first.
+    Refreshing it unread would replace the user's own cookie with it."""
+
+    @app.before_request
+    def make_permanent() -> None:
+        flask.session.permanent = True
+
+    client.get("/set/a/1")
+    own = client.get_cookie("session")
+    assert own is not None and own.value.endswith(".p")
+    store.calls.clear()
+    response = raw_get(app, "/nothing", f"session={planted}; session={own.value}")
+    assert "Set-Cookie" not in response.headers
+    if not is_session_id(planted[:-2]):  # nothing a session could be found by
+        assert (
+            "Set-Cookie" not in raw_get(app, "/nothing", f"session={planted}").headers
+        )
+    assert store.calls == []
+    # Using the session finds the user's own, and refreshes that one.
+    response = raw_get(app, "/get/a", f"session={planted}; session={own.value}")
+    assert response.text == "'1'"
+    assert cookie_value(response) == own.value
+    # The user's cookie alone is refreshed unread, as Flask does.
+    store.calls.clear()
+    response = raw_get(app, "/nothing", f"session={own.value}")
+    assert cookie_value(response) == own.value
+    assert store.calls == []
 
 
 def test_a_write_before_any_read_merges_with_the_stored_session(
