@@ -89,40 +89,41 @@ def watched(engine: sa.Engine) -> bool:
     return any(getattr(dispatch, name) for name in _STATEMENT_EVENTS)
 
 
+class DisconnectedError(Exception):
+    """The pooled connection :func:`read_row` took was dead (the server
+    restarted, failed over or dropped it while it sat in the pool)."""
+
+
 def read_row(engine: sa.Engine, bound: DriverSelect.Bound) -> t.Sequence[t.Any] | None:
     """Run the read on a DBAPI connection from ``engine``'s pool, in
     autocommit mode (an engine the store made is in it for good).
 
-    A connection found dead (the server restarted while it sat in the pool)
-    is dropped from the pool and the read sent once more on a fresh one, as
-    the store does for every statement; a read may run twice.
-
     :returns: the row, or ``None`` if there is none.
+    :raises DisconnectedError: if the connection was dead; it is dropped from the
+        pool, and the caller reads again through SQLAlchemy, whose handling
+        of a disconnect renews the whole pool (its other connections are
+        likely as dead as this one).
     :raises StoreError: if the database cannot answer.
     """
     dialect = engine.dialect
     errors = (dialect.loaded_dbapi.Error, exc.SQLAlchemyError)
-    for attempt in (1, 2):
-        cursor = None
-        try:
-            connection = engine.raw_connection()
-        except errors as error:
-            raise faults.unavailable("session database", error) from None
-        try:
-            cursor = connection.cursor()
-            cursor.execute(*bound)
-            row = cursor.fetchone()
-            cursor.close()
-            return t.cast("t.Sequence[t.Any] | None", row)
-        except errors as error:
-            dbapi = connection.dbapi_connection
-            dead = isinstance(error, dialect.loaded_dbapi.Error) and (
-                dialect.is_disconnect(error, dbapi, cursor)
-            )
-            if dead:
-                connection.invalidate(error)
-            if not dead or attempt == 2:
-                raise faults.unavailable("session database", error) from None
-        finally:
-            connection.close()
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        connection = engine.raw_connection()
+    except errors as error:
+        raise faults.unavailable("session database", error) from None
+    cursor = None
+    try:
+        cursor = connection.cursor()
+        cursor.execute(*bound)
+        row = cursor.fetchone()
+        cursor.close()
+        return t.cast("t.Sequence[t.Any] | None", row)
+    except errors as error:
+        if isinstance(error, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+            error, connection.dbapi_connection, cursor
+        ):
+            connection.invalidate(error)
+            raise DisconnectedError from None
+        raise faults.unavailable("session database", error) from None
+    finally:
+        connection.close()

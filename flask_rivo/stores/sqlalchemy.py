@@ -27,6 +27,7 @@ from ..ids import COUNTER_PREFIX
 from . import faults
 from .base import Record
 from .base import SessionStore
+from .sql_read import DisconnectedError
 from .sql_read import DriverSelect
 from .sql_read import read_row
 from .sql_read import watched
@@ -385,9 +386,12 @@ class SQLAlchemyStore(SessionStore):
         """
         bound = self._select.bind(key)
         if self._ready and self._own_engine and not watched(self.engine):
-            with self._serial:
-                row = read_row(self.engine, bound)
-            return None if row is None else self._select.record(row)
+            try:
+                with self._serial:
+                    row = read_row(self.engine, bound)
+                return None if row is None else self._select.record(row)
+            except DisconnectedError:
+                pass  # read again below, renewing the pool
         rows = self._run(bound).rows
         return self._select.record(rows[0]) if rows else None
 

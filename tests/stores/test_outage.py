@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import time
 import typing as t
+import uuid
 
 import pytest
+import sqlalchemy as sa
+from backends import MARIADB_URL
+from backends import POSTGRES_URL
+from backends import SQL
 from servers import POSTGRES_BIN
 from servers import REDIS_SERVER
 from servers import PostgresServer
@@ -129,3 +134,54 @@ def test_an_outage_answers_503_and_keeps_the_session(
         assert newcomer.get("/get/cart").text == "'plums'"
     finally:
         store.close()
+
+
+#: How to ask a server which connection this is, and to end one.
+_DROP = {
+    "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend({})"),
+    "mariadb": ("SELECT connection_id()", "KILL {}"),
+}
+
+
+@pytest.mark.parametrize("name", ["postgresql", "mariadb"])
+def test_reads_recover_at_once_when_every_pooled_connection_was_dropped(
+    name: str,
+) -> None:
+    """A restart, a failover or an idle-connection killer leaves every
+    connection of the pool dead. The first read after must renew the pool
+    and answer, not meet one dead connection after another (503s until the
+    pool is used up). Only this test's own connections are ended, on the
+    shared server."""
+    url = {"postgresql": POSTGRES_URL, "mariadb": MARIADB_URL}[name]
+    backend = SQL(name, url)
+    problem = backend.available()
+    backend.close()
+    require(problem is None, f"{name} is not reachable")
+    who, drop = _DROP[name]
+    table = f"rivo_test_dropped_{uuid.uuid4().hex[:8]}"
+    store = SQLAlchemyStore(url, table_name=table)  # its own engine: fast reads
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        client = session_app(RIVO_SESSION_STORE=store).test_client()
+        assert client.get("/set/cart/apples").status_code == 200
+        held = [store.engine.raw_connection() for _ in range(3)]
+        ended = []
+        for connection in held:
+            cursor = connection.cursor()
+            cursor.execute(who)
+            ended.append(int(cursor.fetchone()[0]))
+            cursor.close()
+        for connection in held:
+            connection.close()  # back to the pool, three deep
+        with admin.connect() as connection:
+            for number in ended:
+                connection.execute(sa.text(drop.format(number)))
+        response = client.get("/get/cart")
+        assert (response.status_code, response.text) == (200, "'apples'")
+        assert client.get("/set/cart/pears").status_code == 200
+        assert client.get("/get/cart").text == "'pears'"
+    finally:
+        store.close()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        admin.dispose()
