@@ -4,6 +4,7 @@ cleanly, never with a 500 and never with a way in."""
 
 from __future__ import annotations
 
+import io
 import typing as t
 
 import flask
@@ -277,6 +278,53 @@ def test_a_json_body_that_is_no_form_is_a_400_on_every_form(
         "/login/two-factor", data=body, content_type="application/json"
     )
     assert reply.status_code == 400
+
+
+def blueprint_posts(app: flask.Flask) -> list[str]:
+    """Every route of the account blueprint that takes a POST, without
+    URL variables."""
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("rivo_users.")
+        and "POST" in (rule.methods or ())
+        and not rule.arguments
+    )
+
+
+@pytest.mark.parametrize("field", ["email", "password", "code", "csrf_token", "x"])
+def test_a_file_part_is_a_400_on_every_form(
+    ann: Ann, clock: FakeClock, field: str
+) -> None:
+    """Flask-WTF hands a multipart body's files to the form beside its text
+    fields: a file in place of a field reached the validators (``len()`` of
+    a file, the address check) as a TypeError, a 500, before the CSRF
+    check: for anyone, on the log-in page."""
+    posts = blueprint_posts(ann.browser.client.application)
+    assert "/login" in posts and "/two-factor" in posts  # the whole blueprint
+    for anonymous in (False, True):
+        if anonymous:
+            ann.browser.log_out()
+        for path in posts:
+            data = {"email": ann.address, "password": PASSWORD, "code": "123456"}
+            data[field] = (io.BytesIO(b"ann@example.com"), "field.txt")  # type: ignore[assignment]
+            reply = ann.browser.client.post(
+                path, data=data, content_type="multipart/form-data"
+            )
+            assert reply.status_code == 400, (path, anonymous)
+
+
+def test_a_multipart_form_of_text_fields_is_still_read_as_the_form(
+    ann: Ann, clock: FakeClock
+) -> None:
+    log_in_again(ann, clock)
+    page = ann.browser.get("/login/two-factor")
+    body = {"csrf_token": csrf_token(page.text), "code": code_at(ann.secret, clock.now)}
+    reply = ann.browser.client.post(
+        "/login/two-factor", data=body, content_type="multipart/form-data"
+    )
+    assert reply.status_code == 302
+    assert ann.browser.get("/account").status_code == 200
 
 
 def test_a_json_object_of_text_fields_is_still_read_as_the_form(

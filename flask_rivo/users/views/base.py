@@ -41,15 +41,23 @@ bp.add_app_template_filter(humanize.moment, "rivo_moment")
 
 
 @bp.before_request
-def _refuse_json_that_is_no_form() -> None:
-    """A 400 for a JSON body Flask-WTF cannot read as a form.
+def _refuse_what_is_no_form() -> None:
+    """A 400 for a body Flask-WTF would hand the forms as something other
+    than text fields.
 
-    Flask-WTF takes a JSON body for the form's fields; one that is not an
-    object of text fields (a list, a number, a field that is a number or
-    an object) would fail inside WTForms with a ``TypeError``: bad input is
-    a 400, never a 500. A malformed body is Flask's 400 already.
+    Flask-WTF takes a JSON body for the form's fields, and a multipart
+    body's files beside its text fields. A JSON body that is not an object
+    of text fields (a list, a number, a field that is a number or an
+    object), or a file part, whatever its name (no account form takes a
+    file), would reach WTForms' validators as an object they fail on with a
+    ``TypeError``, before the CSRF check: bad input is a 400, never a 500.
+    A malformed body is Flask's 400 already.
     """
-    if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.files:
+        abort(400)
+    if not request.is_json:
         return
     body = request.get_json(silent=True)
     if body is None:
