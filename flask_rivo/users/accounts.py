@@ -12,6 +12,7 @@ import typing as t
 
 from flask import current_app
 from flask import request
+from flask import session
 
 from ..i18n import gettext as _
 from . import agents
@@ -189,7 +190,9 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
         halfway.begin(user, remember=False)
         shared.end_other_sessions(user)
         return ConfirmOutcome.TWO_FACTOR, 0.0
-    login_user(user)
+    # Kept as it was if this browser was logged in ("Stay logged in" on a
+    # changed address confirmed where the change was made).
+    login_user(user, remember=session.permanent)
     if changed_address:
         # The digest ends them anyway at their next request; this ends them now.
         shared.end_other_sessions(user)

@@ -95,11 +95,16 @@ _FORCED = "_rivo_forced"
 LOGIN_PASSKEY = "_rivo_login_passkey"
 
 
-def forced_session() -> bool:
-    """Whether the current session was logged in with ``force`` (see
-    :func:`login_user`), so that logging its user in again after a change of
-    their own keeps it forced."""
-    return _rivo_session().get(_FORCED) is True
+def log_in_again(user: User) -> bool:
+    """Log the current session's user in again after a change of their own
+    credentials (a new session ID, and the credentials' new digest),
+    keeping the session as it was logged in: remembered ("Stay logged in":
+    permanent) or not, and forced (see :func:`login_user`) or not.
+
+    :returns: what :func:`login_user` returns.
+    """
+    forced = _rivo_session().get(_FORCED) is True
+    return login_user(user, remember=session.permanent, force=forced)
 
 
 def _may_stay(user: User, current: RivoSession) -> bool:

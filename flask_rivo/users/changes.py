@@ -24,8 +24,7 @@ from flask import current_app
 
 from ..i18n import gettext as _
 from . import shared
-from .auth import forced_session
-from .auth import login_user
+from .auth import log_in_again
 from .mail import external_url
 from .mail import send_email
 from .passwords import hash_password
@@ -84,8 +83,8 @@ def change(
         # A new ID and the new credentials digest for this session; the
         # others end now (and would at their next request, by the digest).
         # Forced as the session was: an account the application let in
-        # unconfirmed stays in, as a confirmed one does.
-        login_user(user, force=forced_session())
+        # unconfirmed stays in, as a confirmed one does; remembered too.
+        log_in_again(user)
         state.store.commit()
         shared.end_other_sessions(user)
     return ChangeOutcome.OK, 0.0

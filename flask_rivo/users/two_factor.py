@@ -29,8 +29,7 @@ from . import halfway
 from . import shared
 from . import totp
 from .accounts import finish_log_in
-from .auth import forced_session
-from .auth import login_user
+from .auth import log_in_again
 from .signals import recovery_code_used
 from .signals import two_factor_disabled
 from .signals import two_factor_enabled
@@ -202,7 +201,7 @@ def _changed(user: User, *, enabled: bool) -> None:
     and the new credentials digest), end every other, tell the owner."""
     state = users_state()
     state.store.commit()
-    login_user(user, remember=session.permanent, force=forced_session())
+    log_in_again(user)
     state.store.commit()
     shared.end_other_sessions(user)
     _tell(user, enabled=enabled)

@@ -264,6 +264,38 @@ def test_a_new_address_works_only_once_confirmed(
     assert Browser(users_app.test_client()).log_in(NEW).status_code == 302
 
 
+def lasting(response: TestResponse) -> bool:
+    """Whether the response's session cookie outlives the browser."""
+    [cookie] = [
+        header
+        for header in response.headers.getlist("Set-Cookie")
+        if header.startswith("session=")
+    ]
+    return "Expires=" in cookie
+
+
+@pytest.mark.parametrize("remember", [True, False])
+@pytest.mark.parametrize("what", ["password", "address"])
+def test_a_change_keeps_stay_logged_in_as_it_was(
+    browser: Browser, verified: str, mailbox: Mailbox, what: str, remember: bool
+) -> None:
+    """The change logs the browser in again (a new ID and digest): a
+    "Stay logged in" log-in must stay one, and the session not outlive the
+    browser if it did not before."""
+    extra = {"remember": "y"} if remember else {}
+    logged_in = browser.log_in(verified, **extra)
+    assert lasting(logged_in) is remember
+    mailbox.clear()
+    if what == "password":
+        changed = change(browser, verified, password=NEW_PASSWORD)
+    else:
+        assert change(browser, NEW).status_code == 302
+        changed = browser.submit(mailbox.last_link(NEW), {"password": PASSWORD})
+    assert changed.status_code == 302
+    assert lasting(changed) is remember
+    assert browser.get("/account").status_code == 200
+
+
 def test_a_new_change_kills_the_earlier_link(
     users_app: flask.Flask,
     ann: Browser,
