@@ -65,11 +65,22 @@ def _find(who: str) -> User:
             user = store.by_email(normalize_email(who))
         except ValueError:
             user = None
-    if user is None:
+    if user is None and _is_text(who):
         user = store.get(who)
     if user is None:
         raise click.ClickException(f"No user has the email address or ID {who!r}.")
     return user
+
+
+def _is_text(argument: str) -> bool:
+    """Whether ``argument`` is text a database can hold: bytes of the command
+    line that are no UTF-8 reach Python as lone surrogates (PEP 383), which
+    name no user, and which the driver would fail to send."""
+    try:
+        argument.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _date(moment: datetime | None) -> str:

@@ -247,6 +247,31 @@ def test_unknown_users_are_a_clear_error(app: flask.Flask, command: list[str]) -
     assert "No user has the email address or ID 'nobody@example.com'" in result.output
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["set-state", "expired"],
+        ["logout"],
+        ["delete", "--yes"],
+        ["reset-2fa", "--yes"],
+        ["remove-passkeys", "--yes"],
+    ],
+)
+@pytest.mark.parametrize(
+    "who", ["\udcff", "ann@\udcffexample.com"], ids=["alone", "in-an-address"]
+)
+def test_a_name_that_is_no_utf_8_is_an_unknown_user(
+    app: flask.Flask, command: list[str], who: str
+) -> None:
+    """``flask users show $'\\xff'``: bytes that are no UTF-8 reach Python as
+    lone surrogates, which the database driver cannot send (a traceback)."""
+    result = run(app, command[0], who, *command[1:])
+    assert result.exit_code == 1
+    assert "No user has the email address or ID" in result.output
+    assert not isinstance(result.exception, UnicodeError)
+
+
 # -- set-state, logout, delete: sessions end ----------------------------------
 
 
