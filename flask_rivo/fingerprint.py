@@ -15,6 +15,10 @@ import ipaddress
 #: bounded storage.
 MAX_USER_AGENT = 512
 
+#: Longest client address kept: any IPv4 or IPv6 address, with room for a
+#: zone ID.
+MAX_ADDRESS = 128
+
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -92,6 +96,15 @@ def same_user_agent(before: str, now: str) -> bool:
     ``session_transaction``, some API clients) is not bound to one.
     """
     return not before or before == now
+
+
+def address(remote: str | None) -> str:
+    """Normalize the client's address for storage and comparison, as
+    :func:`user_agent` does: behind a proxy fix it is the text of a header
+    the client may write (``X-Forwarded-For``), so NUL characters, which
+    PostgreSQL cannot store, are dropped, and it is cut at
+    :data:`MAX_ADDRESS`."""
+    return (remote or "").replace("\x00", "")[:MAX_ADDRESS]
 
 
 def user_agent(header: str | None) -> str:

@@ -216,7 +216,7 @@ class RivoSessionInterface(SessionInterface):
         environ = request.environ  # as request.headers reads it, without it
         client = (
             fingerprint.user_agent(environ.get("HTTP_USER_AGENT")),
-            request.remote_addr or "",
+            fingerprint.address(request.remote_addr),
         )
         if not cookies:
             return self.session_class(client=client)

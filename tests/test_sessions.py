@@ -16,6 +16,7 @@ from support import open_session
 from support import save_session
 
 from flask_rivo import RivoSessions
+from flask_rivo import fingerprint
 from flask_rivo.ids import is_replaced
 from flask_rivo.ids import session_key
 
@@ -995,6 +996,20 @@ def test_keep_current_follows_a_parallel_rotation(
     assert len(store.user_sessions("ann")) == 1
     client.set_cookie("session", s2 or "")
     assert client.get("/get/user").text == "'ann'"
+
+
+def test_any_client_address_is_stored(
+    client: FlaskClient, store: CountingStore
+) -> None:
+    """A proxy fix takes it from a header the client writes: a NUL, which
+    PostgreSQL refuses in text columns, failed every write of that client;
+    a huge one was stored whole with each session."""
+    address = "203.0.113.7\x00" + "9" * 5000
+    environ = {"REMOTE_ADDR": address}
+    assert client.get("/set/a/1", environ_base=environ).status_code == 200
+    assert client.get("/get/a", environ_base=environ).text == "'1'"
+    [record] = store.records().values()
+    assert record.address == ("203.0.113.7" + "9" * 5000)[: fingerprint.MAX_ADDRESS]
 
 
 def test_any_user_agent_is_stored(client: FlaskClient, store: CountingStore) -> None:
