@@ -19,6 +19,7 @@ from .ids import replaced_mark
 from .ids import seal_successor
 from .ids import session_key
 from .ids import unseal_successor
+from .settings import MAX_HOPS
 from .stores.base import Record
 
 if t.TYPE_CHECKING:
@@ -29,8 +30,6 @@ logger = logging.getLogger("flask_rivo")
 
 #: How often a write is retried after losing a compare-and-swap race.
 MAX_ATTEMPTS = 100
-#: How many rotated-out IDs a request may follow to reach its session.
-MAX_HOPS = 3
 
 #: Marks a user ID this request did not change.
 UNCHANGED: t.Final = object()
@@ -114,7 +113,7 @@ def reload(
 
     :returns: the session's current ID and record, or ``None`` if it ended.
     """
-    for _ in range(MAX_HOPS + 1):
+    for _ in range(MAX_HOPS):
         record = store.load(session_key(session_id))
         if record is None or record.expires_at <= now:
             return None

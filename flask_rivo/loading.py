@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import typing as t
 
-from . import commit
 from . import fingerprint
 from .ids import is_replaced
 from .ids import is_session_id
@@ -143,7 +142,7 @@ class Loader:
         the new session.
         """
         now, store, settings = self.clock(), self.store, self.settings
-        for _ in range(commit.MAX_HOPS):
+        for _ in range(settings.id_hops):
             key = session_key(session_id)
             record = store.load(key)
             if record is None:

@@ -55,16 +55,30 @@ _FLASHES = "_flashes"
 PASSKEY_CHALLENGE = "_rivo_passkey"
 
 
+#: The longest duration a key takes, in seconds: a hundred years. Longer
+#: ones mean "never" to a person, and overflow what stores hold (Redis's
+#: expiry in milliseconds, dates).
+MAX_DURATION = 100 * 365.25 * 86400
+
+#: The most IDs a request may follow to reach its session, each a store
+#: read (see :attr:`SessionSettings.id_hops`): ``RIVO_SESSION_ID_GRACE`` is
+#: held under ``MAX_HOPS - 2`` times ``RIVO_SESSION_ID_LIFETIME``.
+MAX_HOPS = 12
+
+
 def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
     """Read a duration given as seconds (int or float) or a ``timedelta``.
 
     :raises ConfigError: for any other type, a negative or non-finite value,
-        or zero where zero makes no sense.
+        one over :data:`MAX_DURATION`, or zero where zero makes no sense.
     """
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        # Past the cap anyway: a huge whole number would overflow float().
+        seconds = float(min(value, 2 * MAX_DURATION))
+    elif isinstance(value, float):
+        seconds = value
     else:
         raise ConfigError(
             key, f"expected seconds or a timedelta, got {type(value).__name__}"
@@ -72,6 +86,8 @@ def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         floor = "zero or more" if allow_zero else "more than zero"
         raise ConfigError(key, f"must be {floor} seconds, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ConfigError(key, "must be at most 100 years")
     return seconds
 
 
@@ -199,6 +215,13 @@ class SessionSettings:
             ),
             **_transient(config, idle),
         )
+        if settings.id_hops > MAX_HOPS:
+            raise ConfigError(
+                "RIVO_SESSION_ID_GRACE",
+                f"must be less than {MAX_HOPS - 2} times RIVO_SESSION_ID_LIFETIME:"
+                " a request would follow too many rotated-out IDs to reach its"
+                " session",
+            )
         if settings.touch_interval >= settings.idle_timeout:
             raise ConfigError(
                 "RIVO_SESSION_TOUCH_INTERVAL",
@@ -206,6 +229,16 @@ class SessionSettings:
                 " use would expire between two touches",
             )
         return settings
+
+    @property
+    def id_hops(self) -> int:
+        """How many IDs a request may follow to reach its session: an ID
+        rotated out leads to its successor for ``id_grace``, and each
+        successor is rotated out ``id_lifetime`` after it was issued at the
+        soonest, so an ID still in its grace period is at most
+        ``1 + id_grace // id_lifetime`` rotations behind; one more, as app
+        servers' clocks differ a little."""
+        return 3 + int(self.id_grace // self.id_lifetime)
 
     def is_empty(self, keys: t.Iterable[str], user_id: str | None) -> bool:
         """Whether a session with these keys, filed under this user, holds nothing.

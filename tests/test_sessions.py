@@ -195,6 +195,29 @@ def test_rotation_issues_a_new_id_and_keeps_the_data(
     assert client.get("/get/a").text == "'1'"
 
 
+def test_an_id_rotated_out_many_times_within_its_grace_still_leads_home(
+    app: flask.Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    """A short ID lifetime beside the grace period: an ID still in its grace
+    may be several rotations behind (one a minute, here). A request still
+    carrying the first must follow them all, not start a new session whose
+    cookie would replace the browser's current one (a log-out)."""
+    app.config.update(RIVO_SESSION_ID_LIFETIME=60, RIVO_SESSION_ID_GRACE=300)
+    client.get("/login/alice")
+    first = session_cookie(client)
+    for _ in range(4):
+        clock.advance(61)
+        assert client.get("/get/user").text == "'alice'"  # rotates
+    current = session_cookie(client)
+    assert current != first
+    late = app.test_client()
+    late.set_cookie("session", first or "")
+    response = late.get("/set/late/1")
+    assert cookie_value(response) == current  # learns the newest, as above
+    assert client.get("/get/late").text == "'1'"
+    assert client.get("/get/user").text == "'alice'"
+
+
 def test_old_id_leads_to_the_new_session_during_the_grace_period(
     app: flask.Flask, clock: FakeClock
 ) -> None:

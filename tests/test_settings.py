@@ -55,6 +55,12 @@ def test_init_app_fills_in_the_defaults() -> None:
         ("RIVO_SESSION_ABSOLUTE_TIMEOUT", timedelta(seconds=-1), "more than zero"),
         ("RIVO_SESSION_ID_LIFETIME", None, "got NoneType"),
         ("RIVO_SESSION_ID_GRACE", -1, "zero or more"),
+        # An ID rotated out in its grace period must lead to its session.
+        ("RIVO_SESSION_ID_GRACE", 36000, "less than 10 times RIVO_SESSION_ID_LIFETIME"),
+        # Past what stores hold (Redis's expiry), or a float: OverflowError.
+        ("RIVO_SESSION_IDLE_TIMEOUT", 10**400, "at most 100 years"),
+        ("RIVO_SESSION_ABSOLUTE_TIMEOUT", 1e300, "at most 100 years"),
+        ("RIVO_SESSION_ID_LIFETIME", timedelta(days=999_999), "at most 100 years"),
         (
             "RIVO_SESSION_TOUCH_INTERVAL",
             timedelta(days=15),
