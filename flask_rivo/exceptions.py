@@ -21,7 +21,8 @@ class RivoError(Exception):
 
 
 class ConfigError(RivoError, ValueError):
-    """A ``RIVO_*`` setting has a value flask_rivo cannot use.
+    """A ``RIVO_*`` setting (or one of Flask's that flask_rivo relies on,
+    such as the session cookie's) has a value flask_rivo cannot use.
 
     Raised by ``init_app`` (and again if the configuration changes to a bad
     value later), never in the middle of a request's session handling.

@@ -43,7 +43,18 @@ STORE_NAMES = ("memory", "sqlalchemy", "redis")
 INTERNAL_KEYS = frozenset({"_permanent"})
 #: Keys other extensions own that shape the settings too: Flask-WTF's CSRF
 #: secret lives no longer than its tokens.
-FOREIGN_KEYS = ("WTF_CSRF_FIELD_NAME", "WTF_CSRF_TIME_LIMIT")
+#: Flask's own keys for the session cookie are checked with them: a
+#: cookie that browsers refuse would start a new session on every request.
+FOREIGN_KEYS = (
+    "WTF_CSRF_FIELD_NAME",
+    "WTF_CSRF_TIME_LIMIT",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_DOMAIN",
+    "SESSION_COOKIE_PATH",
+    "APPLICATION_ROOT",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_SAMESITE",
+)
 #: Flask-WTF's defaults for the keys above.
 _CSRF_FIELD = "csrf_token"
 _CSRF_TIME_LIMIT = 3600.0
@@ -222,6 +233,7 @@ class SessionSettings:
                 " a request would follow too many rotated-out IDs to reach its"
                 " session",
             )
+        _check_cookie(config)
         if settings.touch_interval >= settings.idle_timeout:
             raise ConfigError(
                 "RIVO_SESSION_TOUCH_INTERVAL",
@@ -279,6 +291,57 @@ class SessionSettings:
         if self.absolute_timeout is None:
             return idle_end
         return min(idle_end, created_at + self.absolute_timeout)
+
+
+def _check_cookie(config: t.Mapping[str, t.Any]) -> None:
+    """Refuse Flask cookie settings that every browser refuses to store.
+
+    The cookie prefixes (RFC 6265bis, 4.1.3): a ``__Secure-`` cookie needs
+    ``Secure``; a ``__Host-`` one ``Secure``, no ``Domain`` and the path
+    ``/``. ``SameSite=None`` needs ``Secure`` too. Any of these would drop
+    the session cookie in the browser, so that every request started a new
+    session; and a ``SameSite`` Werkzeug does not know fails every request
+    that sets the cookie.
+
+    :raises ConfigError: naming the key to change.
+    """
+    name = config.get("SESSION_COOKIE_NAME") or "session"
+    secure = bool(config.get("SESSION_COOKIE_SECURE"))
+    path = config.get("SESSION_COOKIE_PATH") or config.get("APPLICATION_ROOT") or "/"
+    same_site = config.get("SESSION_COOKIE_SAMESITE")
+    if same_site is not None and (
+        not isinstance(same_site, str)
+        or same_site.title() not in ("Strict", "Lax", "None")
+    ):
+        raise ConfigError(
+            "SESSION_COOKIE_SAMESITE",
+            f'expected "Strict", "Lax", "None" or None, got {same_site!r}',
+        )
+    lowered = str(name).lower()
+    needs_secure = (
+        lowered.startswith(("__secure-", "__host-"))
+        or (same_site or "").lower() == "none"
+    )
+    if needs_secure and not secure:
+        raise ConfigError(
+            "SESSION_COOKIE_SECURE",
+            f"must be True for a cookie named {name!r} with SameSite"
+            f" {same_site!r}: browsers drop such a cookie without Secure",
+        )
+    if lowered.startswith("__host-"):
+        if config.get("SESSION_COOKIE_DOMAIN"):
+            raise ConfigError(
+                "SESSION_COOKIE_DOMAIN",
+                f"must be unset for a cookie named {name!r}: browsers drop a"
+                " __Host- cookie that names a domain",
+            )
+        if path != "/":
+            raise ConfigError(
+                "SESSION_COOKIE_PATH",
+                f"must be '/' for a cookie named {name!r} (it is {path!r},"
+                " from APPLICATION_ROOT if unset): browsers drop a __Host-"
+                " cookie with another path",
+            )
 
 
 def _transient(config: t.Mapping[str, t.Any], idle: float) -> dict[str, t.Any]:

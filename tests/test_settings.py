@@ -1,4 +1,5 @@
-"""RIVO_SESSION_* keys: defaults, parsing and clear errors."""
+"""RIVO_SESSION_* keys, and Flask's cookie keys: defaults, parsing and
+clear errors."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from datetime import timedelta
 
 import flask
 import pytest
+from support import session_app
 
 from flask_rivo import ConfigError
 from flask_rivo import RivoSessions
 from flask_rivo.settings import SESSION_DEFAULTS
 from flask_rivo.settings import SessionSettings
+from flask_rivo.stores import MemoryStore
 
 
 def test_defaults_match_the_contract() -> None:
@@ -106,3 +109,81 @@ def test_memory_store_is_rebuilt_only_when_its_settings_change() -> None:
     _, third = interface.configure(app.config)
     assert third is not first
     assert third.maxsize == 10  # type: ignore[attr-defined]
+
+
+#: Flask cookie settings every browser refuses to store, and the key named.
+REFUSED_COOKIES = {
+    "host-prefix-without-secure": (
+        {"SESSION_COOKIE_NAME": "__Host-session"},
+        "SESSION_COOKIE_SECURE",
+    ),
+    "host-prefix-in-any-case": (
+        {"SESSION_COOKIE_NAME": "__HOST-session"},
+        "SESSION_COOKIE_SECURE",
+    ),
+    "host-prefix-with-a-domain": (
+        {
+            "SESSION_COOKIE_NAME": "__Host-session",
+            "SESSION_COOKIE_SECURE": True,
+            "SESSION_COOKIE_DOMAIN": "example.com",
+        },
+        "SESSION_COOKIE_DOMAIN",
+    ),
+    "host-prefix-under-an-application-root": (
+        {
+            "SESSION_COOKIE_NAME": "__Host-session",
+            "SESSION_COOKIE_SECURE": True,
+            "APPLICATION_ROOT": "/shop",  # Flask's cookie path when none is set
+        },
+        "SESSION_COOKIE_PATH",
+    ),
+    "secure-prefix-without-secure": (
+        {"SESSION_COOKIE_NAME": "__Secure-session"},
+        "SESSION_COOKIE_SECURE",
+    ),
+    "same-site-none-without-secure": (
+        {"SESSION_COOKIE_SAMESITE": "None"},
+        "SESSION_COOKIE_SECURE",
+    ),
+    "an-unknown-same-site": (
+        {"SESSION_COOKIE_SAMESITE": "Bogus"},
+        "SESSION_COOKIE_SAMESITE",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "key"), REFUSED_COOKIES.values(), ids=list(REFUSED_COOKIES)
+)
+def test_a_cookie_no_browser_keeps_is_a_config_error(
+    config: dict[str, object], key: str
+) -> None:
+    """The browser would drop the cookie: a new session on every request,
+    nobody ever logged in."""
+    app = flask.Flask(__name__)
+    app.config.update(config)
+    with pytest.raises(ConfigError) as caught:
+        RivoSessions(app)
+    assert caught.value.key == key
+
+
+def test_the_documented_host_prefix_cookie_is_accepted() -> None:
+    app = flask.Flask(__name__)
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-session",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    RivoSessions(app)
+    assert app.test_client().get("/").status_code == 404  # installed, serving
+
+
+def test_a_refused_cookie_set_later_fails_before_anything_is_stored() -> None:
+    """Changed after ``init_app``: the settings are checked again before the
+    request writes, so a cookie that cannot be sent leaves no record."""
+    store = MemoryStore()
+    app = session_app(RIVO_SESSION_STORE=store)
+    app.config["SESSION_COOKIE_SAMESITE"] = "Bogus"
+    with pytest.raises(ConfigError, match="SESSION_COOKIE_SAMESITE"):
+        app.test_client().get("/set/a/b")
+    assert len(store) == 0
