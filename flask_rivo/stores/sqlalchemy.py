@@ -3,7 +3,9 @@
 One table holds the sessions. Every write is a single statement that checks
 the version in its ``WHERE`` clause, so compare-and-swap needs no table lock
 and no transaction longer than one statement; the statements run in
-autocommit mode, so each store call is one round trip to the server.
+autocommit mode, so each store call is one round trip to the server. The one
+exception is keeping a user's cap past it, at a log-in: a short transaction
+that locks the user's sessions (see :meth:`SQLAlchemyStore.limit_user_sessions`).
 Tested on SQLite, PostgreSQL and MariaDB.
 """
 
@@ -72,6 +74,20 @@ CONNECT_ARGS: t.Mapping[str, t.Mapping[str, object]] = {
 #: serialization failure, MySQL's error number for a deadlock. (A lock
 #: timeout is not retried: it has waited long enough.)
 _ROLLED_BACK: frozenset[object] = frozenset({"40P01", "40001", 1213})
+
+
+#: How a transaction begins on a connection in autocommit mode, where
+#: SQLAlchemy sends no ``BEGIN`` of its own, by dialect. SQLite's takes the
+#: database's write lock at once, so that the reads in it are of the latest
+#: data and no other writer can come between them and the writes.
+_BEGIN: t.Mapping[str, str] = {
+    "postgresql": "BEGIN",
+    "mysql": "START TRANSACTION",
+    "mariadb": "START TRANSACTION",
+    "sqlite": "BEGIN IMMEDIATE",
+}
+
+_T = t.TypeVar("_T")
 
 
 class _Result(t.NamedTuple):
@@ -344,6 +360,67 @@ class SQLAlchemyStore(SessionStore):
         except exc.SQLAlchemyError as error:
             raise faults.unavailable("session database", error) from None
 
+    def _transaction(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``work`` in one transaction, begun and ended by hand.
+
+        The connection is in autocommit mode as for :meth:`_run` (the
+        whole pool of an engine the store made, or this connection of one
+        passed in), so SQLAlchemy sends no ``BEGIN``; the store sends its
+        dialect's own (:data:`_BEGIN`), and ``COMMIT``, or ``ROLLBACK`` on
+        any failure, before the connection goes back to the pool (which,
+        in autocommit mode, would not roll it back). A connection whose
+        rollback fails is dropped from the pool.
+
+        Retried as :meth:`_run` retries a statement: once after the
+        connection died, and after a deadlock or serialization failure,
+        which rolled the whole transaction back. ``work`` must therefore be
+        safe to run again, reading what it acts on afresh each time.
+        Failures become a :class:`~flask_rivo.exceptions.StoreError` that
+        quotes nothing.
+        """
+        begin = _BEGIN[self.engine.dialect.name]
+        resent = False
+        try:
+            if not self._ready:
+                self._ensure_table()
+            for attempt in range(1, 5):
+                try:
+                    with (
+                        self._serial,
+                        self.engine.connect().execution_options(
+                            **self._per_statement
+                        ) as connection,
+                    ):
+                        connection.exec_driver_sql(begin)
+                        try:
+                            done = work(connection)
+                            connection.exec_driver_sql("COMMIT")
+                        except BaseException:
+                            self._roll_back(connection)
+                            raise
+                        return done
+                except exc.DBAPIError as error:
+                    if error.connection_invalidated and not resent:
+                        resent = True
+                    elif _rolled_back(error) and attempt < 4:
+                        time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311
+                    else:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+        except exc.SQLAlchemyError as error:
+            raise faults.unavailable("session database", error) from None
+
+    @staticmethod
+    def _roll_back(connection: sa.Connection) -> None:
+        """End a failed transaction of :meth:`_transaction`, or, if that
+        fails too, drop the connection (the server then ends it)."""
+        if connection.invalidated:
+            return  # the connection died: nothing left to roll back
+        try:
+            connection.exec_driver_sql("ROLLBACK")
+        except exc.SQLAlchemyError:
+            connection.invalidate()
+
     def _landed(self, key: str, record: Record) -> bool:
         """Whether ``record`` is stored under ``key``: a write whose reply was
         lost did land, and its resend found its own work."""
@@ -453,26 +530,52 @@ class SQLAlchemyStore(SessionStore):
     ) -> int:
         """End the user's oldest live sessions past ``keep``.
 
-        One indexed ``COUNT`` while the user is within the cap; past it,
-        the keys of the oldest excess rows, then one ``DELETE`` of those
-        that still belong to the user. Expired rows do not count (they
-        wait for :meth:`purge_expired`).
+        One indexed ``COUNT`` while the user is within the cap. Past it, one
+        short transaction: it locks the user's live rows (``SELECT ... FOR
+        UPDATE``, in key order, so that two log-ins lock them in the same
+        order; on SQLite, ``BEGIN IMMEDIATE`` takes the database's write
+        lock), counts them again under the lock, and deletes the oldest
+        excess. Two log-ins of one user at once thus end sessions one after
+        the other, the second seeing what the first ended: without the lock
+        each counted the other's new session and ended it, and the user was
+        left with none. The ``COUNT`` needs no lock: whichever log-in files
+        its session last counts every session filed before it.
+
+        Expired rows do not count (they wait for :meth:`purge_expired`).
+        On a dialect other than SQLite, PostgreSQL and MySQL or MariaDB,
+        whose way of beginning a transaction the store does not know, the
+        excess is ended without the lock, as the default of
+        :class:`SessionStore` does.
         """
         table = self.table
         live = sa.and_(self._of_user(user_id), table.c.expires_at > self.clock())
         counted = sa.select(sa.func.count()).select_from(table).where(live)
-        excess = int(self._run(counted).rows[0][0]) - keep
-        if excess <= 0:
+        if int(self._run(counted).rows[0][0]) <= keep:
             return 0
-        oldest = sa.select(table.c.key).where(live)
-        if spare is not None:
-            oldest = oldest.where(table.c.key != spare)
-        oldest = oldest.order_by(table.c.created_at, table.c.key).limit(excess)
-        doomed = [row.key for row in self._run(oldest).rows]
-        if not doomed:
-            return 0
-        ended = sa.delete(table).where(table.c.key.in_(doomed), self._of_user(user_id))
-        return self._run(ended).changed
+        if self.engine.dialect.name not in _BEGIN:
+            return super().limit_user_sessions(user_id, keep, spare)
+        # Every live row of the user, which the cap keeps to a few more than
+        # ``keep``; the key order is the user index's own on each server.
+        rows = (
+            sa.select(table.c.key, table.c.created_at)
+            .where(live)
+            .order_by(table.c.key)
+            .with_for_update()
+        )
+
+        def end_excess(connection: sa.Connection) -> int:
+            found = [(row.key, row.created_at) for row in connection.execute(rows)]
+            excess = len(found) - keep
+            if excess <= 0:
+                return 0
+            oldest = sorted(found, key=lambda row: (row[1], row[0]))
+            doomed = [key for key, _ in oldest if key != spare][:excess]
+            if not doomed:
+                return 0
+            ended = sa.delete(table).where(table.c.key.in_(doomed))
+            return connection.execute(ended).rowcount
+
+        return self._transaction(end_excess)
 
     def _of_user(self, user_id: str) -> sa.ColumnElement[bool]:
         """The rows of exactly this user.

@@ -3,7 +3,9 @@
 The table is created lazily (and by racing processes at once), or by your
 migrations on your own MetaData; an engine you pass in stays yours. Each
 store call is one statement in autocommit mode, so one round trip on the
-wire (counted here through a TCP relay); purging deletes in bounded
+wire (counted here through a TCP relay), but for keeping the per-user cap
+past it: one short transaction that locks the user's rows, so that two
+log-ins at once end one session, not both; purging deletes in bounded
 batches; a connection that died in the pool is retried; MariaDB compares
 user IDs case-sensitively and keeps 4-byte UTF-8. Engines made from a URL
 get timeouts (and WAL for SQLite), and a relative SQLite path lives in the
@@ -39,6 +41,7 @@ from support import FakeClock
 from support import require
 from support import session_app
 
+from flask_rivo import StoreError
 from flask_rivo.ids import new_session_id
 from flask_rivo.ids import session_key
 from flask_rivo.stores import Record
@@ -637,13 +640,15 @@ def wait_for_a_lock_wait(url: str, table: str) -> None:
         watcher.dispose()
 
 
+@pytest.mark.parametrize("ending", ["everywhere", "cap"])
 @pytest.mark.parametrize("name", ["postgresql", "mariadb"])
 def test_a_deadlock_victim_runs_again(
-    name: str, backends: dict[str, Backend], stores: MakeStore
+    name: str, ending: str, backends: dict[str, Backend], stores: MakeStore
 ) -> None:
-    """Log-out everywhere locks the user's rows one by one; another client
-    locking them in the other order makes a deadlock, and the database rolls
-    the store's statement back. The store runs it again instead of a 503."""
+    """Log-out everywhere, and keeping the cap, lock the user's rows one by
+    one; another client locking them in the other order makes a deadlock,
+    and the database rolls the store's statement (or the cap's transaction)
+    back. The store runs it again instead of a 503."""
     use(backends[name])
     url = t.cast("SQL", backends[name]).url
     store = stores(url)
@@ -672,18 +677,26 @@ def test_a_deadlock_victim_runs_again(
             bump = sa.update(table).values(version=table.c.version + 1)
             connection.execute(sa.insert(table), heavy)
             connection.execute(bump.where(table.c.key == second))
-            ending = threading.Thread(
-                target=lambda: result.append(store.delete_user_sessions("ann"))
+            ender = threading.Thread(
+                target=lambda: result.append(
+                    store.delete_user_sessions("ann")
+                    if ending == "everywhere"
+                    else store.limit_user_sessions("ann", 1)
+                )
             )
-            ending.start()
-            wait_for_a_lock_wait(url, table.name)  # the DELETE holds `first`
+            ender.start()
+            wait_for_a_lock_wait(url, table.name)  # the store holds `first`
             connection.execute(bump.where(table.c.key == first))
-        ending.join(30)
+        ender.join(30)
     finally:
         other.dispose()
-    assert result == [2]
     assert any("eadlock" in message for message in deadlocks)
-    assert store.user_sessions("ann") == []
+    if ending == "everywhere":
+        assert result == [2]
+        assert store.user_sessions("ann") == []
+    else:  # the oldest (by key, as both began at once) ended
+        assert result == [1]
+        assert [k for k, _ in store.user_sessions("ann")] == [second]
 
 
 def test_an_in_memory_database_survives_many_threads(clock: FakeClock) -> None:
@@ -735,3 +748,165 @@ def statements_of_purge(store: SQLAlchemyStore) -> list[str]:
     )
     store.purge_expired(time.time())
     return [s for s in sent if s.startswith("DELETE")]
+
+
+# -- the per-user cap ----------------------------------------------------------
+
+
+def cap_store(stores: MakeStore, url: str, engine: str) -> SQLAlchemyStore:
+    """A store on an engine it made (the whole pool in autocommit), or on
+    one of yours (switched to autocommit for each statement)."""
+    return stores(url if engine == "made" else sa.create_engine(url))
+
+
+def in_transaction(engine: sa.Engine) -> bool:
+    """Whether the pooled connection the store used last is still inside a
+    transaction on the server (the store's sequential calls use one)."""
+    raw = engine.raw_connection()
+    try:
+        dbapi = t.cast("t.Any", raw.driver_connection)
+        if engine.dialect.name == "sqlite":
+            return bool(dbapi.in_transaction)
+        if engine.dialect.name == "postgresql":
+            return bool(dbapi.info.transaction_status)  # 0 is IDLE
+        cursor = raw.cursor()
+        cursor.execute("SELECT @@in_transaction")
+        return bool(cursor.fetchone()[0])
+    finally:
+        raw.close()
+
+
+ENGINES = pytest.mark.parametrize("engine", ["made", "yours"])
+
+
+@ENGINES
+def test_the_cap_ends_the_oldest_sessions_and_spares_the_callers(
+    url: str, stores: MakeStore, engine: str
+) -> None:
+    """Within the cap a log-in costs one COUNT; past it, one short
+    transaction ends the oldest live sessions (never the spared one), and
+    the connection goes back to the pool with the transaction ended."""
+    store = cap_store(stores, url, engine)
+    now = time.time()
+    keys = [f"{n:064x}" for n in range(5)]  # keys[0] began first
+    for n, key in enumerate(keys):
+        began = record(now - 50 + 10 * n, user_id="ann")
+        assert store.save(key, began, None)
+    dead, bob = "d" * 64, "b" * 64
+    store.save(dead, record(now - 100, ttl=-1, user_id="ann"), None)
+    store.save(bob, record(now - 100, user_id="bob"), None)
+    sent = statements(store.engine)
+    assert store.limit_user_sessions("ann", 5, keys[0]) == 0  # expired: uncounted
+    assert sent == ["SELECT"]
+    sent.clear()
+    assert store.limit_user_sessions("ann", 3, keys[0]) == 2
+    begin = "START" if store.engine.dialect.name == "mariadb" else "BEGIN"
+    assert sent == ["SELECT", begin, "SELECT", "DELETE", "COMMIT"]
+    assert not in_transaction(store.engine)
+    assert sorted(k for k, _ in store.user_sessions("ann")) == [
+        keys[0],  # the caller's, though the oldest
+        keys[3],
+        keys[4],
+    ]
+    assert [k for k, _ in store.user_sessions("bob")] == [bob]
+    assert store.limit_user_sessions("ann", 1) == 2  # nothing spared
+    assert [k for k, _ in store.user_sessions("ann")] == [keys[4]]
+    assert not in_transaction(store.engine)
+
+
+@ENGINES
+def test_two_log_ins_at_once_past_the_cap_keep_one_session(
+    url: str, stores: MakeStore, engine: str
+) -> None:
+    """Both log-ins have filed their session and counted the other's before
+    either ends anything; then the first to hold the user's rows keeps them
+    until the other waits for them. The first ends the other's session; the
+    other, counting again under the lock, finds the cap kept. Without the
+    lock each ended the other's session and the user was left with none."""
+    store = cap_store(stores, url, engine)
+    now = time.time()
+    keys = {"login1": "1" * 64, "login2": "2" * 64}
+    for n, key in enumerate(keys.values()):
+        store.save(key, record(now + n, user_id="ann"), None)
+    counted = threading.Barrier(2, timeout=10)
+    begun: dict[str, threading.Event] = {name: threading.Event() for name in keys}
+    holder: list[str] = []
+
+    def other_waits(me: str) -> None:
+        """Return once the other log-in waits for the rows (or the file)."""
+        other = next(name for name in keys if name != me)
+        assert begun[other].wait(10)
+        if store.engine.dialect.name == "sqlite":
+            time.sleep(0.3)  # BEGIN IMMEDIATE blocks; nothing shows it
+        else:
+            wait_for_a_lock_wait(url, store.table.name)
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def note_begin(_c: t.Any, _cur: t.Any, statement: str, *_: t.Any) -> None:
+        me = threading.current_thread().name
+        if me in keys and statement.startswith(("BEGIN", "START TRANSACTION")):
+            begun[me].set()
+
+    @sa.event.listens_for(store.engine, "after_cursor_execute")
+    def pause(_c: t.Any, _cur: t.Any, statement: str, *_: t.Any) -> None:
+        me = threading.current_thread().name
+        if me not in keys:
+            return
+        if "count(*)" in statement:
+            counted.wait()  # both have counted two sessions
+        elif statement.startswith("SELECT") and begun[me].is_set() and not holder:
+            holder.append(me)  # the first to lock the user's rows ...
+            other_waits(me)  # ... holds them until the other waits
+
+    ended: dict[str, int] = {}
+
+    def log_in(name: str) -> None:
+        ended[name] = store.limit_user_sessions("ann", 1, keys[name])
+
+    threads = [threading.Thread(target=log_in, args=(n,), name=n) for n in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    sa.event.remove(store.engine, "after_cursor_execute", pause)
+    sa.event.remove(store.engine, "before_cursor_execute", note_begin)
+    alive = [k for k, _ in store.user_sessions("ann")]
+    assert alive != [], "each log-in ended the other's session"
+    assert holder, "no log-in locked the user's rows"
+    [first] = holder
+    assert alive == [keys[first]]  # the later-capped log-in's session ended
+    assert sorted(ended.values()) == [0, 1]
+    assert not in_transaction(store.engine)
+
+
+@ENGINES
+def test_a_failure_inside_the_cap_rolls_back_and_is_a_store_error(
+    url: str, stores: MakeStore, engine: str
+) -> None:
+    """A statement of the cap's transaction fails (here its COMMIT, after
+    the DELETE): the transaction is rolled back, the connection returned
+    clean, and the error quotes nothing of the driver's."""
+    store = cap_store(stores, url, engine)
+    now = time.time()
+    keys = [f"{n:064x}" for n in range(3)]
+    for n, key in enumerate(keys):
+        store.save(key, record(now + n, user_id="ann"), None)
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute", retval=True)
+    def break_commit(
+        _c: t.Any, _cur: t.Any, statement: str, parameters: t.Any, *_: t.Any
+    ) -> tuple[str, t.Any]:
+        if statement == "COMMIT":
+            return "SELECT * FROM rivo_no_such_table", parameters
+        return statement, parameters
+
+    with pytest.raises(StoreError) as caught:
+        store.limit_user_sessions("ann", 1, keys[0])
+    sa.event.remove(store.engine, "before_cursor_execute", break_commit)
+    assert str(caught.value).startswith("session database unavailable")
+    assert "no_such" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert not in_transaction(store.engine)
+    assert sorted(k for k, _ in store.user_sessions("ann")) == keys  # undone
+    assert store.limit_user_sessions("ann", 1, keys[0]) == 2
+    assert [k for k, _ in store.user_sessions("ann")] == [keys[0]]
