@@ -122,8 +122,10 @@ class SessionStore(abc.ABC):
         even if it is the oldest.
 
         This default lists the user's sessions and deletes the excess, so
-        that a store of your own keeps the cap without more code; the
-        shipped stores override it with something cheaper. A store may count
+        that a store of your own keeps the cap without more code; it is not
+        atomic (two log-ins of one user at once may each end the other's
+        session), and the shipped stores override it with one atomic step
+        per user, and cheaper. A store may count
         sessions that expired but are still in its index (and so end more
         of the oldest live ones than strictly needed), as long as it drops
         the dead ones it meets, so that the index never outgrows the cap.
