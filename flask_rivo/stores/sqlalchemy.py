@@ -311,18 +311,18 @@ class SQLAlchemyStore(SessionStore):
                     raise
             self._ready = True
 
-    def _run(self, statement: sa.Executable | DriverSelect.Bound) -> _Result:
-        """Run one statement in autocommit mode, as one round trip.
+    def _retrying(self, once: Callable[[sa.Connection, bool], _T]) -> _T:
+        """Call ``once`` with a pooled connection in autocommit mode, and
+        whether this is a resend, until it goes through.
 
-        The rows it selected are fetched before the connection goes back to
-        the pool. Two failures are worth another try, and get one:
+        Two failures are worth another try, and get one:
 
         * The connection died (the server restarted while it sat in the
-          pool, or the reply was lost): the statement is sent again on a
-          fresh connection, and the result says so, because a write may
-          have landed the first time.
-        * A deadlock or serialization failure: the database rolled the
-          statement back, so it runs again after a short pause.
+          pool, or the reply was lost): ``once`` runs again on a fresh
+          connection, told it is a resend, because a write may have landed
+          the first time.
+        * A deadlock or serialization failure: the database rolled the work
+          back, so it runs again after a short pause.
 
         Anything else that keeps the database from answering becomes a
         :class:`~flask_rivo.exceptions.StoreError` (HTTP 503) that names the
@@ -341,14 +341,7 @@ class SQLAlchemyStore(SessionStore):
                             **self._per_statement
                         ) as connection,
                     ):
-                        if isinstance(statement, DriverSelect.Bound):
-                            result = connection.exec_driver_sql(*statement)
-                        else:
-                            result = connection.execute(statement)
-                        rows = list(result.all()) if result.returns_rows else []
-                        return _Result(result.rowcount, rows, resent)
-                except exc.IntegrityError:
-                    return _Result(0, [], resent, clash=True)
+                        return once(connection, resent)
                 except exc.DBAPIError as error:
                     if error.connection_invalidated and not resent:
                         resent = True
@@ -359,6 +352,25 @@ class SQLAlchemyStore(SessionStore):
             raise AssertionError("unreachable")  # pragma: no cover
         except exc.SQLAlchemyError as error:
             raise faults.unavailable("session database", error) from None
+
+    def _run(self, statement: sa.Executable | DriverSelect.Bound) -> _Result:
+        """Run one statement in autocommit mode, as one round trip, retried
+        as :meth:`_retrying` says. The rows it selected are fetched before
+        the connection goes back to the pool; a unique key's clash is a
+        result (``clash``), not an error."""
+
+        def once(connection: sa.Connection, resent: bool) -> _Result:
+            try:
+                if isinstance(statement, DriverSelect.Bound):
+                    result = connection.exec_driver_sql(*statement)
+                else:
+                    result = connection.execute(statement)
+            except exc.IntegrityError:
+                return _Result(0, [], resent, clash=True)
+            rows = list(result.all()) if result.returns_rows else []
+            return _Result(result.rowcount, rows, resent)
+
+        return self._retrying(once)
 
     def _transaction(self, work: Callable[[sa.Connection], _T]) -> _T:
         """Run ``work`` in one transaction, begun and ended by hand.
@@ -371,44 +383,23 @@ class SQLAlchemyStore(SessionStore):
         in autocommit mode, would not roll it back). A connection whose
         rollback fails is dropped from the pool.
 
-        Retried as :meth:`_run` retries a statement: once after the
-        connection died, and after a deadlock or serialization failure,
-        which rolled the whole transaction back. ``work`` must therefore be
+        Retried as :meth:`_retrying` says: after a deadlock or serialization
+        failure the whole transaction was rolled back, so ``work`` must be
         safe to run again, reading what it acts on afresh each time.
-        Failures become a :class:`~flask_rivo.exceptions.StoreError` that
-        quotes nothing.
         """
         begin = _BEGIN[self.engine.dialect.name]
-        resent = False
-        try:
-            if not self._ready:
-                self._ensure_table()
-            for attempt in range(1, 5):
-                try:
-                    with (
-                        self._serial,
-                        self.engine.connect().execution_options(
-                            **self._per_statement
-                        ) as connection,
-                    ):
-                        connection.exec_driver_sql(begin)
-                        try:
-                            done = work(connection)
-                            connection.exec_driver_sql("COMMIT")
-                        except BaseException:
-                            self._roll_back(connection)
-                            raise
-                        return done
-                except exc.DBAPIError as error:
-                    if error.connection_invalidated and not resent:
-                        resent = True
-                    elif _rolled_back(error) and attempt < 4:
-                        time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311
-                    else:
-                        raise
-            raise AssertionError("unreachable")  # pragma: no cover
-        except exc.SQLAlchemyError as error:
-            raise faults.unavailable("session database", error) from None
+
+        def once(connection: sa.Connection, _resent: bool) -> _T:
+            connection.exec_driver_sql(begin)
+            try:
+                done = work(connection)
+                connection.exec_driver_sql("COMMIT")
+            except BaseException:
+                self._roll_back(connection)
+                raise
+            return done
+
+        return self._retrying(once)
 
     @staticmethod
     def _roll_back(connection: sa.Connection) -> None:
