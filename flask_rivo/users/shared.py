@@ -64,6 +64,27 @@ def app() -> t.Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
+def swap(user: User, column: str, expected: object, value: object) -> bool:
+    """Change one column of ``user`` by :meth:`~.models.UserStore.swap` (a
+    compare-and-swap), and end the transaction at once.
+
+    For what one request reads and another may change meanwhile: a
+    single-use code, the passkeys. Committed at once, the change stands for
+    good, and the row's lock is released before the request writes to the
+    session store (which may be the same SQLite file). When the stored value
+    was no longer ``expected``, nothing is written and the transaction is
+    rolled back, so what the request reads next is as stored now.
+
+    :returns: whether the stored user still held ``expected``.
+    """
+    store = users_state().store
+    if store.swap(user, column, expected, value):
+        store.commit()
+        return True
+    store.rollback()
+    return False
+
+
 def issue_verification(user: User) -> str:
     """Give ``user`` a fresh verification token and return it raw.
 

@@ -273,25 +273,13 @@ def _use(user: User, code: str) -> str | None:
         step = totp.matching_step(secret, code, shared.now(), last)
         if step is None:
             return None
-        return "totp" if _swap(user, "totp_last_step", last, step) else None
+        return "totp" if shared.swap(user, "totp_last_step", last, step) else None
     stored = user.recovery_codes
     remaining = totp.without_code(stored, code)
     if remaining is None:
         return None
-    return "recovery" if _swap(user, "recovery_codes", stored, remaining) else None
-
-
-def _swap(user: User, column: str, expected: object, value: object) -> bool:
-    """Use up a code by :meth:`~.models.UserStore.swap`, and end the
-    transaction at once: the code is spent for good, and the row's lock is
-    released before the throttle writes to the session store (which may be
-    the same SQLite file)."""
-    store = users_state().store
-    if store.swap(user, column, expected, value):
-        store.commit()
-        return True
-    store.rollback()
-    return False
+    spent = shared.swap(user, "recovery_codes", stored, remaining)
+    return "recovery" if spent else None
 
 
 def _recovery_used(user: User) -> None:
