@@ -27,6 +27,7 @@ from .models import SQLAlchemyUserStore
 from .models import UserConflictError
 from .models import UserState
 from .passkey_login import end_their_sessions
+from .passkey_store import PasskeysBusyError
 from .passkey_store import passkeys_of
 from .passkey_store import remove_all
 from .passwords import hash_password
@@ -279,18 +280,23 @@ def remove_passkeys(user: str, yes: bool) -> None:
     account), and end the sessions they logged in; the password keeps
     working."""
     found = _find(user)
-    removed = {key.id for key in passkeys_of(found)}
-    count = len(removed)
+    count = len(passkeys_of(found))
     if count == 0:
         click.echo(f"{found.email} has no passkeys.")
         return
     if not yes:
         click.confirm(f"Remove the {count} passkey(s) of {found.email}?", abort=True)
-    remove_all(found)
-    _commit()
-    ended = end_their_sessions(found, removed)
+    try:
+        # Those stored as they go, which a log-in or an addition meanwhile
+        # may have changed since they were counted.
+        removed = remove_all(found)
+    except PasskeysBusyError as error:
+        raise click.ClickException(
+            "The passkeys kept changing, or the account is gone; try again."
+        ) from error
+    ended = end_their_sessions(found, {key.id for key in removed})
     click.echo(
-        f"Removed {count} passkey(s) of {found.email}; ended the {ended}"
+        f"Removed {len(removed)} passkey(s) of {found.email}; ended the {ended}"
         " session(s) they logged in."
     )
 

@@ -204,8 +204,10 @@ class UserStore(t.Protocol):
 
         For the second factor's single-use codes: ``totp_last_step`` (the
         last TOTP step accepted) and ``recovery_codes`` (the unused ones).
-        Two requests with one code then cannot both go ahead. The object
-        gets ``value`` too; the change is saved at :meth:`commit`.
+        Two requests with one code then cannot both go ahead. And for
+        ``passkeys``, which every change rewrites whole: a log-in that read
+        them before a removal cannot write the removed passkey back. The
+        object gets ``value`` too; the change is saved at :meth:`commit`.
 
         :returns: whether the stored user still held ``expected``.
 
@@ -244,7 +246,7 @@ _TOKEN_TIMES = {
 
 
 #: The columns :meth:`UserStore.swap` may change.
-SWAPPABLE = frozenset({"totp_last_step", "recovery_codes"})
+SWAPPABLE = frozenset({"totp_last_step", "recovery_codes", "passkeys"})
 
 
 #: Bits (beside the sign) each integer key type holds: PostgreSQL refuses,

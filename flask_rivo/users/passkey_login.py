@@ -74,7 +74,6 @@ def reauthenticate_with_passkey(
     """
     outcome, wait, found = _check(credential, user)
     if found is not None:
-        users_state().store.commit()  # the sign count and last use
         confirm_login()
     return outcome, wait
 

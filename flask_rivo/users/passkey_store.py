@@ -4,6 +4,10 @@
 second table for an application to declare. Only public keys and their
 bookkeeping are stored, nothing secret. The WebAuthn ceremonies that add
 and use them are in :mod:`.passkeys`.
+
+Every change rewrites the whole column, so every change is a
+compare-and-swap (:func:`change`): a request that read the passkeys before
+another one changed them never writes its old list back over that change.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ import dataclasses
 import json
 import typing as t
 
+from ..exceptions import RivoError
+from . import shared
+from .state import users_state
+
 if t.TYPE_CHECKING:
     from .models import User
 
@@ -19,6 +27,11 @@ if t.TYPE_CHECKING:
 MAX_PASSKEYS = 20
 #: The longest name of a passkey.
 NAME_LENGTH = 64
+#: How many times a change of an account's passkeys is made, each time on
+#: the passkeys as stored then, while other requests change them first.
+ATTEMPTS = 3
+
+R = t.TypeVar("R")
 
 
 @dataclasses.dataclass
@@ -54,26 +67,67 @@ def passkeys_of(user: User) -> list[Passkey]:
     return [Passkey(**{k: v for k, v in e.items() if k in _FIELDS}) for e in entries]
 
 
-def keep(user: User, keys: list[Passkey]) -> None:
-    """Store ``keys`` as ``user``'s passkeys (the caller commits)."""
-    user.passkeys = json.dumps([dataclasses.asdict(k) for k in keys]) if keys else None
+class PasskeysBusyError(RivoError):
+    """Other requests changed the account's passkeys each time a change was
+    tried (:data:`ATTEMPTS` times), or the account is gone: nothing was
+    changed."""
+
+
+def change(
+    user: User, edit: t.Callable[[list[Passkey]], tuple[list[Passkey] | None, R]]
+) -> R:
+    """Change ``user``'s passkeys by ``edit``, as a compare-and-swap, and
+    commit (see :func:`.shared.swap`).
+
+    ``edit`` gets the passkeys as stored, and gives back the passkeys to
+    store (``None``: store nothing) and what to return. The column is
+    written only if it still holds what ``edit`` was given; if another
+    request changed it meanwhile, ``edit`` runs again on the passkeys as
+    stored now, so neither change is lost, and a check in ``edit`` (the
+    passkey is still there, its sign count grew) holds for what is stored.
+    ``edit`` may raise to refuse.
+
+    :returns: what ``edit`` returned beside the passkeys.
+    :raises PasskeysBusyError: after :data:`ATTEMPTS` conflicts, or when the
+        account was deleted meanwhile.
+    """
+    current: User | None = user
+    for _attempt in range(ATTEMPTS):
+        if current is None:
+            break
+        before = current.passkeys
+        keys, result = edit(passkeys_of(current))
+        if keys is None:
+            return result
+        after = json.dumps([dataclasses.asdict(k) for k in keys]) if keys else None
+        if shared.swap(current, "passkeys", before, after):
+            return result
+        # The swap rolled back: the user is read again, as stored now.
+        current = users_state().store.get(current.get_id())
+    raise PasskeysBusyError("the passkeys kept changing, or the account is gone")
 
 
 def remove(user: User, credential_id: str) -> Passkey | None:
-    """Take the passkey ``credential_id`` off ``user`` (the caller commits).
+    """Take the passkey ``credential_id`` off ``user``, and commit.
 
     :returns: the passkey removed, or ``None`` if ``user`` had none by that ID.
+    :raises PasskeysBusyError: see :func:`change`.
     """
-    keys = passkeys_of(user)
-    gone = next((k for k in keys if k.id == credential_id), None)
-    if gone is not None:
-        keep(user, [k for k in keys if k is not gone])
-    return gone
+
+    def edit(keys: list[Passkey]) -> tuple[list[Passkey] | None, Passkey | None]:
+        gone = next((k for k in keys if k.id == credential_id), None)
+        if gone is None:
+            return None, None
+        return [k for k in keys if k is not gone], gone
+
+    return change(user, edit)
 
 
-def remove_all(user: User) -> int:
-    """Take every passkey off ``user`` (an administrator's reset); the
-    caller commits. :returns: how many there were."""
-    count = len(passkeys_of(user))
-    user.passkeys = None
-    return count
+def remove_all(user: User) -> list[Passkey]:
+    """Take every passkey off ``user`` (an administrator's reset), and
+    commit.
+
+    :returns: the passkeys removed.
+    :raises PasskeysBusyError: see :func:`change`.
+    """
+    return change(user, lambda keys: ([] if keys else None, keys))

@@ -20,6 +20,11 @@ module keeps the challenges and the records:
 * A log-in by passkey requires user verification (a PIN or biometric on
   the authenticator): it stands for both factors (NIST SP 800-63B 5.1.8,
   multi-factor cryptographic authenticator).
+* The passkeys a ceremony read are written back by a compare-and-swap
+  (:func:`.passkey_store.change`), and its checks are made again on what is
+  stored when another request changed them meanwhile: a log-in with a
+  passkey removed since is refused, as is a second log-in with one sign
+  count (a cloned authenticator's twin).
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ from .models import UserState
 from .passkey_store import MAX_PASSKEYS
 from .passkey_store import NAME_LENGTH
 from .passkey_store import Passkey
-from .passkey_store import keep
+from .passkey_store import PasskeysBusyError
+from .passkey_store import change
 from .passkey_store import passkeys_of
 from .state import users_state
 
@@ -199,12 +205,13 @@ def registration_options(user: User) -> str:
 
 def register(user: User, credential: str, name: str) -> Passkey:
     """Check the browser's answer to :func:`registration_options` and keep
-    the new passkey on ``user`` (the caller commits).
+    the new passkey on ``user`` (committed at once).
 
     :param credential: the ``PublicKeyCredential`` as JSON text.
     :raises PasskeyError: ``"challenge"`` (none pending, expired, spent),
         ``"invalid"`` (py_webauthn refused it: wrong origin, RP ID,
-        challenge, flags, malformed), ``"duplicate"`` or ``"full"``.
+        challenge, flags, malformed), ``"duplicate"``, ``"full"``, or
+        ``"busy"`` (other requests kept changing the passkeys).
     """
     expected = _take(REGISTER)
     rp_id, origin = relying_party()
@@ -220,14 +227,8 @@ def register(user: User, credential: str, name: str) -> Passkey:
         transports = _transports(credential)
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
         raise PasskeyError("invalid", str(error)) from error
-    keys = passkeys_of(user)
-    new_id = bytes_to_base64url(verified.credential_id)
-    if any(k.id == new_id for k in keys):
-        raise PasskeyError("duplicate")
-    if len(keys) >= MAX_PASSKEYS:
-        raise PasskeyError("full")
     added = Passkey(
-        id=new_id,
+        id=bytes_to_base64url(verified.credential_id),
         public_key=bytes_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count,
         name=(name.strip() or _("Passkey"))[:NAME_LENGTH],
@@ -235,8 +236,15 @@ def register(user: User, credential: str, name: str) -> Passkey:
         transports=transports,
         backed_up=verified.credential_backed_up,
     )
-    keep(user, [*keys, added])
-    return added
+
+    def edit(keys: list[Passkey]) -> tuple[list[Passkey], Passkey]:
+        if any(k.id == added.id for k in keys):
+            raise PasskeyError("duplicate")
+        if len(keys) >= MAX_PASSKEYS:
+            raise PasskeyError("full")
+        return [*keys, added], added
+
+    return _change(user, edit)
 
 
 def _transports(credential: str) -> list[str]:
@@ -271,8 +279,8 @@ def authentication_options(user: User | None = None) -> str:
 
 def authenticate(credential: str, user: User | None = None) -> tuple[User, Passkey]:
     """Check an assertion; return its verified user and passkey, sign count
-    and last use updated (the caller commits, and logs the user in or confirms the
-    log-in).
+    and last use updated and committed (the caller logs the user in or
+    confirms the log-in).
 
     :param credential: the ``PublicKeyCredential`` as JSON text.
     :param user: the logged-in user who re-authenticates, whose passkey it
@@ -283,7 +291,10 @@ def authenticate(credential: str, user: User | None = None) -> tuple[User, Passk
         or closed), so the answer tells nothing of the account;
         ``"invalid"`` (py_webauthn refused it: signature, origin, RP ID,
         user not verified, a sign count that did not grow, the mark of a
-        cloned authenticator).
+        cloned authenticator), ``"busy"`` (other requests kept changing the
+        passkeys). A passkey removed, or its sign count reached, by another
+        request after this one read it is ``"unknown"`` or ``"invalid"``
+        too.
     """
     expected = _take(AUTHENTICATE if user is None else REAUTHENTICATE)
     rp_id, origin = relying_party()
@@ -314,10 +325,32 @@ def authenticate(credential: str, user: User | None = None) -> tuple[User, Passk
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
         raise PasskeyError("invalid", str(error)) from error
-    found.sign_count = verified.new_sign_count
-    found.last_used_at = shared.now()
-    keep(owner, keys)
-    return owner, found
+    count = verified.new_sign_count
+
+    def edit(stored: list[Passkey]) -> tuple[list[Passkey], Passkey]:
+        # The same checks on the passkeys as stored now, which another
+        # request may have changed since they were read (on the first try
+        # they are what was checked above).
+        key = next((k for k in stored if k.id == wanted), None)
+        if key is None or key.public_key != found.public_key:
+            raise PasskeyError("unknown", "removed meanwhile")
+        if (count > 0 or key.sign_count > 0) and count <= key.sign_count:
+            raise PasskeyError("invalid", "the sign count was used meanwhile")
+        key.sign_count = count
+        key.last_used_at = shared.now()
+        return stored, key
+
+    return owner, _change(owner, edit)
+
+
+def _change(
+    user: User, edit: t.Callable[[list[Passkey]], tuple[list[Passkey], Passkey]]
+) -> Passkey:
+    """:func:`.passkey_store.change`, its giving up a :class:`PasskeyError`."""
+    try:
+        return change(user, edit)
+    except PasskeysBusyError as error:
+        raise PasskeyError("busy", str(error)) from error
 
 
 def _owner(handle: bytes | None) -> User | None:

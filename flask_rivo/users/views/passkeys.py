@@ -94,7 +94,6 @@ def _add(form: PasskeyAddForm) -> ResponseReturnValue:
         users_state().store.rollback()
         form.form_errors.append(_registration_error(error.reason))
         return _page(form, status=400)
-    users_state().store.commit()
     passkey_login.notify_change(user, "passkey_added", added.name)
     flash(_("The passkey “%(name)s” is added.", name=added.name), "success")
     return redirect(url_for("rivo_users.passkeys"))
@@ -119,11 +118,17 @@ def _remove(add: PasskeyAddForm) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400, description=PAGE_EXPIRED)
     user = logged_in_user()
-    gone = records.remove(user, form.remove.data or "")
+    try:
+        gone = records.remove(user, form.remove.data or "")
+    except records.PasskeysBusyError:
+        # Other requests kept changing the passkeys: what the page showed is
+        # out of date.
+        users_state().store.rollback()
+        add.form_errors.append(str(PAGE_EXPIRED))
+        return _page(add, status=409)
     if gone is None:
         add.form_errors.append(_("That passkey is not on your account (any more)."))
         return _page(add, status=404)
-    users_state().store.commit()
     passkey_login.end_their_sessions(user, {gone.id})
     passkey_login.notify_change(user, "passkey_removed", gone.name)
     flash(_("The passkey “%(name)s” is removed.", name=gone.name), "success")
