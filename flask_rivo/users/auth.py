@@ -25,6 +25,7 @@ from ..i18n import lazy_gettext
 from ..session import RivoSession
 from ..sessions import RivoSessions
 from . import binding
+from . import passkey_store
 from .models import AnonymousUser
 from .models import User
 from .models import UserState
@@ -91,7 +92,7 @@ def logged_in_user() -> User:
 #: Marks a session that :func:`login_user` logged in with ``force``.
 _FORCED = "_rivo_forced"
 #: The credential ID of the passkey a session was logged in with, so that
-#: removing the passkey ends the sessions it opened.
+#: removing the passkey ends the sessions it opened (see :func:`_may_stay`).
 LOGIN_PASSKEY = "_rivo_login_passkey"
 
 
@@ -108,8 +109,18 @@ def log_in_again(user: User) -> bool:
 
 
 def _may_stay(user: User, current: RivoSession) -> bool:
-    """Whether the session's user is still the one who logged in, and may be."""
+    """Whether the session's user is still the one who logged in, and may be.
+
+    A session logged in with a passkey stays only while the passkey is on
+    the account: removing it ends the session even when the log-in stored
+    it after the removal ended the passkey's sessions (the two in parallel).
+    The user row is loaded already, so this costs no query; sessions logged
+    in otherwise do not look.
+    """
     if not binding.matches(user, current.get(binding.SESSION_KEY)):
+        return False
+    passkey = current.get(LOGIN_PASSKEY)
+    if passkey is not None and not passkey_store.holds(user, passkey):
         return False
     if getattr(user, "is_active", False):
         return True

@@ -13,6 +13,7 @@ import enum
 import typing as t
 
 from flask import current_app
+from flask import has_request_context
 from flask import request
 from flask import session
 
@@ -121,10 +122,17 @@ def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:
     passkeys ``credential_ids`` (just removed), but the current one.
 
     A passkey removed because its device was lost or stolen must not leave
-    a way in open: the sessions it opened end with it.
+    a way in open: the sessions it opened end with it. This ends those
+    stored by now; one that a log-in with the passkey stores later (it was
+    under way as the passkey went) ends at its next request, which finds
+    its passkey gone (:data:`~.auth.current_user` looks). The current session,
+    whose user just removed the passkey, stays, no longer marked as the
+    passkey's.
 
     :returns: how many were ended.
     """
+    if has_request_context() and session.get(LOGIN_PASSKEY) in credential_ids:
+        session.pop(LOGIN_PASSKEY)
     sessions = RivoSessions()
     store = shared.session_store()
     serializer = RivoSessions.interface().serializer  # as the session wrote it

@@ -3,11 +3,13 @@
 The ``passkeys`` column holds an account's passkeys as one JSON text that
 every change rewrites whole. Each test forces one interleaving, with no
 mock: a SQLAlchemy ``before_cursor_execute`` hook stops a request just
-before it writes, and runs another whole request, on its own connection in
-another thread, to the end. Then the first one goes on. Before the compare-and-swap, the first request
-wrote its stale list back over the second one's change: a removed passkey
-came back, a sign count went back (and a cloned authenticator went
-unnoticed).
+before it writes (or the ``user_logged_in`` signal, just before a log-in
+stores its session), and runs another whole request, on its own connection
+in another thread, to the end. Then the first one goes on. Before the
+compare-and-swap, the first request wrote its stale list back over the
+second one's change: a removed passkey came back, a sign count went back
+(and a cloned authenticator went unnoticed); and a session logged in with a
+passkey survived its removal.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from flask_rivo import cuid
 from flask_rivo import current_user
 from flask_rivo import login_required
 from flask_rivo.users import UserState
+from flask_rivo.users import signals
 from flask_rivo.users.passwords import hash_password
 
 if t.TYPE_CHECKING:
@@ -129,8 +132,8 @@ def remove(browser: Browser, credential_id: str) -> TestResponse:
 
 class Meanwhile:
     """Runs ``action`` (a whole request) in another thread, to its end, the
-    first time this thread is about to write the passkeys column; records
-    what it returned."""
+    first time this thread is about to write the passkeys column, or to
+    send ``user_logged_in``; records what it returned."""
 
     def __init__(self, action: Callable[[], TestResponse]) -> None:
         self.action = action
@@ -153,6 +156,9 @@ class Meanwhile:
         sql = str(args[2]).lstrip().upper()
         if sql.startswith("UPDATE") and "PASSKEYS" in sql:
             self.run()
+
+    def signal(self, sender: t.Any, **extra: t.Any) -> None:
+        self.run()
 
 
 def before_write(
@@ -195,6 +201,23 @@ def test_a_removal_before_a_log_in_writes_refuses_the_log_in(
     assert reply.status_code == 400
     assert "not known here" in reply.text
     assert thief.get("/account").status_code == 302
+
+
+def test_a_removal_after_a_log_in_wrote_ends_its_session(
+    app: flask.Flask, engine: sa.Engine, owner: Browser, lost: Authenticator
+) -> None:
+    """The log-in has checked and written the passkey; its session is not
+    stored yet when the removal ends the passkey's sessions."""
+    lost_id = ids_on_page(owner)[0]
+    thief = Browser(app.test_client())
+    meanwhile = Meanwhile(lambda: remove(owner, lost_id))
+    with signals.user_logged_in.connected_to(meanwhile.signal, app):
+        reply = passkey_log_in(thief, lost)
+    assert meanwhile.replies == [302]
+    assert reply.status_code == 302  # it was in before the removal
+    assert [k["name"] for k in stored(engine)] == ["laptop"]
+    assert thief.get("/account").status_code == 302  # ... and is out now
+    assert owner.get("/account").status_code == 200
 
 
 def test_two_removals_at_once_both_stand(

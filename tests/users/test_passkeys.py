@@ -12,6 +12,7 @@ import typing as t
 import flask
 import pyotp
 import pytest
+import sqlalchemy as sa
 from passkey_support import Authenticator
 from support import csrf_token
 from users_support import SITE
@@ -862,3 +863,33 @@ def test_a_passkey_stands_for_both_factors(
     assert browser.get("/account").text == f"Account of {owner}"
     # The half-way state is gone: the code page has nothing to finish.
     assert browser.get("/login/two-factor").status_code in (302, 303)
+
+
+def test_a_passkey_session_checks_its_passkey_without_a_query(
+    users_app: flask.Flask,
+    browser: Browser,
+    key: Authenticator,
+    verified: str,
+    db: scoped_session[t.Any],
+) -> None:
+    """Each request of a session logged in with a passkey checks that the
+    passkey is still on the account: on the user row loaded anyway, so no
+    query more than a password session's."""
+    by_password = Browser(users_app.test_client())
+    assert by_password.log_in(verified).status_code == 302
+    assert passkey_log_in(browser, key).status_code == 302
+    statements: list[str] = []
+
+    def count(*args: t.Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = db.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert by_password.get("/account").status_code == 200
+        password_queries = len(statements)
+        statements.clear()
+        assert browser.get("/account").status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == password_queries == 1
