@@ -11,8 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm.exc import ObjectDeletedError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import Conflict
 
 from ..exceptions import RivoError
+from ..i18n import gettext_noop
 from .columns import Base64Url as Base64Url
 from .columns import EmailAddress as EmailAddress
 from .columns import UTCDateTime as UTCDateTime
@@ -25,6 +29,27 @@ class UserConflictError(RivoError):
     Two sign-ups for one new address at the same moment both try to create
     the account; the second one's commit raises this.
     """
+
+
+class UserChangedError(RivoError, Conflict):
+    """HTTP 409: the stored user changed, or was deleted, since this request
+    read it, so what the request checked no longer holds.
+
+    A password reset, a confirmation or a deletion that another request
+    committed meanwhile wins: this request saves nothing rather than undo
+    it (a stale password check must never set a password or end the
+    sessions the reset made). The workflows answer it as they should (a
+    refused log-in, "try again"); a view that lets it through answers 409
+    with :attr:`description`, never 500. Its :attr:`description` is English
+    (a catalog msgid): the error pages of RivoUsers show it translated.
+
+    .. versionadded:: 0.2
+    """
+
+    description = gettext_noop(
+        "Your account changed while this was being done, so nothing was"
+        " changed. Please try again."
+    )
 
 
 class UserState(str, enum.Enum):
@@ -204,12 +229,19 @@ class UserStore(t.Protocol):
 
         For the second factor's single-use codes: ``totp_last_step`` (the
         last TOTP step accepted) and ``recovery_codes`` (the unused ones).
-        Two requests with one code then cannot both go ahead. And for
+        Two requests with one code then cannot both go ahead. For
         ``passkeys``, which every change rewrites whole: a log-in that read
-        them before a removal cannot write the removed passkey back. The
-        object gets ``value`` too; the change is saved at :meth:`commit`.
+        them before a removal cannot write the removed passkey back. And for
+        what a workflow checked before a slow step (a password hash, an
+        email): ``password_hash`` and ``state``; a swap of a value for itself
+        is a check that holds until :meth:`commit`, as the database holds a
+        lock on the stored user till then. The check comes before this
+        request's other changes are written, which then cannot undo a
+        concurrent request's. The object gets ``value`` too; the change is
+        saved at :meth:`commit`.
 
-        :returns: whether the stored user still held ``expected``.
+        :returns: whether the stored user still held ``expected`` (``False``
+            for a user deleted meanwhile).
 
         .. versionadded:: 0.2
         """
@@ -232,6 +264,9 @@ class UserStore(t.Protocol):
         :raises ~flask_rivo.users.models.UserConflictError: when another
             request created the same address first (the changes are rolled
             back).
+        :raises ~flask_rivo.users.models.UserChangedError: when a user this
+            request changed was deleted meanwhile (the changes are rolled
+            back).
         """
 
     def rollback(self) -> None:
@@ -245,8 +280,12 @@ _TOKEN_TIMES = {
 }
 
 
-#: The columns :meth:`UserStore.swap` may change.
-SWAPPABLE = frozenset({"totp_last_step", "recovery_codes", "passkeys"})
+#: The columns :meth:`UserStore.swap` may change: the second factor's
+#: single-use codes, the passkeys, and the credentials a workflow checks
+#: before it writes.
+SWAPPABLE = frozenset(
+    {"totp_last_step", "recovery_codes", "passkeys", "password_hash", "state"}
+)
 
 
 #: Bits (beside the sign) each integer key type holds: PostgreSQL refuses,
@@ -365,7 +404,10 @@ class SQLAlchemyUserStore:
                 stored.is_(None) if expected is None else stored == expected,
             )
             .values({column: value})
-            .execution_options(synchronize_session=False)
+            # Checked before this request's own pending changes are written:
+            # a flush first would overwrite a concurrent request's, or fail
+            # on a deleted row, before the check could refuse.
+            .execution_options(synchronize_session=False, autoflush=False)
         )
         # One UPDATE that checks and writes, as in consume_token.
         swapped = bool(self.session.execute(statement).rowcount == 1)
@@ -389,6 +431,10 @@ class SQLAlchemyUserStore:
         except IntegrityError as error:
             self.session.rollback()
             raise UserConflictError(str(error.orig)) from error
+        except (StaleDataError, ObjectDeletedError) as error:
+            # An UPDATE of a user that another request deleted meanwhile.
+            self.session.rollback()
+            raise UserChangedError(str(error)) from error
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -20,6 +20,7 @@ from . import devices
 from .mail import MailError
 from .mail import external_url
 from .mail import send_email
+from .models import UserChangedError
 from .passwords import check_password
 from .signals import user_login_failed
 from .state import users_state
@@ -135,6 +136,29 @@ def end_other_sessions(user: User) -> None:
     :func:`~.auth.login_user` gave the current session the new digest.
     """
     RivoSessions().end_user_sessions(user.get_id(), keep_current=True)
+
+
+def still_holds(user: User, column: str, checked: object) -> None:
+    """Make sure the stored ``user`` still holds ``checked`` in ``column``
+    (the password hash a workflow checked, the state it read), and keep it
+    so until the commit.
+
+    Called by every workflow that checks the account, then does something
+    slow (a bcrypt hash, an email) and then writes it, right before the
+    write: a password reset, a confirmation or a deletion that another
+    request committed meanwhile wins, and this request's stale changes are
+    dropped instead of undoing it. A swap of the value for itself
+    (:meth:`~.models.UserStore.swap`), so the database's lock on the row
+    holds the check until the commit; commit soon after, and before the
+    session store is written (it may be the same SQLite file).
+
+    :raises ~.models.UserChangedError: it holds something else now, or the
+        user was deleted; this request's changes are rolled back.
+    """
+    store = users_state().store
+    if not store.swap(user, column, checked, checked):
+        store.rollback()
+        raise UserChangedError(f"the account's {column} changed meanwhile")
 
 
 def account_key(user: User | None, email: str) -> str:

@@ -461,7 +461,7 @@ def test_a_code_used_by_a_parallel_request_is_refused(
         # A twin request read the row before: its swap finds it changed.
         assert not store.swap(first, "totp_last_step", step, step + 1)
         with pytest.raises(ValueError, match="not a column"):
-            store.swap(first, "password_hash", "a", "b")
+            store.swap(first, "email", "a", "b")
         db.rollback()
 
 
