@@ -19,10 +19,12 @@ from . import agents
 from . import devices
 from . import halfway
 from . import shared
+from .auth import abandon_login
 from .auth import login_user
 from .mail import external_url
 from .mail import send_email
 from .models import User
+from .models import UserChangedError
 from .models import UserConflictError
 from .models import UserState
 from .passwords import check_password
@@ -70,6 +72,13 @@ def sign_up(email: str, password: str) -> None:
     elif user.state is UserState.CREATED:
         user.password_hash = password_hash
         shared.send_own_verification(user)
+        try:
+            # Confirmed (or closed) while the password was hashed and the
+            # link mailed: the owner's confirmation wins, and this sign-up
+            # changes nothing (the page looks the same; the link is dead).
+            shared.still_holds(user, "state", UserState.CREATED)
+        except UserChangedError:
+            return
     else:
         send_email(
             "signup_notice",
@@ -148,7 +157,9 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     (:meth:`~.models.UserStore.consume_token`) that also checks the pending
     address: a change of address asked for again while this one's password
     was checked replaces the link, and then this confirmation fails, rather
-    than confirm an address whose link nobody opened. The confirmation is
+    than confirm an address whose link nobody opened. A password reset
+    meanwhile makes the password typed a wrong one, and a state the site
+    set meanwhile stays (:func:`.shared.still_holds`). The confirmation is
     committed here, before the log-in: a new address that another account
     took meanwhile breaks the unique rule and leaves everything as it was.
     A success logs the person in with a new session ID (a confirmed new
@@ -160,6 +171,7 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     _link, user = verification_link(token)
     if user is None:
         return ConfirmOutcome.DEAD, 0.0
+    checked, read = user.password_hash, user.state
     right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
         return ConfirmOutcome.THROTTLED, wait
@@ -173,6 +185,13 @@ def confirm(token: str | None, password: str) -> tuple[ConfirmOutcome, float]:
     if not store.consume_token(user, "verification_token_hash", hashed):
         store.rollback()
         return ConfirmOutcome.DEAD, 0.0
+    try:
+        # The password checked is still the account's (not reset meanwhile),
+        # and the state read still its state (not closed by the site).
+        shared.still_holds(user, "password_hash", checked)
+        shared.still_holds(user, "state", read)
+    except UserChangedError:
+        return ConfirmOutcome.WRONG_PASSWORD, 0.0
     changed_address = user.pending_email is not None
     if user.pending_email:
         user.email, user.pending_email = user.pending_email, None
@@ -257,15 +276,27 @@ def log_in(email: str, password: str, *, remember: bool) -> tuple[LoginOutcome, 
         user_login_failed.send(shared.app(), email=email, reason="inactive")
         return LoginOutcome.INACTIVE, 0.0
     throttle.succeeded(account, address, device)
-    if needs_rehash(user.password_hash, settings.bcrypt_rounds):
-        user.password_hash = hash_password(password, settings.bcrypt_rounds)
-    if halfway.has_second_factor(user):
-        # Not logged in yet: the second page asks for a code. The device
-        # cookie and the new-device notice wait for it too.
-        state.store.commit()
-        halfway.begin(user, remember=remember)
-        return LoginOutcome.TWO_FACTOR, 0.0
-    finish_log_in(user, remember=remember)
+    try:
+        if needs_rehash(user.password_hash, settings.bcrypt_rounds):
+            # The same password, hashed anew, only in place of the hash it
+            # was checked against: never over a password reset meanwhile.
+            checked = user.password_hash
+            rehashed = hash_password(password, settings.bcrypt_rounds)
+            shared.still_holds(user, "password_hash", checked)
+            user.password_hash = rehashed
+        if halfway.has_second_factor(user):
+            # Not logged in yet: the second page asks for a code. The device
+            # cookie and the new-device notice wait for it too.
+            state.store.commit()
+            halfway.begin(user, remember=remember)
+            return LoginOutcome.TWO_FACTOR, 0.0
+    except UserChangedError:
+        # Its password reset, or the account deleted, since the check.
+        user_login_failed.send(shared.app(), email=email, reason="password")
+        return LoginOutcome.WRONG, 0.0
+    if not finish_log_in(user, remember=remember):
+        user_login_failed.send(shared.app(), email=email, reason="password")
+        return LoginOutcome.WRONG, 0.0
     return LoginOutcome.OK, 0.0
 
 
@@ -292,7 +323,8 @@ def finish_log_in(
     :param notice: sends the new-browser notice, for a way in whose notice
         says more (a passkey's names it); by default the password's.
     :returns: whether the user is logged in now (``False`` for an account
-        that may not log in: nothing is done then).
+        that may not log in, or that was deleted since its factors were
+        checked: nothing is done then).
     """
     state = users_state()
     account = shared.account_key(user, user.email)
@@ -300,7 +332,11 @@ def finish_log_in(
     if not login_user(user, remember=remember):
         return False
     halfway.clear()
-    state.store.commit()
+    try:
+        state.store.commit()
+    except UserChangedError:
+        abandon_login()
+        return False
     devices.remember(account)
     if not known and state.settings().notify_new_device:
         (notice or _notify_new_device)(user)

@@ -198,6 +198,18 @@ def logout_user() -> None:
         user_logged_out.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
 
 
+def abandon_login() -> None:
+    """Undo a :func:`login_user` whose commit failed (the user was deleted
+    meanwhile): the session it made ends and nobody is logged in.
+
+    No ``user_logged_out``: the user the receivers would get is gone.
+    """
+    current = _rivo_session()
+    current.destroy()
+    _forget_csrf_token(current)
+    g.rivo_user = _ANONYMOUS
+
+
 def safe_next(target: str | None) -> str | None:
     """Return ``target`` if it is a path on this site, else ``None``.
 

@@ -66,7 +66,11 @@ def change(
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
     :raises ~.mail.MailError: when an email could not be sent; nothing is
         committed, and the caller rolls back.
+    :raises ~.models.UserChangedError: when the account's password changed
+        (or the account was closed) while this one was checked: nothing is
+        changed.
     """
+    checked = user.password_hash
     right, wait = shared.password_attempt(user, current_password, known_browser=True)
     if wait > 0:
         return ChangeOutcome.THROTTLED, wait
@@ -75,9 +79,16 @@ def change(
     state = users_state()
     if email is not None:
         _ask_for_address(user, email)
+    new_hash = None
     if password is not None:
-        user.password_hash = hash_password(password, state.settings().bcrypt_rounds)
+        new_hash = hash_password(password, state.settings().bcrypt_rounds)
     _notify_owner(user, new_email=email, new_password=password is not None)
+    # A reset (or a closing) that committed while the password was checked,
+    # hashed and mailed about wins: a thief's stale change must not put
+    # their password back, nor end the sessions the reset made.
+    shared.still_holds(user, "password_hash", checked)
+    if new_hash is not None:
+        user.password_hash = new_hash
     state.store.commit()
     if password is not None:
         # A new ID and the new credentials digest for this session; the

@@ -37,7 +37,10 @@ def close_account(user: User, password: str) -> tuple[CloseOutcome, float]:
     """Close ``user``'s account if ``password`` is theirs.
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
+    :raises ~.models.UserChangedError: when the password changed (or the
+        account was closed) while this one was checked: nothing is changed.
     """
+    checked = user.password_hash
     right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
         return CloseOutcome.THROTTLED, wait
@@ -45,11 +48,17 @@ def close_account(user: User, password: str) -> tuple[CloseOutcome, float]:
         return CloseOutcome.WRONG_PASSWORD, 0.0
     state = users_state()
     email, site = user.email, current_app.config["RIVO_SITE_NAME"]
+    user_id = user.get_id()
+    # A password reset while this one was checked wins: a thief's stale
+    # password does not close the account the owner just took back.
+    shared.still_holds(user, "password_hash", checked)
     user_closing.send(shared.app(), user=user)
-    RivoSessions().end_user_sessions(user.get_id())
-    logout_user()
+    logout_user()  # this session's record goes when the response is saved
     state.store.delete(user)
     state.store.commit()
+    # After the commit: the row's lock is released before the session store
+    # (which may be the same SQLite file) is written.
+    RivoSessions().end_user_sessions(user_id)
     shared.notify(
         email,
         "account_closed",

@@ -24,6 +24,7 @@ from . import shared
 from .auth import login_user
 from .mail import external_url
 from .mail import send_email
+from .models import UserChangedError
 from .models import UserState
 from .passwords import hash_password
 from .signals import user_password_reset
@@ -176,6 +177,11 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
     hashed = token_hash(t.cast("str", token))
     if not state.store.consume_token(user, "reset_token_hash", hashed):
         state.store.rollback()
+        return ResetOutcome.DEAD
+    try:
+        # Still verified: an account the site closed meanwhile stays closed.
+        shared.still_holds(user, "state", UserState.VERIFIED)
+    except UserChangedError:
         return ResetOutcome.DEAD
     user.password_hash = hash_password(password, state.settings().bcrypt_rounds)
     user.reset_token_hash = None

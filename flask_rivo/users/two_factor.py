@@ -111,7 +111,10 @@ def enable(user: User, password: str, code: str) -> tuple[Outcome, float, list[s
 
     :returns: the outcome, for ``THROTTLED`` the seconds to wait, and for
         ``OK`` the new recovery codes, to be shown once.
+    :raises ~.models.UserChangedError: when the password changed (a reset)
+        while this one was checked: nothing is changed.
     """
+    checked = user.password_hash
     right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
         return Outcome.THROTTLED, wait, []
@@ -127,6 +130,7 @@ def enable(user: User, password: str, code: str) -> tuple[Outcome, float, list[s
     user.totp_last_step = step
     user.two_factor_since = shared.moment()
     codes = _new_codes(user)
+    shared.still_holds(user, "password_hash", checked)
     session.pop(SETUP_KEY, None)
     _changed(user, enabled=True)
     two_factor_enabled.send(shared.app(), user=user)
@@ -138,7 +142,10 @@ def disable(user: User, password: str, code: str) -> tuple[Outcome, float]:
     or a recovery code) are both needed.
 
     :returns: the outcome, and for ``THROTTLED`` the seconds to wait.
+    :raises ~.models.UserChangedError: when the password changed (a reset)
+        while this one was checked: nothing is changed.
     """
+    checked = user.password_hash
     right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
         return Outcome.THROTTLED, wait
@@ -147,6 +154,7 @@ def disable(user: User, password: str, code: str) -> tuple[Outcome, float]:
     outcome, wait = code_attempt(user, code)
     if outcome is not Outcome.OK:
         return outcome, wait
+    shared.still_holds(user, "password_hash", checked)
     remove(user)
     _changed(user, enabled=False)
     two_factor_disabled.send(shared.app(), user=user, by="user")
@@ -158,7 +166,10 @@ def regenerate(user: User, password: str) -> tuple[Outcome, float, list[str]]:
     working at once, and the owner is emailed.
 
     :returns: as :func:`enable`.
+    :raises ~.models.UserChangedError: when the password changed (a reset)
+        while this one was checked: nothing is changed.
     """
+    checked = user.password_hash
     right, wait = shared.password_attempt(user, password, known_browser=True)
     if wait > 0:
         return Outcome.THROTTLED, wait, []
@@ -167,6 +178,7 @@ def regenerate(user: User, password: str) -> tuple[Outcome, float, list[str]]:
     if not is_on(user):
         return Outcome.EXPIRED, 0.0, []
     codes = _new_codes(user)
+    shared.still_holds(user, "password_hash", checked)
     users_state().store.commit()
     # A new set is a second factor in the hands of whoever made it, and the
     # owner's old codes die: the owner is told (OWASP ASVS 4.0 2.5.5).

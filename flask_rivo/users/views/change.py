@@ -17,6 +17,7 @@ from ..auth import current_user
 from ..auth import fresh_login_required
 from ..forms import ChangeForm
 from ..mail import MailError
+from ..models import UserChangedError
 from ..state import users_state
 from .base import MAIL_DOWN
 from .base import bp
@@ -60,6 +61,11 @@ def change() -> ResponseReturnValue:
         except MailError:
             users_state().store.rollback()
             abort(503, description=_(MAIL_DOWN))
+        except UserChangedError as changed:
+            # Reset or closed meanwhile: the page again, if this session
+            # still may see it (a reset ended it).
+            flash(_(changed.description or ""), "error")
+            return redirect(url_for("rivo_users.change"))
         if outcome is changes.ChangeOutcome.THROTTLED:
             error, status, headers = throttled(wait)
             form.form_errors.append(error)

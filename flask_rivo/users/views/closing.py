@@ -14,6 +14,7 @@ from .. import closing
 from ..auth import fresh_login_required
 from ..auth import logged_in_user
 from ..forms import CloseAccountForm
+from ..models import UserChangedError
 from .base import bp
 from .base import form_status
 from .base import throttled
@@ -28,7 +29,12 @@ def close_account() -> ResponseReturnValue:
     form = CloseAccountForm()
     if form.validate_on_submit():
         user = logged_in_user()
-        outcome, wait = closing.close_account(user, form.password.data or "")
+        try:
+            outcome, wait = closing.close_account(user, form.password.data or "")
+        except UserChangedError as changed:
+            # Its password reset meanwhile: this session has ended with it.
+            flash(_(changed.description or ""), "error")
+            return redirect(url_for("rivo_users.close_account"))
         if outcome is closing.CloseOutcome.CLOSED:
             flash(_("Your account is closed, and everything in it deleted."), "success")
             return redirect(url_for("rivo_users.login"))

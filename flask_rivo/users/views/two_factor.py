@@ -22,6 +22,7 @@ from ..auth import safe_next
 from ..forms import RecoveryCodesForm
 from ..forms import TwoFactorForm
 from ..forms import TwoFactorLoginForm
+from ..models import UserChangedError
 from ..state import users_state
 from ..throttle import LOCKED
 from .base import bp
@@ -42,6 +43,15 @@ Outcome = two_factor.Outcome
 @fresh_login_required
 def two_factor_page() -> ResponseReturnValue:
     user = logged_in_user()
+    try:
+        return _two_factor_answer(user)
+    except UserChangedError as changed:
+        # Its password reset meanwhile: this session has ended with it.
+        flash(_(changed.description or ""), "error")
+        return redirect(url_for("rivo_users.two_factor"))
+
+
+def _two_factor_answer(user: User) -> ResponseReturnValue:
     if request.method == "POST" and request.form.get("action") == "regenerate":
         return _regenerate(user)
     form = TwoFactorForm()
