@@ -24,6 +24,7 @@ from . import two_factor
 from .agents import describe
 from .forms import normalize_email
 from .models import SQLAlchemyUserStore
+from .models import UserChangedError
 from .models import UserConflictError
 from .models import UserState
 from .passkey_login import end_their_sessions
@@ -97,6 +98,10 @@ def _commit() -> None:
         users_state().store.commit()
     except UserConflictError as error:
         raise click.ClickException("Another account has this address.") from error
+    except UserChangedError as error:
+        raise click.ClickException(
+            "The account was deleted meanwhile; nothing was changed."
+        ) from error
 
 
 @users_cli.command("create")

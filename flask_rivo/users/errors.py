@@ -14,6 +14,7 @@ from __future__ import annotations
 import typing as t
 
 from flask import current_app
+from flask import g
 
 from ..i18n import gettext as _
 from ..i18n import gettext_noop
@@ -70,6 +71,7 @@ def error_page(error: HTTPException) -> ResponseReturnValue:
 
     .. versionadded:: 0.1
     """
+    _drop_uncommitted()
     code = error.code or 500
     names: list[str | Template] = [f"rivo/{code}.html", "rivo/error.html"]
     title = _(TITLES[code]) if code in TITLES else error.name
@@ -82,6 +84,21 @@ def error_page(error: HTTPException) -> ResponseReturnValue:
         names, error=error, title=title, message=_(message) if message else ""
     )
     return page, code
+
+
+def _drop_uncommitted() -> None:
+    """Roll back what the failed request left of users, and forget its user.
+
+    The page shows who is logged in: after a failed commit (a
+    :class:`~.models.UserChangedError`, or an application's own database
+    error) the database session refuses every read until it is rolled back,
+    and the user it had loaded may be deleted. Reloaded from a fresh
+    transaction, a deleted user is nobody, and the page renders.
+    """
+    state = current_app.extensions.get("rivo_users")
+    if state is not None:
+        state.store.rollback()
+    g.pop("rivo_user", None)
 
 
 def fallback_page(error: HTTPException) -> ResponseReturnValue:
