@@ -53,6 +53,7 @@ FOREIGN_KEYS = (
     "SESSION_COOKIE_PATH",
     "APPLICATION_ROOT",
     "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_PARTITIONED",
     "SESSION_COOKIE_SAMESITE",
 )
 #: Flask-WTF's defaults for the keys above.
@@ -87,7 +88,7 @@ def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
         seconds = value.total_seconds()
     elif isinstance(value, int) and not isinstance(value, bool):
         # Past the cap anyway: a huge whole number would overflow float().
-        seconds = float(min(value, 2 * MAX_DURATION))
+        seconds = float(max(-1, min(value, 2 * MAX_DURATION)))
     elif isinstance(value, float):
         seconds = value
     else:
@@ -306,7 +307,10 @@ def _check_cookie(config: t.Mapping[str, t.Any]) -> None:
     :raises ConfigError: naming the key to change.
     """
     name = config.get("SESSION_COOKIE_NAME") or "session"
-    secure = bool(config.get("SESSION_COOKIE_SECURE"))
+    # Werkzeug makes a partitioned cookie Secure by itself (CHIPS asks it).
+    secure = bool(
+        config.get("SESSION_COOKIE_SECURE") or config.get("SESSION_COOKIE_PARTITIONED")
+    )
     path = config.get("SESSION_COOKIE_PATH") or config.get("APPLICATION_ROOT") or "/"
     same_site = config.get("SESSION_COOKIE_SAMESITE")
     if same_site is not None and (

@@ -62,6 +62,7 @@ def test_init_app_fills_in_the_defaults() -> None:
         ("RIVO_SESSION_ID_GRACE", 36000, "less than 10 times RIVO_SESSION_ID_LIFETIME"),
         # Past what stores hold (Redis's expiry), or a float: OverflowError.
         ("RIVO_SESSION_IDLE_TIMEOUT", 10**400, "at most 100 years"),
+        ("RIVO_SESSION_IDLE_TIMEOUT", -(10**400), "more than zero"),
         ("RIVO_SESSION_ABSOLUTE_TIMEOUT", 1e300, "at most 100 years"),
         ("RIVO_SESSION_ID_LIFETIME", timedelta(days=999_999), "at most 100 years"),
         (
@@ -167,15 +168,24 @@ def test_a_cookie_no_browser_keeps_is_a_config_error(
     assert caught.value.key == key
 
 
-def test_the_documented_host_prefix_cookie_is_accepted() -> None:
-    app = flask.Flask(__name__)
-    app.config.update(
-        SESSION_COOKIE_NAME="__Host-session",
-        SESSION_COOKIE_SECURE=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-    )
-    RivoSessions(app)
-    assert app.test_client().get("/").status_code == 404  # installed, serving
+@pytest.mark.parametrize(
+    "config",
+    [
+        {
+            "SESSION_COOKIE_NAME": "__Host-session",
+            "SESSION_COOKIE_SECURE": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+        },
+        # Werkzeug makes a partitioned cookie Secure by itself.
+        {"SESSION_COOKIE_PARTITIONED": True, "SESSION_COOKIE_SAMESITE": "None"},
+    ],
+    ids=["host-prefix", "partitioned"],
+)
+def test_a_cookie_browsers_keep_is_accepted(config: dict[str, object]) -> None:
+    app = session_app(**config)
+    response = app.test_client().get("/set/a/1")
+    assert response.status_code == 200
+    assert "Secure" in response.headers["Set-Cookie"]
 
 
 def test_a_refused_cookie_set_later_fails_before_anything_is_stored() -> None:

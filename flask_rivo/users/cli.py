@@ -38,8 +38,23 @@ from .state import users_state
 if t.TYPE_CHECKING:
     from .models import User
 
+
 #: The ``flask users`` group; :class:`~flask_rivo.RivoUsers` adds it.
-users_cli = AppGroup("users", help="Manage user accounts; purge what expired.")
+class _UsersGroup(AppGroup):
+    """The ``users`` commands: an account deleted while one of them worked
+    on it (by another command, or the site) is a message, not a traceback,
+    wherever the command commits."""
+
+    def invoke(self, ctx: click.Context) -> t.Any:
+        try:
+            return super().invoke(ctx)
+        except UserChangedError as error:  # rolled back by the store
+            raise click.ClickException(
+                "The account was deleted meanwhile; nothing was changed."
+            ) from error
+
+
+users_cli = _UsersGroup("users", help="Manage user accounts; purge what expired.")
 
 #: A purge task with at least this many rows shows a progress bar.
 PROGRESS_FROM = 10 * purging.BATCH
@@ -98,10 +113,6 @@ def _commit() -> None:
         users_state().store.commit()
     except UserConflictError as error:
         raise click.ClickException("Another account has this address.") from error
-    except UserChangedError as error:
-        raise click.ClickException(
-            "The account was deleted meanwhile; nothing was changed."
-        ) from error
 
 
 @users_cli.command("create")

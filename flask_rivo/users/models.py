@@ -51,6 +51,16 @@ class UserChangedError(RivoError, Conflict):
         " changed. Please try again."
     )
 
+    def __init__(self, detail: str = "") -> None:
+        # Werkzeug would show its first argument as the page's description:
+        # the detail (SQLAlchemy's text names the table) is for logs only.
+        super().__init__()
+        #: What changed, for logs; never shown.
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}: {self.detail or self.description}"
+
 
 class UserState(str, enum.Enum):
     """The one state every account is in (rivo/users' life cycle)."""

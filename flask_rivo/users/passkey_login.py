@@ -61,7 +61,10 @@ def log_in_with_passkey(
     outcome, wait, found = _check(credential, None)
     if found is not None:
         user, passkey = found
-        finish_log_in(user, passkey, remember=remember)
+        if not finish_log_in(user, passkey, remember=remember):
+            # Closed or deleted since the passkey was checked: as unknown.
+            user_login_failed.send(shared.app(), email=None, reason="passkey-unknown")
+            return PasskeyLogin.UNKNOWN, 0.0
     return outcome, wait
 
 
@@ -101,20 +104,25 @@ def _check(
     return PasskeyLogin.OK, 0.0, found
 
 
-def finish_log_in(user: User, passkey: Passkey, *, remember: bool) -> None:
+def finish_log_in(user: User, passkey: Passkey, *, remember: bool) -> bool:
     """What follows a successful passkey log-in: the shared steps of every
     way in (:func:`.accounts.finish_log_in`: session, commit, device cookie),
     with a new-browser notice that names the passkey (changing the password
     would not shut out someone who holds it); the session keeps the
     passkey's ID, so that removing the passkey ends it.
+
+    :returns: whether the user is logged in (``False`` for an account closed
+        or deleted since the passkey was checked: nothing is done then).
     """
 
     def notice(owner: User) -> None:
         subject = _("A new log-in to your %(site)s account", site=_site())
         _tell(owner, "new_device_passkey", subject, passkey.name)
 
-    if accounts.finish_log_in(user, remember=remember, notice=notice):
-        session[LOGIN_PASSKEY] = passkey.id
+    if not accounts.finish_log_in(user, remember=remember, notice=notice):
+        return False
+    session[LOGIN_PASSKEY] = passkey.id
+    return True
 
 
 def end_their_sessions(user: User, credential_ids: t.Collection[str]) -> int:

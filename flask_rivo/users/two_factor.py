@@ -322,7 +322,12 @@ def second_step(code: str) -> tuple[Outcome, float]:
     outcome, wait = code_attempt(user, code)
     if outcome is not Outcome.OK:
         return outcome, wait
-    finish_log_in(user, remember=remember)
+    email = user.email  # read now: a user deleted meanwhile has no row after
+    if not finish_log_in(user, remember=remember):
+        # Closed or deleted since the password was checked: no log-in waits.
+        halfway.clear()
+        user_login_failed.send(shared.app(), email=email, reason="two_factor")
+        return Outcome.EXPIRED, 0.0
     return Outcome.OK, 0.0
 
 

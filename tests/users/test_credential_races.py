@@ -24,6 +24,10 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
+from support import FakeClock
+from users.test_two_factor import code_at
+from users.test_two_factor import second_step
+from users.test_two_factor import turn_on
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
@@ -34,6 +38,8 @@ from flask_rivo import current_user
 from flask_rivo import login_required
 from flask_rivo.users import UserState
 from flask_rivo.users import signals
+from flask_rivo.users import totp
+from flask_rivo.users.models import UserChangedError
 from flask_rivo.users.passwords import hash_password
 
 if t.TYPE_CHECKING:
@@ -372,6 +378,80 @@ def test_a_log_in_to_an_account_deleted_meanwhile_is_refused(
     assert reply.status_code == 400
     assert "The email address or the password is wrong" in reply.text
     assert browser.get("/account").status_code == 302  # not logged in
+
+
+def test_a_second_step_for_an_account_deleted_meanwhile_logs_nobody_in(
+    app: flask.Flask, pg: scoped_session[t.Any], clock: FakeClock
+) -> None:
+    """The code is right, and the account is deleted as the log-in is made:
+    nobody is logged in, and the page does not say otherwise."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    add_person(pg)
+    browser = Browser(app.test_client())
+    assert browser.log_in(ADDRESS).status_code == 302
+    secret, _ = turn_on(browser, clock)
+    clock.advance(totp.STEP)
+    browser.log_out()
+    assert browser.log_in(ADDRESS).status_code == 302  # the code page waits
+    racing = threading.current_thread()
+    results: list[int] = []
+    delete = delete_meanwhile(app, results)
+
+    def receiver(sender: t.Any, user: t.Any, **extra: t.Any) -> None:
+        if not results and threading.current_thread() is racing:
+            delete()
+
+    signals.user_logged_in.connect(receiver, app)
+    try:
+        reply = second_step(browser, code_at(secret, clock.now))
+    finally:
+        signals.user_logged_in.disconnect(receiver, app)
+    assert results == [0]
+    assert reply.status_code in (302, 400)
+    assert "You are logged in" not in browser.get("/login").text
+    assert browser.get("/account").status_code == 302  # not logged in
+
+
+def test_a_reset_2fa_of_an_account_deleted_meanwhile_is_a_message(
+    app: flask.Flask, pg: scoped_session[t.Any], clock: FakeClock
+) -> None:
+    """Commands that commit through the workflows (not the CLI's own
+    commit) say so too, not a traceback."""
+    add_person(pg)
+    browser = Browser(app.test_client())
+    assert browser.log_in(ADDRESS).status_code == 302
+    turn_on(browser, clock)
+    engine = pg.get_bind()
+    done: list[bool] = []
+
+    def receiver(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+        if not done and statement.lstrip().upper().startswith("UPDATE "):
+            done.append(True)
+            other = sa.create_engine(engine.url)
+            with other.begin() as connection:
+                connection.execute(sa.delete(Person.__table__))
+            other.dispose()
+
+    sa.event.listen(engine, "before_cursor_execute", receiver)
+    try:
+        with app.app_context():
+            command = ["users", "reset-2fa", ADDRESS, "--yes"]
+            out = app.test_cli_runner().invoke(args=command)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", receiver)
+    assert done
+    assert out.exit_code == 1
+    assert "deleted meanwhile" in out.output
+
+
+def test_the_409_of_a_change_meanwhile_shows_its_own_words_only() -> None:
+    """Werkzeug shows an HTTP error's first argument as its description:
+    SQLAlchemy's text (naming the table), or a column's name, must not
+    reach the page."""
+    error = UserChangedError("UPDATE statement on table 'people' expected ...")
+    assert error.description == UserChangedError.description
+    assert "people" not in error.get_body()
+    assert "people" in str(error)  # for logs
 
 
 def test_an_error_page_after_a_failed_flush_renders(
