@@ -3,11 +3,13 @@ server, and a browser-like client that reads CSRF tokens from the forms."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import re
 import threading
 import typing as t
+import uuid
 from email.message import EmailMessage
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from support import CSRF
+from support import require
 
 from flask_rivo import UserMixin
 from flask_rivo import cuid
@@ -36,6 +39,40 @@ class Base(DeclarativeBase):
 class User(UserMixin, Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+
+def own_user_model(prefix: str) -> t.Any:
+    """A user model on a table of its own (``prefix`` and a random suffix),
+    on metadata of its own: for a module whose tests race requests on a
+    shared server, where another run's tables must not be touched."""
+
+    class OwnBase(DeclarativeBase):
+        pass
+
+    class Person(UserMixin, OwnBase):
+        __tablename__ = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+    return Person
+
+
+@contextlib.contextmanager
+def tables_on(url: str, metadata: sa.MetaData) -> t.Iterator[sa.Engine]:
+    """An engine on the server at ``url`` with ``metadata``'s tables made,
+    and dropped after; a server that does not answer skips the test (fails
+    it under ``RIVO_REQUIRE_SERVICES``)."""
+    engine = sa.create_engine(url)
+    try:
+        engine.connect().close()
+    except sa.exc.OperationalError as error:
+        engine.dispose()
+        require(False, f"{url}: {error}")
+    metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
 
 
 def add_user(db: t.Any, email: str, state: UserState = UserState.VERIFIED) -> None:

@@ -10,18 +10,15 @@ own, in another thread on its own PostgreSQL connection, and waits for it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import typing as t
-import uuid
 
 import flask
 import flask_mail
 import pytest
 import sqlalchemy as sa
 from backends import POSTGRES_URL
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.orm import Mapped
-from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
 from support import FakeClock
@@ -31,9 +28,9 @@ from users.test_two_factor import turn_on
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
+from users_support import own_user_model
+from users_support import tables_on
 
-from flask_rivo import UserMixin
-from flask_rivo import cuid
 from flask_rivo import current_user
 from flask_rivo import login_required
 from flask_rivo.users import UserState
@@ -52,24 +49,15 @@ OWNERS = "zebra violin cactus"
 ADDRESS = "ann@example.com"
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Person(UserMixin, Base):
-    __tablename__ = f"races_{uuid.uuid4().hex[:10]}"
-    id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+Person = own_user_model("races")
 
 
 @pytest.fixture
 def pg() -> Iterator[scoped_session[t.Any]]:
-    engine = sa.create_engine(POSTGRES_URL)
-    Base.metadata.create_all(engine)
-    session = scoped_session(sessionmaker(engine))
-    yield session
-    session.remove()
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    with tables_on(POSTGRES_URL, Person.metadata) as engine:
+        session = scoped_session(sessionmaker(engine))
+        yield session
+        session.remove()
 
 
 @pytest.fixture
@@ -353,13 +341,11 @@ def delete_meanwhile(app: flask.Flask, results: list[int]) -> Callable[[], None]
     return in_between(admin)
 
 
-def test_a_log_in_to_an_account_deleted_meanwhile_is_refused(
-    app: flask.Flask, pg: scoped_session[t.Any]
-) -> None:
-    # login_user sends user_logged_in before its commit: the administrator
-    # deletes the account then. The commit finds no row to update.
-    app.config["PROPAGATE_EXCEPTIONS"] = False  # a 500 as a visitor sees it
-    add_person(pg)
+@contextlib.contextmanager
+def deleted_at_log_in(app: flask.Flask) -> Iterator[list[int]]:
+    """``flask users delete`` of the account, run to its end while this
+    thread's log-in sends ``user_logged_in``, before its commit: the
+    command's exit codes."""
     racing = threading.current_thread()
     results: list[int] = []
     delete = delete_meanwhile(app, results)
@@ -369,11 +355,22 @@ def test_a_log_in_to_an_account_deleted_meanwhile_is_refused(
             delete()
 
     signals.user_logged_in.connect(receiver, app)
-    browser = Browser(app.test_client())
     try:
-        reply = browser.log_in(ADDRESS)
+        yield results
     finally:
         signals.user_logged_in.disconnect(receiver, app)
+
+
+def test_a_log_in_to_an_account_deleted_meanwhile_is_refused(
+    app: flask.Flask, pg: scoped_session[t.Any]
+) -> None:
+    # login_user sends user_logged_in before its commit: the administrator
+    # deletes the account then. The commit finds no row to update.
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # a 500 as a visitor sees it
+    add_person(pg)
+    browser = Browser(app.test_client())
+    with deleted_at_log_in(app) as results:
+        reply = browser.log_in(ADDRESS)
     assert results == [0]
     assert reply.status_code == 400
     assert "The email address or the password is wrong" in reply.text
@@ -393,19 +390,8 @@ def test_a_second_step_for_an_account_deleted_meanwhile_logs_nobody_in(
     clock.advance(totp.STEP)
     browser.log_out()
     assert browser.log_in(ADDRESS).status_code == 302  # the code page waits
-    racing = threading.current_thread()
-    results: list[int] = []
-    delete = delete_meanwhile(app, results)
-
-    def receiver(sender: t.Any, user: t.Any, **extra: t.Any) -> None:
-        if not results and threading.current_thread() is racing:
-            delete()
-
-    signals.user_logged_in.connect(receiver, app)
-    try:
+    with deleted_at_log_in(app) as results:
         reply = second_step(browser, code_at(secret, clock.now))
-    finally:
-        signals.user_logged_in.disconnect(receiver, app)
     assert results == [0]
     assert reply.status_code in (302, 400)
     assert "You are logged in" not in browser.get("/login").text

@@ -18,7 +18,6 @@ import json
 import re
 import threading
 import typing as t
-import uuid
 
 import flask
 import pytest
@@ -26,21 +25,17 @@ import sqlalchemy as sa
 from backends import MARIADB_URL
 from backends import POSTGRES_URL
 from passkey_support import Authenticator
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.orm import Mapped
-from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm import sessionmaker
-from support import require
 from users.test_passkeys import add_passkey
 from users.test_passkeys import csrf
 from users.test_passkeys import passkey_log_in
 from users_support import PASSWORD
 from users_support import SITE
 from users_support import Browser
+from users_support import own_user_model
+from users_support import tables_on
 
-from flask_rivo import UserMixin
-from flask_rivo import cuid
 from flask_rivo import current_user
 from flask_rivo import login_required
 from flask_rivo.users import UserState
@@ -56,26 +51,13 @@ if t.TYPE_CHECKING:
 ADDRESS = "ann@example.com"
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Person(UserMixin, Base):
-    __tablename__ = f"rivo_pk_race_{uuid.uuid4().hex[:10]}"
-    id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+Person = own_user_model("rivo_pk_race")
 
 
 @pytest.fixture(params=[POSTGRES_URL, MARIADB_URL], ids=["postgresql", "mariadb"])
 def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(request.param)
-    try:
-        engine.connect().close()
-    except sa.exc.OperationalError as error:
-        require(False, f"{request.param}: {error}")
-    Base.metadata.create_all(engine)
-    yield engine
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    with tables_on(request.param, Person.metadata) as engine:
+        yield engine
 
 
 @pytest.fixture

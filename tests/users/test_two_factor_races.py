@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import threading
 import typing as t
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from backends import MARIADB_URL
 from backends import POSTGRES_URL
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.orm import Mapped
-from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import sessionmaker
-from support import require
+from users_support import own_user_model
+from users_support import tables_on
 
-from flask_rivo import UserMixin
-from flask_rivo import cuid
 from flask_rivo.users import UserState
 from flask_rivo.users.models import SQLAlchemyUserStore
 
@@ -29,26 +24,13 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Account(UserMixin, Base):
-    __tablename__ = f"rivo_2fa_race_{uuid.uuid4().hex[:10]}"
-    id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+Account = own_user_model("rivo_2fa_race")
 
 
 @pytest.fixture(params=[POSTGRES_URL, MARIADB_URL], ids=["postgresql", "mariadb"])
 def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(request.param)
-    try:
-        engine.connect().close()
-    except sa.exc.OperationalError as error:
-        require(False, f"{request.param}: {error}")
-    Base.metadata.create_all(engine)
-    yield engine
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    with tables_on(request.param, Account.metadata) as engine:
+        yield engine
 
 
 @pytest.mark.parametrize(
