@@ -398,6 +398,38 @@ def test_a_second_step_for_an_account_deleted_meanwhile_logs_nobody_in(
     assert browser.get("/account").status_code == 302  # not logged in
 
 
+def test_a_forgotten_password_for_an_account_deleted_meanwhile_looks_the_same(
+    app: flask.Flask, pg: scoped_session[t.Any]
+) -> None:
+    """The account is deleted while its reset link is mailed: the page is
+    the one every address gets, not a 409 that would tell there was one."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    add_person(pg)
+    racing = threading.current_thread()
+    results: list[int] = []
+    delete = delete_meanwhile(app, results)
+
+    def receiver(sender: t.Any, message: t.Any, **extra: t.Any) -> None:
+        if not results and threading.current_thread() is racing:
+            delete()
+
+    flask_mail.email_dispatched.connect(receiver)
+    try:
+        reply = Browser(app.test_client()).submit(
+            "/forgotten-password", {"email": ADDRESS}
+        )
+    finally:
+        flask_mail.email_dispatched.disconnect(receiver)
+    unknown = Browser(app.test_client()).submit(
+        "/forgotten-password", {"email": "nobody@example.com"}
+    )
+    assert results == [0]
+    assert reply.status_code == unknown.status_code == 200
+    assert reply.text.replace(ADDRESS, "@") == unknown.text.replace(
+        "nobody@example.com", "@"
+    )
+
+
 def test_a_reset_2fa_of_an_account_deleted_meanwhile_is_a_message(
     app: flask.Flask, pg: scoped_session[t.Any], clock: FakeClock
 ) -> None:

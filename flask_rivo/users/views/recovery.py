@@ -17,6 +17,7 @@ from .. import recovery
 from ..forms import EmailForm
 from ..forms import ResetPasswordForm
 from ..mail import MailError
+from ..models import UserChangedError
 from ..state import users_state
 from .base import bp
 from .base import form_status
@@ -30,14 +31,17 @@ if t.TYPE_CHECKING:
 
 def _send(step: t.Callable[[str], None], email: str) -> None:
     """Run a step that emails ``email``; a mail failure changes nothing the
-    visitor sees (the page is the same), and is logged by send_email."""
+    visitor sees (the page is the same), and is logged by send_email. Nor
+    does an account deleted meanwhile (a 409 would tell that there was
+    one): what the step wrote of it is gone with it."""
     try:
         step(email)
+        users_state().store.commit()
     except MailError:
         users_state().store.rollback()
         current_app.logger.error("The email of %s was not sent", step.__name__)
-        return
-    users_state().store.commit()
+    except UserChangedError:
+        pass  # rolled back by the store
 
 
 def _email_page(step: t.Callable[[str], None], template: str) -> ResponseReturnValue:
