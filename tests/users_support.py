@@ -12,6 +12,7 @@ import typing as t
 import uuid
 from email.message import EmailMessage
 
+import flask
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -21,6 +22,8 @@ from support import require
 
 from flask_rivo import UserMixin
 from flask_rivo import cuid
+from flask_rivo import current_user
+from flask_rivo import login_required
 from flask_rivo.users import UserState
 from flask_rivo.users.passwords import hash_password
 
@@ -39,6 +42,18 @@ class Base(DeclarativeBase):
 class User(UserMixin, Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(sa.String(25), primary_key=True, default=cuid)
+
+
+def with_account_page(app: flask.Flask) -> flask.Flask:
+    """``app`` with ``/account``: behind ``login_required``, it names the
+    logged-in user (a test's way to see who, if anyone, is logged in)."""
+
+    @app.get("/account")
+    @login_required
+    def account() -> str:
+        return f"Account of {current_user.email}"
+
+    return app
 
 
 def own_user_model(prefix: str) -> t.Any:

@@ -18,10 +18,10 @@ from users_support import Base
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
+from users_support import with_account_page
 
 from flask_rivo import RivoUsers
 from flask_rivo import current_user
-from flask_rivo import login_required
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -102,10 +102,7 @@ def users_app(make_users_app: t.Callable[..., flask.Flask]) -> flask.Flask:
     def index() -> str:
         return f"Hello {current_user.email or 'stranger'}"
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     return app
 

@@ -23,6 +23,7 @@ from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
+from users_support import with_account_page
 
 from flask_rivo import UserMixin
 from flask_rivo import current_user
@@ -201,10 +202,7 @@ def test_a_reused_integer_id_does_not_inherit_the_old_session(
 ) -> None:
     app = make_users_app(user_model=IntUser, db_session=int_db)
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     def verified_user(address: str) -> Browser:
         browser = Browser(app.test_client())

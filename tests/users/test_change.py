@@ -27,11 +27,10 @@ from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
+from users_support import with_account_page
 
 from flask_rivo import UserMixin
 from flask_rivo import cuid
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.users import shared
 from flask_rivo.users.changes import mask
 
@@ -458,10 +457,7 @@ def race_app(
     model, session = race_db
     app = make_users_app(user_model=model, db_session=session)
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     ann = Browser(app.test_client())
     ann.sign_up("ann@example.com")

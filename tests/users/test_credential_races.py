@@ -30,9 +30,8 @@ from users_support import Browser
 from users_support import Mailbox
 from users_support import own_user_model
 from users_support import tables_on
+from users_support import with_account_page
 
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.users import UserState
 from flask_rivo.users import signals
 from flask_rivo.users import totp
@@ -66,10 +65,7 @@ def app(
 ) -> flask.Flask:
     made = make_users_app(user_model=Person, db_session=pg)
 
-    @made.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(made)
 
     return made
 

@@ -26,9 +26,8 @@ from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
+from users_support import with_account_page
 
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.ids import counter_key
 from flask_rivo.users import devices
 from flask_rivo.users.passwords import hash_password
@@ -366,10 +365,7 @@ def test_a_hundred_failures_lock_out_unknown_browsers_but_not_known_ones(
 ) -> None:
     app = make_users_app(RIVO_LOGIN_MAX_DELAY=1)
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     address = "ann@example.com"
     add_user(db, address)

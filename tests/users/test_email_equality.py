@@ -30,11 +30,10 @@ from support import FakeClock
 from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
+from users_support import with_account_page
 
 from flask_rivo import UserMixin
 from flask_rivo import cuid
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.ids import counter_key
 from flask_rivo.users.forms import normalize_email
 from flask_rivo.users.throttle import MAIL_PER_HOUR
@@ -132,10 +131,7 @@ def eq_app(
         user_model=model, db_session=session, RIVO_COSTLY_POSTS_PER_HOUR=1000
     )
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     return app
 

@@ -21,9 +21,8 @@ from users_support import PASSWORD
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
+from users_support import with_account_page
 
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.ids import is_counter_key
 from flask_rivo.stores import MemoryStore
 from flask_rivo.users.passwords import hash_password
@@ -41,15 +40,6 @@ def add_user(db: scoped_session[t.Any], email: str) -> None:
     )
     db.commit()
     db.remove()
-
-
-def with_account_page(app: flask.Flask) -> flask.Flask:
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
-
-    return app
 
 
 def form_pages(app: flask.Flask, mailbox: Mailbox) -> list[str]:

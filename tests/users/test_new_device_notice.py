@@ -19,9 +19,8 @@ from users_support import SITE
 from users_support import Browser
 from users_support import Mailbox
 from users_support import User
+from users_support import with_account_page
 
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.users.humanize import moment
 from flask_rivo.users.passwords import hash_password
 
@@ -160,10 +159,7 @@ def test_a_mail_server_that_is_down_does_not_stop_the_log_in(
 ) -> None:
     app = make_users_app(MAIL_PORT=free_port())
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     address = "dee@example.com"
     db.add(

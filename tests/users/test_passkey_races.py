@@ -35,9 +35,8 @@ from users_support import SITE
 from users_support import Browser
 from users_support import own_user_model
 from users_support import tables_on
+from users_support import with_account_page
 
-from flask_rivo import current_user
-from flask_rivo import login_required
 from flask_rivo.users import UserState
 from flask_rivo.users import signals
 from flask_rivo.users.passwords import hash_password
@@ -76,10 +75,7 @@ def app(
     people.remove()
     app = make_users_app(user_model=Person, db_session=people)
 
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return f"Account of {current_user.email}"
+    with_account_page(app)
 
     yield app
     people.remove()
