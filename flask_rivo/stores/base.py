@@ -44,10 +44,14 @@ class Record:
 
 
 def oldest_excess(
-    sessions: t.Iterable[tuple[str, Record]], keep: int, spare: str | None
+    sessions: t.Iterable[tuple[str, float]], keep: int, spare: str | None
 ) -> list[str]:
-    """The keys of the oldest ``sessions`` past ``keep``, never ``spare``."""
-    found = sorted(sessions, key=lambda session: session[1].created_at)
+    """The keys of the oldest ``sessions`` past ``keep``, never ``spare``.
+
+    :param sessions: each session's key and :attr:`~Record.created_at`;
+        sessions begun at the same moment are taken in key order.
+    """
+    found = sorted(sessions, key=lambda session: (session[1], session[0]))
     excess = len(found) - keep
     return [key for key, _ in found if key != spare][: max(excess, 0)]
 
@@ -134,7 +138,10 @@ class SessionStore(abc.ABC):
 
         :returns: how many live sessions were ended.
         """
-        doomed = oldest_excess(self.user_sessions(user_id), keep, spare)
+        sessions = self.user_sessions(user_id)
+        doomed = oldest_excess(
+            ((key, record.created_at) for key, record in sessions), keep, spare
+        )
         for key in doomed:
             self.delete(key)
         return len(doomed)

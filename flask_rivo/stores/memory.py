@@ -177,7 +177,10 @@ class MemoryStore(SessionStore):
         with self._lock:
             if len(self._users.get(user_id, ())) <= keep:
                 return 0
-            doomed = oldest_excess(self._user_sessions(user_id), keep, spare)
+            sessions = self._user_sessions(user_id)
+            doomed = oldest_excess(
+                ((key, record.created_at) for key, record in sessions), keep, spare
+            )
             for key in doomed:
                 self._remove(key)
             return len(doomed)

@@ -29,6 +29,7 @@ from ..ids import COUNTER_PREFIX
 from . import faults
 from .base import Record
 from .base import SessionStore
+from .base import oldest_excess
 from .sql_read import DisconnectedError
 from .sql_read import DriverSelect
 from .sql_read import read_row
@@ -555,12 +556,7 @@ class SQLAlchemyStore(SessionStore):
         )
 
         def end_excess(connection: sa.Connection) -> int:
-            found = [(row.key, row.created_at) for row in connection.execute(rows)]
-            excess = len(found) - keep
-            if excess <= 0:
-                return 0
-            oldest = sorted(found, key=lambda row: (row[1], row[0]))
-            doomed = [key for key, _ in oldest if key != spare][:excess]
+            doomed = oldest_excess(connection.execute(rows).all(), keep, spare)
             if not doomed:
                 return 0
             ended = sa.delete(table).where(table.c.key.in_(doomed))
