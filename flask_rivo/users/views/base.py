@@ -8,7 +8,10 @@ import typing as t
 from flask import Blueprint
 from flask import abort
 from flask import current_app
+from flask import flash
+from flask import redirect
 from flask import request
+from flask import url_for
 from werkzeug.exceptions import HTTPException
 
 from ...exceptions import ConfigError
@@ -24,6 +27,9 @@ from ..throttle import LOCKED
 if t.TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
     from flask_wtf import FlaskForm
+    from werkzeug import Response
+
+    from ..models import UserChangedError
 
 bp = Blueprint(
     "rivo_users",
@@ -79,6 +85,14 @@ FORM_EXPIRED = gettext_noop("The form expired. Open the link from your email aga
 MAIL_DOWN = gettext_noop(
     "We could not send you an email just now. Please try again in a few minutes."
 )
+
+
+def changed_meanwhile(error: UserChangedError, endpoint: str) -> Response:
+    """``endpoint``'s page again, saying that nothing was changed: the
+    account changed (a password reset) while the form was handled. A
+    session the reset ended lands on the log-in page instead."""
+    flash(_(error.description or ""), "error")
+    return redirect(url_for(endpoint))
 
 
 def form_status() -> int:

@@ -21,6 +21,7 @@ from ..models import UserChangedError
 from ..state import users_state
 from .base import MAIL_DOWN
 from .base import bp
+from .base import changed_meanwhile
 from .base import form_status
 from .base import throttled
 
@@ -64,8 +65,7 @@ def change() -> ResponseReturnValue:
         except UserChangedError as changed:
             # Reset or closed meanwhile: the page again, if this session
             # still may see it (a reset ended it).
-            flash(_(changed.description or ""), "error")
-            return redirect(url_for("rivo_users.change"))
+            return changed_meanwhile(changed, "rivo_users.change")
         if outcome is changes.ChangeOutcome.THROTTLED:
             error, status, headers = throttled(wait)
             form.form_errors.append(error)

@@ -16,6 +16,7 @@ from ..auth import logged_in_user
 from ..forms import CloseAccountForm
 from ..models import UserChangedError
 from .base import bp
+from .base import changed_meanwhile
 from .base import form_status
 from .base import throttled
 
@@ -33,8 +34,7 @@ def close_account() -> ResponseReturnValue:
             outcome, wait = closing.close_account(user, form.password.data or "")
         except UserChangedError as changed:
             # Its password reset meanwhile: this session has ended with it.
-            flash(_(changed.description or ""), "error")
-            return redirect(url_for("rivo_users.close_account"))
+            return changed_meanwhile(changed, "rivo_users.close_account")
         if outcome is closing.CloseOutcome.CLOSED:
             flash(_("Your account is closed, and everything in it deleted."), "success")
             return redirect(url_for("rivo_users.login"))

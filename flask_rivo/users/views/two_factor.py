@@ -26,6 +26,7 @@ from ..models import UserChangedError
 from ..state import users_state
 from ..throttle import LOCKED
 from .base import bp
+from .base import changed_meanwhile
 from .base import form_status
 from .base import throttled
 from .login import LOGGED_IN
@@ -47,8 +48,7 @@ def two_factor_page() -> ResponseReturnValue:
         return _two_factor_answer(user)
     except UserChangedError as changed:
         # Its password reset meanwhile: this session has ended with it.
-        flash(_(changed.description or ""), "error")
-        return redirect(url_for("rivo_users.two_factor"))
+        return changed_meanwhile(changed, "rivo_users.two_factor")
 
 
 def _two_factor_answer(user: User) -> ResponseReturnValue:
