@@ -338,23 +338,25 @@ def delete_meanwhile(app: flask.Flask, results: list[int]) -> Callable[[], None]
 
 
 @contextlib.contextmanager
-def deleted_at_log_in(app: flask.Flask) -> Iterator[list[int]]:
-    """``flask users delete`` of the account, run to its end while this
-    thread's log-in sends ``user_logged_in``, before its commit: the
-    command's exit codes."""
+def deleted_on(
+    app: flask.Flask, signal: t.Any, **connect: t.Any
+) -> Iterator[list[int]]:
+    """``flask users delete`` of the account, run to its end when this
+    thread's request first sends ``signal`` (connected with ``connect``):
+    the command's exit codes."""
     racing = threading.current_thread()
     results: list[int] = []
     delete = delete_meanwhile(app, results)
 
-    def receiver(sender: t.Any, user: t.Any, **extra: t.Any) -> None:
+    def receiver(sender: t.Any, **extra: t.Any) -> None:
         if not results and threading.current_thread() is racing:
             delete()
 
-    signals.user_logged_in.connect(receiver, app)
+    signal.connect(receiver, **connect)
     try:
         yield results
     finally:
-        signals.user_logged_in.disconnect(receiver, app)
+        signal.disconnect(receiver, **connect)
 
 
 def test_a_log_in_to_an_account_deleted_meanwhile_is_refused(
@@ -365,7 +367,7 @@ def test_a_log_in_to_an_account_deleted_meanwhile_is_refused(
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a 500 as a visitor sees it
     add_person(pg)
     browser = Browser(app.test_client())
-    with deleted_at_log_in(app) as results:
+    with deleted_on(app, signals.user_logged_in, sender=app) as results:
         reply = browser.log_in(ADDRESS)
     assert results == [0]
     assert reply.status_code == 400
@@ -386,7 +388,7 @@ def test_a_second_step_for_an_account_deleted_meanwhile_logs_nobody_in(
     clock.advance(totp.STEP)
     browser.log_out()
     assert browser.log_in(ADDRESS).status_code == 302  # the code page waits
-    with deleted_at_log_in(app) as results:
+    with deleted_on(app, signals.user_logged_in, sender=app) as results:
         reply = second_step(browser, code_at(secret, clock.now))
     assert results == [0]
     assert reply.status_code in (302, 400)
@@ -401,21 +403,10 @@ def test_a_forgotten_password_for_an_account_deleted_meanwhile_looks_the_same(
     the one every address gets, not a 409 that would tell there was one."""
     app.config["PROPAGATE_EXCEPTIONS"] = False
     add_person(pg)
-    racing = threading.current_thread()
-    results: list[int] = []
-    delete = delete_meanwhile(app, results)
-
-    def receiver(sender: t.Any, message: t.Any, **extra: t.Any) -> None:
-        if not results and threading.current_thread() is racing:
-            delete()
-
-    flask_mail.email_dispatched.connect(receiver)
-    try:
+    with deleted_on(app, flask_mail.email_dispatched) as results:
         reply = Browser(app.test_client()).submit(
             "/forgotten-password", {"email": ADDRESS}
         )
-    finally:
-        flask_mail.email_dispatched.disconnect(receiver)
     unknown = Browser(app.test_client()).submit(
         "/forgotten-password", {"email": "nobody@example.com"}
     )
