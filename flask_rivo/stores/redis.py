@@ -21,6 +21,7 @@ the one-script writes, as on a single Redis.
 
 from __future__ import annotations
 
+import codecs
 import re
 import time
 import typing as t
@@ -76,6 +77,24 @@ def _plain_pool(client: Client) -> redis.ConnectionPool | None:
     return pool
 
 
+def _check_encoding(client: Client) -> None:
+    """Refuse a client that encodes text other than in UTF-8.
+
+    Records hold their user's ID as text, read back as UTF-8, and the user
+    index's key holds it too: in another encoding, a user's sessions could
+    neither be listed nor ended, and a client that decodes replies would
+    garble the data it read.
+
+    :raises ValueError: naming the client's encoding.
+    """
+    encoding = client.get_encoder().encoding
+    if codecs.lookup(encoding).name != "utf-8":
+        raise ValueError(
+            f"RedisStore needs a client that encodes text in UTF-8, not"
+            f" {encoding!r}: make it with encoding='utf-8' (the default)"
+        )
+
+
 class RedisStore(SessionStore):
     """Keeps sessions in Redis, shared by every app server that uses it.
 
@@ -88,6 +107,7 @@ class RedisStore(SessionStore):
         keeps every key in one slot, and so on one master.
     :param clock: where the store reads the time to tell live records from
         expired ones (Redis's TTLs expire them for good).
+    :raises ValueError: a client that encodes text other than in UTF-8.
 
     .. versionadded:: 0.1
     """
@@ -114,6 +134,7 @@ class RedisStore(SessionStore):
             if isinstance(client, str)
             else client
         )
+        _check_encoding(self.client)
         #: Starts every key the store writes.
         self.prefix = prefix
         #: Whether sessions spread over a Cluster's slots (a Cluster, and a

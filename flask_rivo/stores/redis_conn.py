@@ -7,7 +7,9 @@ metrics, and the pool's checkout polls the socket: together several times
 what sending the command and reading its reply cost. :class:`Sender` sends
 straight over a connection instead, and on a client the store made itself
 keeps that connection in the thread between commands, so a request takes
-none from the pool at all.
+none from the pool at all. It also packs the command itself (:func:`pack`):
+the store sends only text and whole numbers, which need none of the checks
+and chunking of redis-py's packer, at about a third of its cost.
 
 What keeps this as safe as the pool:
 
@@ -75,27 +77,50 @@ class Sender:
             server's error reply; a :class:`redis.ConnectionError` for a
             dropped connection, to retry.
         """
+        command = pack(args)
         if not self._keep:
-            return self._once(args)
+            return self._once(command)
         lease: _Lease | None = getattr(self._local, "lease", None)
         if lease is None or lease.pid != os.getpid():
             lease = self._local.lease = _Lease(self._pool)
-        return _exchange(lease.connection, args)
+        return _exchange(lease.connection, command)
 
-    def _once(self, args: tuple[object, ...]) -> t.Any:
+    def _once(self, command: bytes) -> t.Any:
         pool = self._pool
         connection = pool.get_connection()
         try:
-            return _exchange(connection, args)
+            return _exchange(connection, command)
         finally:
             pool.release(connection)
 
 
-def _exchange(connection: ConnectionInterface, args: tuple[object, ...]) -> t.Any:
-    """One command and its whole reply; the connection closed if the reply
-    was not read in full."""
+def pack(args: tuple[object, ...]) -> bytes:
+    """A command as the Redis protocol (RESP) sends it: an array of bulk
+    strings, the text in UTF-8 (the store accepts no client that encodes
+    otherwise), byte for byte what redis-py sends.
+
+    :param args: the command's name and arguments: :class:`str` or
+        :class:`int` (not :class:`bool`), as the store sends them.
+    :raises TypeError: an argument of another type (a bug in the store: a
+        float would lose digits here, redis-py would send its ``repr``).
+    """
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if type(arg) is str:
+            data = arg.encode()
+        elif type(arg) is int:
+            data = b"%d" % arg
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} to Redis")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _exchange(connection: ConnectionInterface, command: bytes) -> t.Any:
+    """One packed command and its whole reply; the connection closed if the
+    reply was not read in full."""
     try:
-        connection.send_command(*args)  # type: ignore[no-untyped-call]
+        connection.send_packed_command([command])  # type: ignore[no-untyped-call]
         return connection.read_response()
     except redis.ResponseError:
         raise  # the server's reply, read in full: the connection is fine

@@ -26,6 +26,9 @@ import redis
 import servers
 from backends import REDIS_URL
 from backends import use
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from servers import REDIS_CLI
 from servers import REDIS_SERVER
 from servers import RedisCluster
@@ -43,6 +46,7 @@ from flask_rivo.stores import Record
 from flask_rivo.stores.redis import CONNECT_TIMEOUT
 from flask_rivo.stores.redis import SOCKET_TIMEOUT
 from flask_rivo.stores.redis import RedisStore
+from flask_rivo.stores.redis_conn import pack as pack_command
 from flask_rivo.stores.redis_lua import pack
 
 if t.TYPE_CHECKING:
@@ -329,6 +333,59 @@ def test_a_forked_child_never_uses_its_parents_connection(shared: MakeStore) -> 
     assert int(answer[0]) != parent
     assert store._command("CLIENT", "ID") == parent  # the parent's is unharmed
     assert store.load(k) is not None
+
+
+#: What the store sends: text of any kind and whole numbers of any size.
+_ARGUMENTS = st.lists(st.one_of(st.text(), st.integers()), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(args=_ARGUMENTS)
+def test_a_command_is_packed_byte_for_byte_as_redis_py_packs_it(
+    args: list[str | int],
+) -> None:
+    """:mod:`.redis_conn` packs the hot commands itself: every byte must be
+    the one redis-py would send, as a command that falls back on redis-py
+    (after a dropped connection) must name the same key."""
+    packed = pack_command(("GET", *args))
+    assert packed == b"".join(redis.Connection().pack_command("GET", *args))
+
+
+@pytest.mark.parametrize("wrong", [1.5, True, b"raw", None])
+def test_packing_refuses_what_the_store_never_sends(wrong: object) -> None:
+    """A float would lose its digits as a whole number: a bug, caught."""
+    with pytest.raises(TypeError, match="cannot send"):
+        pack_command(("GET", wrong))
+
+
+@pytest.mark.parametrize("decode", [False, True])
+def test_a_client_that_encodes_other_than_in_utf_8_is_refused(decode: bool) -> None:
+    """Its user indexes would be keyed in its encoding and its records read
+    back in UTF-8: a user's sessions could not be listed or ended, and a
+    client that decodes would garble the data. Refused when the store is
+    made, with what to do; an alias of UTF-8 is fine."""
+    latin = redis.Redis.from_url(REDIS_URL, encoding="latin-1", decode_responses=decode)
+    with pytest.raises(ValueError, match="encoding='utf-8'"):
+        RedisStore(latin)
+    latin.close()
+    alias = redis.Redis.from_url(REDIS_URL, encoding="UTF8", decode_responses=decode)
+    RedisStore(alias).close()
+    alias.close()
+
+
+def test_a_user_id_outside_ascii_is_one_key_both_ways(shared: MakeStore) -> None:
+    """The store's own packing (its writes) and redis-py's (the app's own
+    client, a retried command) name one key for the user's index."""
+    store = shared(REDIS_URL)
+    assert store._send is not None  # the packing under test is in use
+    k = key()
+    assert store.save(k, record(user_id="Zo\u00eb \U0001f600"), None)
+    index = f"{store.prefix}user:Zo\u00eb \U0001f600"
+    assert store.client.zcard(index) == 1
+    assert [found for found, _ in store.user_sessions("Zo\u00eb \U0001f600")] == [k]
+    assert store._execute("GET", f"{store.prefix}s:{k}") == store._command(
+        "GET", f"{store.prefix}s:{k}"
+    )
 
 
 def test_a_store_made_from_a_url_has_timeouts() -> None:
