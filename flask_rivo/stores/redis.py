@@ -38,6 +38,7 @@ from . import redis_lua as lua
 from .base import Record
 from .base import SessionStore
 from .redis_conn import Sender
+from .redis_conn import kernel_timed
 from .redis_lua import pack
 from .redis_lua import unpack
 from .redis_shards import CLAIM_MS
@@ -130,6 +131,7 @@ class RedisStore(SessionStore):
                 # while idle. A timeout is not retried: a hung server costs a
                 # request SOCKET_TIMEOUT once, not twice.
                 retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                **kernel_timed(client),
             )
             if isinstance(client, str)
             else client

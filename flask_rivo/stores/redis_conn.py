@@ -22,19 +22,41 @@ What keeps this as safe as the pool:
 * A dropped connection is for the caller to retry (through
   ``execute_command``, with the client's own retry policy): the commands
   the store sends are safe to send again.
+
+On a client the store makes from a URL, the kernel keeps the socket
+timeout (:func:`kernel_timed`): a Python socket with a timeout polls before
+each send and each receive, two system calls more per command, about 7 µs
+of a command's 100 in ``make bench``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import struct
+import sys
 import threading
 import typing as t
 
 import redis
+from redis.connection import AbstractConnection
+from redis.connection import UnixDomainSocketConnection
 
 if t.TYPE_CHECKING:
     from redis.connection import ConnectionInterface
+
+#: This process's ID, kept up to date across ``fork`` without asking the
+#: kernel on each command (``os.getpid`` is a system call).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid  # the one process-wide fact this module keeps
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class _Lease:
@@ -45,11 +67,11 @@ class _Lease:
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
-        self.pid = os.getpid()
+        self.pid = _pid
         self.connection: ConnectionInterface = pool.get_connection()
 
     def __del__(self) -> None:
-        if self.pid != os.getpid():
+        if self.pid != _pid:
             return  # a forked child's copy: the parent's to give back
         # The interpreter may be shutting down: nothing left to give back to.
         with contextlib.suppress(Exception):
@@ -81,7 +103,7 @@ class Sender:
         if not self._keep:
             return self._once(command)
         lease: _Lease | None = getattr(self._local, "lease", None)
-        if lease is None or lease.pid != os.getpid():
+        if lease is None or lease.pid != _pid:
             lease = self._local.lease = _Lease(self._pool)
         return _exchange(lease.connection, command)
 
@@ -127,3 +149,81 @@ def _exchange(connection: ConnectionInterface, command: bytes) -> t.Any:
     except BaseException:
         connection.disconnect()  # type: ignore[no-untyped-call]
         raise
+
+
+class _KernelTimeout(AbstractConnection):
+    """A connection whose socket timeout the kernel keeps.
+
+    Its socket blocks, with ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` set to the
+    timeout, so Python polls it before no send or receive; a receive or
+    send that runs out of time still raises :class:`redis.TimeoutError`
+    (which the store's client does not retry), not the
+    :class:`redis.ConnectionError` that redis-py makes of the kernel's
+    ``EAGAIN``. A custom timeout that redis-py sets for one call (a pool's
+    check for unread data) works as before, and ends on the blocking socket.
+
+    The kernel counts the timeout per system call, where Python counts it
+    for a whole ``sendall``: a command larger than the socket's buffers
+    (megabytes) to a server that stopped reading fails after up to twice
+    the timeout.
+    """
+
+    def __init__(self, **options: t.Any) -> None:
+        super().__init__(**options)
+        #: The timeout in seconds, for the kernel; redis-py's own stays
+        #: ``None``, which is what keeps its socket blocking.
+        self.kernel_timeout: float | None = self.socket_timeout
+        self.socket_timeout = None
+
+    def _connect(self) -> socket.socket:
+        sock: socket.socket = super()._connect()  # type: ignore[no-untyped-call,safe-super]
+        if self.kernel_timeout:
+            seconds, fraction = divmod(self.kernel_timeout, 1)
+            interval = struct.pack("@ll", int(seconds), int(fraction * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)
+        return sock
+
+    def read_response(self, *args: t.Any, **options: t.Any) -> t.Any:
+        try:
+            return super().read_response(*args, **options)
+        except redis.ConnectionError as error:
+            raise _timed_out(error, "reading from") from None
+
+    def send_packed_command(self, *args: t.Any, **options: t.Any) -> None:
+        try:
+            super().send_packed_command(*args, **options)  # type: ignore[no-untyped-call]
+        except redis.ConnectionError as error:
+            raise _timed_out(error, "writing to") from None
+
+
+def _timed_out(error: redis.ConnectionError, doing: str) -> redis.RedisError:
+    """What a failure of a :class:`_KernelTimeout` connection is: a timeout
+    if the kernel ran out of time (``EAGAIN`` on a blocking socket)."""
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, BlockingIOError):
+        return redis.TimeoutError(f"Timeout {doing} socket")
+    return error
+
+
+class KernelTimedConnection(_KernelTimeout, redis.Connection):
+    """A TCP connection whose timeout the kernel keeps."""
+
+
+class KernelTimedUnixConnection(_KernelTimeout, UnixDomainSocketConnection):
+    """A Unix socket connection whose timeout the kernel keeps."""
+
+
+def kernel_timed(url: str) -> dict[str, t.Any]:
+    """The options that make a client from ``url`` leave its socket
+    timeouts to the kernel: none where that is not known to work the same
+    (TLS connections, systems other than 64-bit Linux, whose ``timeval``
+    may differ), and the client polls as redis-py does."""
+    if not sys.platform.startswith("linux") or struct.calcsize("@l") != 8:
+        return {}
+    scheme = url.partition("://")[0].lower()
+    if scheme == "redis":
+        return {"connection_class": KernelTimedConnection}
+    if scheme == "unix":
+        return {"connection_class": KernelTimedUnixConnection}
+    return {}
