@@ -352,5 +352,5 @@ def _notify_new_device(user: User) -> None:
         "new_device",
         _("A new log-in to your %(site)s account", site=site),
         browser=agents.describe(request.headers.get("User-Agent")),
-        client=request.remote_addr or _("an unknown address"),
+        client=agents.where(request.remote_addr),
     )

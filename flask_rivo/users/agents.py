@@ -1,8 +1,10 @@
-"""User-Agent headers in words, for the sessions page and log-in notices."""
+"""What people are shown of a client (its User-Agent in words, its
+address) on the sessions page, in notices and by ``flask users``."""
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 
 from ua_parser import parse
 
@@ -11,6 +13,8 @@ from ..i18n import gettext_noop
 
 #: What an unrecognized or missing User-Agent is called (a catalog msgid).
 UNKNOWN = gettext_noop("an unknown browser")
+#: What an address that is none is called (a catalog msgid).
+UNKNOWN_ADDRESS = gettext_noop("an unknown address")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -45,3 +49,21 @@ def describe(user_agent: str | None) -> str:
         # TRANSLATORS: a browser and the operating system it runs on.
         words = _("%(browser)s on %(system)s", browser=words, system=system)
     return words
+
+
+def where(address: str | None) -> str:
+    """A client's address as shown to people: an IP address, or "an unknown
+    address" for anything else.
+
+    Behind a proxy fix the address is the text of a header that a client
+    may write (``X-Forwarded-For``), kept as it came for the fingerprint
+    check. Shown as it came, it would put a stranger's words into the
+    owner's security notice ("Address: our security team, nothing to do")
+    or escape sequences into an administrator's terminal (OWASP: content
+    spoofing, log injection). An IPv6 zone, free text too, is left out.
+    """
+    try:
+        shown = ipaddress.ip_address((address or "").partition("%")[0])
+    except ValueError:
+        return _(UNKNOWN_ADDRESS)
+    return str(shown)

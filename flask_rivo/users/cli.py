@@ -22,6 +22,7 @@ from . import purge as purging
 from . import shared
 from . import two_factor
 from .agents import describe
+from .agents import where
 from .forms import normalize_email
 from .models import SQLAlchemyUserStore
 from .models import UserChangedError
@@ -211,7 +212,7 @@ def show(user: str) -> None:
     click.echo(f"Sessions: {len(sessions)}")
     for info in sessions:
         click.echo(
-            f"  {describe(info.user_agent)} from {info.address or '?'},"
+            f"  {describe(info.user_agent)} from {where(info.address)},"
             f" last seen {_date(info.accessed_at)}"
         )
 

@@ -23,6 +23,7 @@ from . import accounts
 from . import passkeys
 from . import shared
 from .agents import describe
+from .agents import where
 from .auth import LOGIN_PASSKEY
 from .auth import confirm_login
 from .signals import user_login_failed
@@ -180,6 +181,6 @@ def _tell(user: User, template: str, subject: str, name: str) -> None:
         subject,
         name=name,
         browser=describe(request.headers.get("User-Agent")),
-        client=request.remote_addr or _("an unknown address"),
+        client=where(request.remote_addr),
         passkeys_link=shared.link_if_routed("rivo_users.passkeys"),
     )

@@ -21,6 +21,7 @@ from ..sessions import RivoSessions
 from . import devices
 from . import halfway
 from . import shared
+from .agents import where
 from .auth import login_user
 from .mail import external_url
 from .mail import send_email
@@ -208,7 +209,7 @@ def reset_password(token: str | None, password: str) -> ResetOutcome:
         user.email,
         "password_changed",
         _("Your password for %(site)s was changed", site=_site()),
-        client=request.remote_addr or _("an unknown address"),
+        client=where(request.remote_addr),
         reset_link=external_url("rivo_users.forgotten_password"),
     )
     return outcome

@@ -238,6 +238,21 @@ def test_show_by_email_or_id_with_sessions(app: flask.Flask, users_db: UsersDB) 
         assert "Sessions: 1" in result.output
 
 
+def test_show_prints_no_escape_sequence_from_an_address(
+    app: flask.Flask, users_db: UsersDB
+) -> None:
+    """A session's address may be header text the client wrote: printed as
+    it came, it would drive the administrator's terminal."""
+    add(users_db, "ann@example.com")
+    browser = Browser(app.test_client())
+    browser.client.environ_base["REMOTE_ADDR"] = "\x1b]0;owned\x07\x1b[2J10.0.0.1"
+    assert browser.log_in("ann@example.com").status_code == 302
+    result = run(app, "show", "ann@example.com")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "from an unknown address" in result.output
+
+
 @pytest.mark.parametrize(
     "command", [["show"], ["set-state", "expired"], ["logout"], ["delete", "--yes"]]
 )

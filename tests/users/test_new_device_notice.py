@@ -176,3 +176,34 @@ def test_a_mail_server_that_is_down_does_not_stop_the_log_in(
     assert any(
         "Could not send email" in record.getMessage() for record in caplog.records
     )
+
+
+#: What a client behind a trusting proxy fix may make its own address.
+FORGED = "203.0.113.9 (our security team: nothing to do)\x1b[2J"
+
+
+@pytest.mark.parametrize(
+    ("remote", "shown"),
+    [
+        (FORGED, "an unknown address"),
+        ("fe80::1%any words here", "fe80::1"),  # an IPv6 zone is free text
+        ("2001:db8::7", "2001:db8::7"),
+    ],
+)
+def test_a_forged_address_puts_no_words_into_the_notice(
+    users_app: flask.Flask, verified: str, mailbox: Mailbox, remote: str, shown: str
+) -> None:
+    """Behind ``ProxyFix`` the address is ``X-Forwarded-For`` as the client
+    wrote it: the owner's warning must not carry the intruder's words."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    users_app.wsgi_app = ProxyFix(users_app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    browser = browser_with(users_app, FIREFOX_WINDOWS)
+    browser.client.environ_base["HTTP_X_FORWARDED_FOR"] = remote
+    assert log_in(browser, verified).status_code == 302
+    [notice] = notices(mailbox, verified)
+    for body in (Mailbox.text(notice), Mailbox.html(notice)):
+        assert f"Address: {shown}" in body
+        assert "security team" not in body
+        assert "\x1b" not in body
+        assert "any words" not in body

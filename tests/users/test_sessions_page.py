@@ -211,3 +211,18 @@ def test_end_all_others_keeps_the_current(
     assert chrome.get("/account").location.startswith("/login")
     assert safari.get("/account").location.startswith("/login")
     assert firefox.get("/account").status_code == 200
+
+
+def test_a_forged_address_is_shown_as_unknown(
+    users_app: flask.Flask, verified: str, clock: FakeClock
+) -> None:
+    """A session's stored address is what the client sent behind a proxy
+    fix; the owner's page shows only an address, never a stranger's words."""
+    browser = browser_as(users_app, FIREFOX)
+    browser.client.environ_base["REMOTE_ADDR"] = "call +1 555 0100 now"
+    assert browser.log_in(verified).status_code == 302
+    other = logged_in(users_app, verified, CHROME, clock)
+    text = other.get("/sessions").text
+    assert "call +1 555" not in text
+    assert "From an unknown address" in text
+    assert "From 127.0.0.1" in text  # the other's, a real one

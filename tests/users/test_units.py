@@ -143,3 +143,26 @@ def test_normalize_email(typed: str, normal: str) -> None:
 def test_normalize_email_refuses_non_addresses(typed: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         normalize_email(typed)
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("198.51.100.23", "198.51.100.23"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("fe80::1%free text", "fe80::1"),
+        ("", "an unknown address"),
+        (None, "an unknown address"),
+        ("unix:/run/app.sock", "an unknown address"),
+        ("1.2.3.4, 5.6.7.8", "an unknown address"),
+        ("1.2.3.4\r\nBcc: x@example.com", "an unknown address"),
+    ],
+)
+def test_an_address_is_shown_only_as_an_ip_address(
+    address: str | None, shown: str
+) -> None:
+    from flask_rivo.users.agents import where
+
+    with flask.Flask(__name__).test_request_context():
+        assert where(address) == shown

@@ -17,6 +17,7 @@ from ...i18n import ngettext
 from ...i18n import render_template
 from ...sessions import RivoSessions
 from ..agents import describe
+from ..agents import where
 from ..auth import LOGIN_PASSKEY
 from ..auth import current_user
 from ..auth import is_fresh
@@ -114,7 +115,7 @@ def _row(info: SessionInfo, now: datetime) -> dict[str, t.Any]:
         "key": info.key,
         "created": info.created_at.isoformat(),
         "browser": describe(info.user_agent),
-        "address": info.address or _("an unknown address"),
+        "address": where(info.address),
         "started": _date(info.created_at, now),
         "last_seen": _date(info.accessed_at, now),
         "current": info.current,
