@@ -123,7 +123,9 @@ def integer(key: str, value: object, low: int, high: int) -> int:
         raise ConfigError(key, f"expected a whole number, got {value!r}")
     if not low <= value <= high:
         raise ConfigError(key, f"must be from {low} to {high}, got {value}")
-    return value
+    # A plain int: an IntEnum's member or another subclass would reach the
+    # stores as is, and the Redis store sends only plain ints.
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -89,7 +89,11 @@ def _check_encoding(client: Client) -> None:
     :raises ValueError: naming the client's encoding.
     """
     encoding = client.get_encoder().encoding
-    if codecs.lookup(encoding).name != "utf-8":
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        name = encoding
+    if name != "utf-8":
         raise ValueError(
             f"RedisStore needs a client that encodes text in UTF-8, not"
             f" {encoding!r}: make it with encoding='utf-8' (the default)"

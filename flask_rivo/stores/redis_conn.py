@@ -46,18 +46,6 @@ from redis.connection import UnixDomainSocketConnection
 if t.TYPE_CHECKING:
     from redis.connection import ConnectionInterface
 
-#: This process's ID, kept up to date across ``fork`` without asking the
-#: kernel on each command (``os.getpid`` is a system call).
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid  # the one process-wide fact this module keeps
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_forked)
-
 
 class _Lease:
     """A connection of the pool, kept by one thread; it goes back to the pool
@@ -67,11 +55,11 @@ class _Lease:
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
-        self.pid = _pid
+        self.pid = os.getpid()
         self.connection: ConnectionInterface = pool.get_connection()
 
     def __del__(self) -> None:
-        if self.pid != _pid:
+        if self.pid != os.getpid():
             return  # a forked child's copy: the parent's to give back
         # The interpreter may be shutting down: nothing left to give back to.
         with contextlib.suppress(Exception):
@@ -103,7 +91,9 @@ class Sender:
         if not self._keep:
             return self._once(command)
         lease: _Lease | None = getattr(self._local, "lease", None)
-        if lease is None or lease.pid != _pid:
+        # Asked of the kernel each time: a process forked from C (uWSGI's
+        # workers, by default) runs no at-fork hook that could keep a copy.
+        if lease is None or lease.pid != os.getpid():
             lease = self._local.lease = _Lease(self._pool)
         return _exchange(lease.connection, command)
 
@@ -151,6 +141,13 @@ def _exchange(connection: ConnectionInterface, command: bytes) -> t.Any:
         raise
 
 
+#: The largest command sent on the kernel's timeout, in bytes: it fits in
+#: the socket's send buffer (Linux starts at 16 KiB) at once. A larger one
+#: is sent on Python's, which counts for the whole ``sendall``, where the
+#: kernel's counts for each system call (a slow reader would stretch it).
+KERNEL_SEND_LIMIT = 4096
+
+
 class _KernelTimeout(AbstractConnection):
     """A connection whose socket timeout the kernel keeps.
 
@@ -159,42 +156,89 @@ class _KernelTimeout(AbstractConnection):
     send that runs out of time still raises :class:`redis.TimeoutError`
     (which the store's client does not retry), not the
     :class:`redis.ConnectionError` that redis-py makes of the kernel's
-    ``EAGAIN``. A custom timeout that redis-py sets for one call (a pool's
-    check for unread data) works as before, and ends on the blocking socket.
-
-    The kernel counts the timeout per system call, where Python counts it
-    for a whole ``sendall``: a command larger than the socket's buffers
-    (megabytes) to a server that stopped reading fails after up to twice
-    the timeout.
+    ``EAGAIN``. Where redis-py sets a timeout of its own for one read (a
+    pool's check for unread data, a pubsub's wait), that read keeps it:
+    ``None``, to wait however long it takes, lifts the kernel's for it.
+    Commands above :data:`KERNEL_SEND_LIMIT` are sent on Python's timeout.
+    A timeout that is not positive is left to redis-py.
     """
 
     def __init__(self, **options: t.Any) -> None:
         super().__init__(**options)
         #: The timeout in seconds, for the kernel; redis-py's own stays
         #: ``None``, which is what keeps its socket blocking.
-        self.kernel_timeout: float | None = self.socket_timeout
-        self.socket_timeout = None
+        self.kernel_timeout: float | None = None
+        if self.socket_timeout is not None and self.socket_timeout > 0:
+            self.kernel_timeout, self.socket_timeout = self.socket_timeout, None
 
     def _connect(self) -> socket.socket:
         sock: socket.socket = super()._connect()  # type: ignore[no-untyped-call,safe-super]
         if self.kernel_timeout:
-            seconds, fraction = divmod(self.kernel_timeout, 1)
-            interval = struct.pack("@ll", int(seconds), int(fraction * 1e6))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)
+            _set_kernel_timeout(sock, self.kernel_timeout, sending=True)
         return sock
 
     def read_response(self, *args: t.Any, **options: t.Any) -> t.Any:
+        sock = self._sock
+        if options.get("timeout", 0) is None and self.kernel_timeout and sock:
+            # A read told to wait however long it takes (a pubsub's
+            # get_message(timeout=None), listen()): redis-py lifts its own
+            # timeout for it, the kernel's must go too.
+            _set_kernel_timeout(sock, None)
+            try:
+                return self._read(*args, **options)
+            finally:
+                if self._sock is sock:  # not closed meanwhile
+                    _set_kernel_timeout(sock, self.kernel_timeout)
+        return self._read(*args, **options)
+
+    def _read(self, *args: t.Any, **options: t.Any) -> t.Any:
         try:
             return super().read_response(*args, **options)
         except redis.ConnectionError as error:
             raise _timed_out(error, "reading from") from None
 
-    def send_packed_command(self, *args: t.Any, **options: t.Any) -> None:
+    def send_packed_command(
+        self, command: t.Any, *args: t.Any, **options: t.Any
+    ) -> None:
+        if self.kernel_timeout and _size(command) > KERNEL_SEND_LIMIT:
+            self.connect()  # type: ignore[no-untyped-call]
+            sock = t.cast("socket.socket", self._sock)
+            sock.settimeout(self.kernel_timeout)
+            try:
+                return self._send(command, *args, **options)
+            finally:
+                if self._sock is sock:  # not closed meanwhile
+                    sock.settimeout(None)
+        return self._send(command, *args, **options)
+
+    def _send(self, *args: t.Any, **options: t.Any) -> None:
         try:
             super().send_packed_command(*args, **options)  # type: ignore[no-untyped-call]
         except redis.ConnectionError as error:
             raise _timed_out(error, "writing to") from None
+
+
+def _size(command: t.Any) -> int:
+    """The bytes of a packed command: one string, or a list of parts."""
+    if isinstance(command, (str, bytes)):
+        return len(command)
+    return sum(len(part) for part in command)
+
+
+def _set_kernel_timeout(
+    sock: socket.socket, seconds: float | None, *, sending: bool = False
+) -> None:
+    """Set the kernel's receive timeout (and the send timeout too, if
+    ``sending``) on ``sock``; ``None`` for none. Never rounded down to
+    nothing: the kernel's zero is no timeout at all."""
+    whole, fraction = divmod(seconds or 0, 1)
+    micro = int(fraction * 1e6)
+    if seconds and not whole and not micro:
+        micro = 1
+    interval = struct.pack("@ll", int(whole), micro)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
+    if sending:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)
 
 
 def _timed_out(error: redis.ConnectionError, doing: str) -> redis.RedisError:
