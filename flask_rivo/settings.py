@@ -90,7 +90,9 @@ def duration(key: str, value: object, *, allow_zero: bool = False) -> float:
         # Past the cap anyway: a huge whole number would overflow float().
         seconds = float(max(-1, min(value, 2 * MAX_DURATION)))
     elif isinstance(value, float):
-        seconds = value
+        # A plain float: a subclass's repr (numpy's "np.float64(...)") would
+        # reach the stores in every record's times.
+        seconds = float(value)
     else:
         raise ConfigError(
             key, f"expected seconds or a timedelta, got {type(value).__name__}"

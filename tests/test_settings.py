@@ -197,3 +197,30 @@ def test_a_refused_cookie_set_later_fails_before_anything_is_stored() -> None:
     with pytest.raises(ConfigError, match="SESSION_COOKIE_SAMESITE"):
         app.test_client().get("/set/a/b")
     assert len(store) == 0
+
+
+class _Seconds(float):
+    """A float that prints otherwise, as numpy's ``np.float64(3600.0)``."""
+
+    def __repr__(self) -> str:
+        return f"Seconds({float(self)!r})"
+
+
+class _Count(int):
+    def __repr__(self) -> str:
+        return f"Count({int(self)!r})"
+
+
+def test_numbers_of_a_subclass_are_read_as_plain_numbers() -> None:
+    """Settings flow into every record's times and into store commands,
+    which the Redis store writes as ``repr``: a subclass's would be text no
+    script can read (the session then silently never stored)."""
+    from flask_rivo.settings import duration
+    from flask_rivo.settings import integer
+
+    seconds = duration("RIVO_SESSION_IDLE_TIMEOUT", _Seconds(3600))
+    assert type(seconds) is float
+    assert repr(seconds) == "3600.0"
+    count = integer("RIVO_SESSION_MAX_PER_USER", _Count(3), 1, 10)
+    assert type(count) is int
+    assert repr(count) == "3"
