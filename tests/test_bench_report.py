@@ -45,20 +45,26 @@ def test_a_ratio_is_never_rounded_onto_the_other_side_of_its_goal(
     assert report.against_goal(value, goal) == shown
 
 
+def write_row(
+    ratios: dict[str, float], **report_fields: object
+) -> tuple[str, list[str]]:
+    """The targets table of a run whose one row is rivo's Redis write with
+    ``ratios``, and that row's cells."""
+    row = {"kind": "rivo", "store": "redis", "path": "/write", **ratios}
+    table = report.targets({"results": [row], **report_fields})
+    cells = table.split("* - write, Redis")[1].splitlines()
+    return table, [cell.strip() for cell in cells]
+
+
 def test_the_targets_table_gives_a_near_miss_its_verdict_and_digits() -> None:
-    rows = [
+    _, cells = write_row(
         {
-            "kind": "rivo",
-            "store": "redis",
-            "path": "/write",
             "paired_vs_flask_session": 0.998,
             "vs_flask_session": 0.973,
             "best_vs_flask_session": 1.015,
         }
-    ]
-    table = report.targets({"results": rows})
-    row = table.split("* - write, Redis")[1].splitlines()
-    assert [cell.strip() for cell in row[1:7]] == [
+    )
+    assert cells[1:7] == [
         "- Flask-Session as installed, same backend",
         "- 0.998x",
         "- 0.97x",
@@ -115,20 +121,16 @@ def test_a_verdict_follows_the_interval(
 
 
 def test_the_targets_table_shows_the_interval_and_calls_a_straddle_level() -> None:
-    rows = [
+    table, cells = write_row(
         {
-            "kind": "rivo",
-            "store": "redis",
-            "path": "/write",
             "paired_vs_flask_session": 1.017,
             "paired_low_vs_flask_session": 0.9996,
             "paired_high_vs_flask_session": 1.043,
             "vs_flask_session": 1.02,
             "best_vs_flask_session": 1.05,
-        }
-    ]
-    table = report.targets({"results": rows, "confidence": 0.95})
+        },
+        confidence=0.95,
+    )
     assert "rounds' ratios: median (95% interval)" in table
-    row = table.split("* - write, Redis")[1].splitlines()
-    assert row[2].strip() == "- 1.02x (0.9996 to 1.04)"  # the low end not shown as 1.00
-    assert row[6].strip() == "- level"
+    assert cells[2] == "- 1.02x (0.9996 to 1.04)"  # the low end not shown as 1.00
+    assert cells[6] == "- level"
