@@ -16,6 +16,7 @@ and its port is free, so a test never races the server it controls.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import glob
 import os
@@ -616,23 +617,16 @@ class RedisSentinel(_Group):
         return t.cast("redis.Redis", master)
 
 
-class ReplyDropper(_Managed):
-    """A TCP proxy on loopback that can lose one reply, as a network does.
-
-    Once :meth:`drop_next_reply` is called, the next request a client sends
-    reaches the server, but the connection is cut before the reply comes
-    back: the client cannot tell whether its write landed.
-    """
+class _Proxy(_Managed):
+    """A TCP proxy on loopback to ``upstream_port``: each connection a
+    client opens gets its own connection upstream, and ``_pump`` carries
+    the bytes between the two."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
-        self._armed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._thread: threading.Thread | None = None
-
-    def drop_next_reply(self) -> None:
-        self._armed.set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -646,23 +640,76 @@ class ReplyDropper(_Managed):
         with contextlib.suppress(OSError):  # the listener was closed
             while True:
                 client, _ = self._listener.accept()
-                threading.Thread(target=self._pump, args=(client,), daemon=True).start()
+                threading.Thread(
+                    target=self._serve, args=(client,), daemon=True
+                ).start()
 
-    def _pump(self, client: socket.socket) -> None:
+    def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-        sent_armed = False
+        pair = _Pair(client, upstream)
         with client, upstream, contextlib.suppress(OSError):
             while True:
                 ready, _, _ = select.select([client, upstream], [], [])
                 for end in ready:
                     data = end.recv(65536)
-                    if not data:
+                    if not data or not self._pump(pair, end is client, data):
                         return
-                    if end is client:
-                        sent_armed = sent_armed or self._armed.is_set()
-                        upstream.sendall(data)
-                    elif sent_armed:
-                        self._armed.clear()
-                        return  # the reply is lost: both connections close
-                    else:
-                        client.sendall(data)
+
+    def _pump(self, pair: _Pair, sent: bool, data: bytes) -> bool:
+        """Carry ``data``, ``sent`` by the client (or else replied); return
+        whether to go on (if not, both connections close)."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class _Pair:
+    """One client's connection through a proxy, and its own upstream."""
+
+    client: socket.socket
+    upstream: socket.socket
+    #: Whether the client sent a request after :meth:`ReplyDropper.drop_next_reply`.
+    sent_armed: bool = False
+
+
+class ReplyDropper(_Proxy):
+    """A proxy that can lose one reply, as a network does.
+
+    Once :meth:`drop_next_reply` is called, the next request a client sends
+    reaches the server, but the connection is cut before the reply comes
+    back: the client cannot tell whether its write landed.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__(upstream_port)
+        self._armed = threading.Event()
+
+    def drop_next_reply(self) -> None:
+        self._armed.set()
+
+    def _pump(self, pair: _Pair, sent: bool, data: bytes) -> bool:
+        if sent:
+            pair.sent_armed = pair.sent_armed or self._armed.is_set()
+            pair.upstream.sendall(data)
+        elif pair.sent_armed:
+            self._armed.clear()
+            return False  # the reply is lost: both connections close
+        else:
+            pair.client.sendall(data)
+        return True
+
+
+class SlowReader(_Proxy):
+    """A proxy that passes on what a client sends at ``rate`` bytes a
+    second, as a server busy elsewhere reads it; replies go back at once."""
+
+    def __init__(self, upstream_port: int, rate: int) -> None:
+        super().__init__(upstream_port)
+        self.rate = rate
+
+    def _pump(self, pair: _Pair, sent: bool, data: bytes) -> bool:
+        if sent:
+            pair.upstream.sendall(data)
+            time.sleep(len(data) / self.rate)
+        else:
+            pair.client.sendall(data)
+        return True

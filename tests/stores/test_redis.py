@@ -12,7 +12,6 @@ give a Cluster, a Sentinel and a server that can hang.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import enum
@@ -527,52 +526,23 @@ def test_a_hung_server_gets_503_not_a_hung_worker(tmp_path: Path, over: str) -> 
             store.close()
 
 
-class SlowReader:
-    """A proxy to the shared Redis that passes on what the client sends at
-    ``rate`` bytes a second, as a server busy elsewhere reads it."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        client, _ = self.listener.accept()
-        options = redis.Redis.from_url(REDIS_URL).connection_pool.connection_kwargs
-        upstream = socket.create_connection(("127.0.0.1", options["port"]))
-        back = threading.Thread(target=self._pipe, args=(upstream, client, 0))
-        back.daemon = True
-        back.start()
-        self._pipe(client, upstream, self.rate)
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket, rate: int) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-                if rate:
-                    time.sleep(len(chunk) / rate)
-        sink.close()
-
-
 def test_a_large_command_to_a_slow_reader_fails_after_the_timeout() -> None:
     """The kernel's timeout counts for each send call, so a slow reader
     would stretch it without end; a command above KERNEL_SEND_LIMIT is sent
     on Python's, which counts for all of it."""
-    proxy = SlowReader(rate=10_000_000)
-    url = f"redis://127.0.0.1:{proxy.port}/0?socket_timeout=0.3"
-    store = RedisStore(url, prefix=f"rivotest:{uuid.uuid4().hex[:12]}:")
-    try:
-        assert store.load(key()) is None  # connected, handshake done
-        big = dataclasses.replace(record(), data={"a": "x" * 2**24})  # 1.7 s
-        started = time.monotonic()
-        with pytest.raises(StoreError):
-            store.save(key(), big, None)
-        assert time.monotonic() - started < 0.9
-    finally:
-        store.close()
-        proxy.listener.close()
+    port = redis.Redis.from_url(REDIS_URL).connection_pool.connection_kwargs["port"]
+    with servers.SlowReader(port, rate=10_000_000) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0?socket_timeout=0.3"
+        store = RedisStore(url, prefix=f"rivotest:{uuid.uuid4().hex[:12]}:")
+        try:
+            assert store.load(key()) is None  # connected, handshake done
+            big = dataclasses.replace(record(), data={"a": "x" * 2**24})  # 1.7 s
+            started = time.monotonic()
+            with pytest.raises(StoreError):
+                store.save(key(), big, None)
+            assert time.monotonic() - started < 0.9
+        finally:
+            store.close()
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1"])
