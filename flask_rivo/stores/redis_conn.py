@@ -222,7 +222,7 @@ def _size(command: t.Any) -> int:
     """The bytes of a packed command: one string, or a list of parts."""
     if isinstance(command, (str, bytes)):
         return len(command)
-    return sum(len(part) for part in command)
+    return sum(map(len, command))
 
 
 def _set_kernel_timeout(
