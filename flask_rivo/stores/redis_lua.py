@@ -55,24 +55,25 @@ end
 """
 
 # A write checks that the record is live with the expected version (or, to
-# create, that none is live). A stored value equal to the one sent means a
-# resent script (redis-py resends after a lost reply) whose write landed.
+# create, that none is live). Failing that, a stored value equal to the one
+# sent means a resent script (redis-py resends after a lost reply) whose
+# write landed: that comparison, of two copies of the record, is made only
+# then, as is every other string the common case can do without (the
+# script's own time is most of what a write waits for).
 _CHECK = """
 local cur = get(key)
 local v, e, old, x
 if cur then
   v, e, old, x = parse(cur)
   if not v then return 0 end  -- claimed: never written again
-  if string.sub(cur, #x + 1) == string.sub(value, 2) then return DONE end
 end
-local live = v and e > tonumber(ARGV[2])
-if ARGV[1] == '' then
-  if live then return 0 end
-elseif not live or v ~= ARGV[1] then
+if ARGV[1] ~= (v and e > tonumber(ARGV[2]) and v or '') then
+  if cur and string.sub(cur, #x + 1) == string.sub(value, 2) then return DONE end
   return 0
 end
 local ttl = tonumber(ARGV[3])
-local _, _, user = parse(value)
+local nl = string.find(value, '\\n', 1, true)
+local user = nl and string.sub(value, nl + 1)
 """
 
 # KEYS[1] session; ARGV expected version ('' to create), now, ttl (ms),
@@ -83,17 +84,19 @@ SAVE = (
     + "local key, value, DONE = KEYS[1], ARGV[4], 1"
     + _CHECK
     + """
-local member = string.sub(key, SKIP)
-if old and old ~= user then redis.call('ZREM', USERS .. old, member) end
+if old and old ~= user then
+  redis.call('ZREM', USERS .. old, string.sub(key, SKIP))
+end
 if ttl <= 0 then
   redis.call('DEL', key)
   return 1
 end
-redis.call('SET', key, value, 'PX', ttl)
+redis.call('SET', key, value, 'PX', ARGV[3])  -- as sent: no number to format
 if user then
   local index = USERS .. user
   if old ~= user then  -- scored by when the session began
-    redis.call('ZADD', index, string.match(value, '^%S+ %S+ %S+ %S+ (%S+) '), member)
+    local created = string.match(value, '^%S+ %S+ %S+ %S+ (%S+) ')
+    redis.call('ZADD', index, created, string.sub(key, SKIP))
   end
   if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
 end
@@ -122,7 +125,7 @@ end
 if ttl <= 0 then
   redis.call('DEL', key)
 else
-  redis.call('SET', key, cover .. string.sub(value, 2), 'PX', ttl)
+  redis.call('SET', key, cover .. string.sub(value, 2), 'PX', ARGV[3])
 end
 if old and old ~= user then return {1, old} end
 return {1}
@@ -144,7 +147,7 @@ local nl = string.find(rest, '\\n', 1, true)
 """
 _TOUCHED = """
 redis.call('SET', KEYS[1], x .. ' ' .. v .. ' ' .. ARGV[4] .. ' ' .. ARGV[3]
-  .. ' ' .. rest, 'PX', ttl)
+  .. ' ' .. rest, 'PX', ARGV[5])
 """
 TOUCH = (
     _TOUCH
