@@ -83,6 +83,8 @@ def test_a_new_browser_is_told_in_words(
         (CHROME_ANDROID, "Chrome Mobile 126 on Android"),
         (None, "an unknown browser"),
         ("curl/8.5.0", "curl 8"),
+        # A generic rule of ua-parser's would copy these words from the header.
+        ("Mozilla/5.0 (compatible; Call us now bot/1.0)", "an unknown browser"),
     ],
 )
 def test_other_browsers_in_words(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 
 import flask
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from users_support import User
 
 from flask_rivo import ConfigError
@@ -166,3 +171,92 @@ def test_an_address_is_shown_only_as_an_ip_address(
 
     with flask.Flask(__name__).test_request_context():
         assert where(address) == shown
+
+
+FIREFOX_UBUNTU = (
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "words"),
+    [
+        (FIREFOX_UBUNTU, "Firefox 128 on Ubuntu"),
+        ("Googlebot/2.1 (+http://www.google.com/bot.html)", "Googlebot 2"),
+        ("curl/8.5.0", "curl 8"),
+        # ua-parser's generic rules copy these words from the header.
+        ("Mozilla/5.0 (compatible; Call us now bot/1.0)", "an unknown browser"),
+        ("Call 555-0100 now/1 CFNetwork/1410.0.3 Darwin/22.4.0", None),
+        ("Mozilla/5.0 (Your account is locked; U; Spider) Gecko", None),
+        ("", "an unknown browser"),
+        (None, "an unknown browser"),
+    ],
+)
+def test_a_browser_is_named_only_in_ua_parsers_own_words(
+    user_agent: str | None, words: str | None
+) -> None:
+    from flask_rivo.users.agents import describe
+
+    with flask.Flask(__name__).test_request_context():
+        shown = describe(user_agent)
+    if words is not None:
+        assert shown == words
+    for stranger in ("Call", "555", "locked", "account"):
+        assert stranger not in shown
+
+
+@functools.cache
+def _rules() -> tuple[list[re.Pattern[str]], str]:
+    """ua-parser's name templates as patterns (a ``$n`` copies any text),
+    and all its rules' pattern text."""
+    from ua_parser import load_builtins
+
+    browsers, systems, _ = load_builtins()
+    rules = (*browsers, *systems)
+    text = "\n".join(m.regex.replace("\\", "") for m in rules).casefold()
+    templates = {m.family for m in rules}
+    patterns = [re.compile(re.sub(r"\\\$\d", "(.*)", re.escape(f))) for f in templates]
+    return patterns, text
+
+
+def _from_the_rules(name: str) -> bool:
+    """Whether ``name`` is in ua-parser's rules' own words: a name a rule
+    gives as is, or a rule's name template filled with text of the rules'
+    patterns (the only text a description may copy from a header)."""
+    patterns, text = _rules()
+    for pattern in patterns:
+        found = pattern.fullmatch(name)
+        if found and all(part.casefold() in text for part in found.groups()):
+            return True
+    return False
+
+
+_TEMPLATES = (
+    "Mozilla/5.0 (compatible; {}bot/1.0)",
+    "Mozilla/5.0 (compatible; {} Spider/2.0)",
+    "{}/1 CFNetwork/1410.0.3 Darwin/22.4.0",
+    "{}-iPhone/3 CFNetwork/1.0",
+    "Mozilla/5.0 (X11; {}; Linux x86_64) Firefox/{}",
+    "Mozilla/5.0 ({}) AppleWebKit/537.36 (KHTML, like Gecko) {}/9",
+    "{} {}",
+)
+
+
+@given(
+    template=st.sampled_from(_TEMPLATES),
+    words=st.lists(st.text(min_size=1, max_size=30), min_size=2, max_size=2),
+)
+@settings(max_examples=300, deadline=None)
+def test_no_header_puts_its_own_words_in_a_description(
+    template: str, words: list[str]
+) -> None:
+    from flask_rivo.users.agents import _parts
+
+    browser, system = _parts(template.format(*words))
+    if browser is not None:
+        family, _, major = browser.rpartition(" ")
+        if not (major.isascii() and major.isdigit()):
+            family = browser
+        assert _from_the_rules(family), browser
+    if system is not None:
+        assert _from_the_rules(system), system
