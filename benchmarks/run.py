@@ -613,6 +613,35 @@ def _clean_up_or_warn(store: str, url: str) -> None:
 # -- measuring -----------------------------------------------------------------
 
 
+def timing_order(scenarios: list[Scenario]) -> list[Scenario]:
+    """The order of one pass over ``scenarios``: each comparison's sides
+    side by side.
+
+    The machine's speed drifts from one second to the next (on a shared
+    VM, rounds of one scenario vary by a quarter), so two rounds are alike
+    only if they ran moments apart. Each rivo scenario runs between its two
+    Flask-Session peers on the same backend and request; the cookie
+    session's rounds run just before rivo's on memory (the goal set against
+    it), or before the first store's group; bare Flask leads.
+    """
+    order = [s for s in scenarios if s.kind == "bare"]
+    for path in OPS.values():
+        cookie = [s for s in scenarios if s.path == path and s.kind == "cookie"]
+        for store in STORES:
+            group = [s for s in scenarios if s.path == path and s.store == store]
+            peers = [s for s in group if s.kind in PEERS]
+            own = [s for s in group if s.kind == "rivo"]
+            if own and cookie:  # the cookie session before the first rivo row
+                if store == "memory":  # whose target it is: just before it
+                    own = cookie + own
+                else:
+                    order += cookie
+                cookie = []
+            order += peers[:1] + own + peers[1:]
+        order += cookie
+    return order
+
+
 def measure(
     scenarios: list[Scenario],
     requests: int,
@@ -627,14 +656,18 @@ def measure(
     scenario rather than one; short and many (by default 40 of 250
     requests), so that one pass over every scenario takes seconds, and the
     round-by-round ratios of :func:`ratios` compare sides that ran under
-    the same state of the machine. The garbage collector stays on, as in a
-    real server, but starts each round empty.
+    the same state of the machine. Within a pass, the sides of each
+    comparison run next to each other (:func:`timing_order`), and every
+    other pass runs backwards, so that neither side always goes first. The
+    garbage collector stays on, as in a real server, but starts each round
+    empty.
     """
     for scenario in scenarios:
         scenario.set_up(cleanup)
         scenario.run(warmup)
-    for _ in range(rounds):
-        for scenario in scenarios:
+    order = timing_order(scenarios)
+    for number in range(rounds):
+        for scenario in order if number % 2 == 0 else reversed(order):
             gc.collect()
             scenario.rates.append(requests / scenario.run(requests))
     for scenario in scenarios:

@@ -134,3 +134,38 @@ def test_the_targets_table_shows_the_interval_and_calls_a_straddle_level() -> No
     assert "rounds' ratios: median (95% interval)" in table
     assert cells[2] == "- 1.02x (0.9996 to 1.04)"  # the low end not shown as 1.00
     assert cells[6] == "- level"
+
+
+@pytest.mark.parametrize(
+    "stores",
+    [
+        ["memory", "sqlite", "postgresql", "mariadb", "redis"],
+        ["redis"],
+        ["postgresql", "memory"],
+        [],
+    ],
+)
+def test_a_pass_runs_the_sides_of_each_comparison_side_by_side(
+    stores: list[str],
+) -> None:
+    scenarios = run.build_scenarios(stores, {})
+    order = run.timing_order(scenarios)
+    assert sorted(map(id, order)) == sorted(map(id, scenarios))
+    at = {id(s): n for n, s in enumerate(order)}
+    for scenario in scenarios:
+        if scenario.kind != "rivo":
+            continue
+        path, store = scenario.path, scenario.store
+        peers = [
+            s
+            for s in scenarios
+            if s.kind in run.PEERS and (s.path, s.store) == (path, store)
+        ]
+        # Memory's goal is set against the cookie session, which comes
+        # between rivo and its first peer there.
+        most = 2 if store == "memory" else 1
+        for peer in peers:
+            assert 1 <= abs(at[id(peer)] - at[id(scenario)]) <= most, scenario.name
+        if store == "memory":
+            cookie = run.find(scenarios, "cookie", path)
+            assert at[id(cookie)] == at[id(scenario)] - 1
