@@ -46,7 +46,7 @@ def _spelt(matcher: UserAgentMatcher | OSMatcher, found: re.Match[str]) -> bool:
         copied = found[int(group)] or ""
         if found.re.flags & re.IGNORECASE:
             copied = copied.casefold()
-        if copied not in rule:
+        if not copied or copied not in rule:  # nothing, or the header's own
             return False
     return True
 

@@ -188,6 +188,8 @@ FIREFOX_UBUNTU = (
         ("Mozilla/5.0 (compatible; Call us now bot/1.0)", "an unknown browser"),
         ("Call 555-0100 now/1 CFNetwork/1410.0.3 Darwin/22.4.0", None),
         ("Mozilla/5.0 (Your account is locked; U; Spider) Gecko", None),
+        # A generic rule that copied nothing: no name, not " 5".
+        ("/5 CFNetwork/1.0 Darwin/22.4.0", "an unknown browser on iOS"),
         ("", "an unknown browser"),
         (None, "an unknown browser"),
     ],
@@ -257,6 +259,8 @@ def test_no_header_puts_its_own_words_in_a_description(
         family, _, major = browser.rpartition(" ")
         if not (major.isascii() and major.isdigit()):
             family = browser
+        assert family and family == family.strip(), browser
         assert _from_the_rules(family), browser
     if system is not None:
+        assert system and system == system.strip(), system
         assert _from_the_rules(system), system
