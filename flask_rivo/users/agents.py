@@ -42,8 +42,8 @@ def _spelt(matcher: UserAgentMatcher | OSMatcher, found: re.Match[str]) -> bool:
     rule = _ESCAPE.sub(r"\1", found.re.pattern)
     if found.re.flags & re.IGNORECASE:
         rule = rule.casefold()
-    for group in re.findall(r"\$(\d)", matcher.family):
-        copied = found[int(group)] or ""
+    for group in map(int, re.findall(r"\$(\d)", matcher.family)):
+        copied = (found[group] if group <= found.re.groups else None) or ""
         if found.re.flags & re.IGNORECASE:
             copied = copied.casefold()
         if not copied or copied not in rule:  # nothing, or the header's own

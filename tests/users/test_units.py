@@ -264,3 +264,16 @@ def test_no_header_puts_its_own_words_in_a_description(
     if system is not None:
         assert system and system == system.strip(), system
         assert _from_the_rules(system), system
+
+
+def test_a_name_copying_a_group_the_rule_lacks_is_not_spelt_out() -> None:
+    from ua_parser.matchers import OSMatcher
+
+    from flask_rivo.users.agents import _spelt
+
+    rule = OSMatcher("(Plan9) ([a-z]+)", "$1 $3")  # no third group
+    found = rule.pattern.search("Plan9 abc")
+    assert found is not None
+    assert not _spelt(rule, found)
+    assert _spelt(OSMatcher("(Plan9) ([a-z]+)", "$1"), found)
+    assert not _spelt(OSMatcher("(Plan9) ([a-z]+)", "$1 $2"), found)
