@@ -614,23 +614,27 @@ def _clean_up_or_warn(store: str, url: str) -> None:
 
 
 def timing_order(scenarios: list[Scenario]) -> list[Scenario]:
-    """The order of one pass over ``scenarios``: each comparison's sides
-    side by side.
+    """The order of one pass over ``scenarios``: each goal's sides side by
+    side.
 
     The machine's speed drifts from one second to the next (on a shared
     VM, rounds of one scenario vary by a quarter), so two rounds are alike
-    only if they ran moments apart. Each rivo scenario runs between its two
-    Flask-Session peers on the same backend and request; the cookie
-    session's rounds run just before rivo's on memory (the goal set against
-    it), or before the first store's group; bare Flask leads.
+    only if they ran moments apart. The untouched views, whose goal is set
+    against bare Flask, lead with bare Flask in their midst. Every other
+    rivo scenario runs between its two Flask-Session peers on the same
+    backend and request; the cookie session's rounds run just before rivo's
+    on memory (the goal set against it), or before the first store's group.
     """
-    order = [s for s in scenarios if s.kind == "bare"]
+    untouched = OPS["untouched"]
+    own = [s for s in scenarios if s.kind == "rivo" and s.path == untouched]
+    middle = (len(own) + 1) // 2
+    order = own[:middle] + [s for s in scenarios if s.kind == "bare"] + own[middle:]
     for path in OPS.values():
         cookie = [s for s in scenarios if s.path == path and s.kind == "cookie"]
         for store in STORES:
             group = [s for s in scenarios if s.path == path and s.store == store]
             peers = [s for s in group if s.kind in PEERS]
-            own = [s for s in group if s.kind == "rivo"]
+            own = [s for s in group if s.kind == "rivo" and path != untouched]
             if own and cookie:  # the cookie session before the first rivo row
                 if store == "memory":  # whose target it is: just before it
                     own = cookie + own
@@ -657,7 +661,7 @@ def measure(
     requests), so that one pass over every scenario takes seconds, and the
     round-by-round ratios of :func:`ratios` compare sides that ran under
     the same state of the machine. Within a pass, the sides of each
-    comparison run next to each other (:func:`timing_order`), and every
+    goal run next to each other (:func:`timing_order`), and every
     other pass runs backwards, so that neither side always goes first. The
     garbage collector stays on, as in a real server, but starts each round
     empty.
