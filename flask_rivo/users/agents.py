@@ -25,13 +25,30 @@ UNKNOWN = gettext_noop("an unknown browser")
 UNKNOWN_ADDRESS = gettext_noop("an unknown address")
 
 
-#: What a regular expression's escapes stand for, to read its literal text.
-_ESCAPE = re.compile(r"\\(\W)")
+#: The syntax of a rule's regular expression, to read the words it spells
+#: out: an escaped character stands for itself, anything else (a group, a
+#: set, a repetition, ``.``) for no text at all.
+_SYNTAX = re.compile(
+    r"""
+      \\(?P<itself>\W)          # an escaped character
+    | \\\w                      # a class (\d, \s) or an anchor (\b)
+    | \[(?:\\.|[^\]\\])*\]      # a set, [^/]
+    | \{\d*(?:,\d*)?\}            # a repetition
+    | \(\?(?:<?[=!]|:)?           # the opening of a group of another kind
+    | [().|*+?^$]                # the rest of the syntax
+    """,
+    re.VERBOSE,
+)
+#: The most digits a version may have: browsers count in the hundreds;
+#: more would let a header write a phone number into a notice.
+MAX_VERSION_DIGITS = 4
 
 
 def _spelt(matcher: UserAgentMatcher | OSMatcher, found: re.Match[str]) -> bool:
     """Whether every group that the rule's name copies from the header
-    holds words that the rule itself spells out.
+    holds words that the rule itself spells out: text of its pattern that
+    is no syntax, within one stretch of it (``(?:Free|Open)BSD`` spells out
+    "BSD", not "FreeBSD").
 
     Most rules name what they match (``(Firefox)/(\\d+)``, ``'Mac OS X'``),
     but a few generic ones (bots, apps over CFNetwork) copy free text:
@@ -39,14 +56,13 @@ def _spelt(matcher: UserAgentMatcher | OSMatcher, found: re.Match[str]) -> bool:
     to ua-parser. Shown as it came, that text would put a stranger's words
     into the owner's security notice (OWASP: content spoofing).
     """
-    rule = _ESCAPE.sub(r"\1", found.re.pattern)
-    if found.re.flags & re.IGNORECASE:
-        rule = rule.casefold()
+    fold = str.casefold if found.re.flags & re.IGNORECASE else str
+    literal = _SYNTAX.sub(lambda part: part["itself"] or "\0", found.re.pattern)
+    stretches = fold(literal).split("\0")  # the rule's words, between syntax
     for group in map(int, re.findall(r"\$(\d)", matcher.family)):
-        copied = (found[group] if group <= found.re.groups else None) or ""
-        if found.re.flags & re.IGNORECASE:
-            copied = copied.casefold()
-        if not copied or copied not in rule:  # nothing, or the header's own
+        copied = fold((found[group] if group <= found.re.groups else None) or "")
+        # Nothing, or the header's own words: no stretch of the rule holds it.
+        if not copied or not any(copied in stretch for stretch in stretches):
             return False
     return True
 
@@ -56,7 +72,7 @@ def _name(
 ) -> tuple[str, str | None] | None:
     """The family and major version that the first rule to match gives, if
     the rule spells the family out (see :func:`_spelt`); the version only
-    if it is a number."""
+    if it is a number of at most :data:`MAX_VERSION_DIGITS` digits."""
     for matcher in matchers:
         try:
             result = matcher(user_agent)
@@ -65,13 +81,19 @@ def _name(
         if result is None:
             continue
         found = matcher.pattern.search(user_agent)
-        if found is None or result.family == "Other":
+        family = result.family.strip()
+        if found is None or family in ("", "Other"):
             return None
         if not _spelt(matcher, found):
             return None
         major = result.major
-        number = major is not None and major.isascii() and major.isdigit()
-        return result.family, major if number else None
+        number = (
+            major is not None
+            and major.isascii()
+            and major.isdigit()
+            and len(major) <= MAX_VERSION_DIGITS
+        )
+        return family, major if number else None
     return None
 
 

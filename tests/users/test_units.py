@@ -190,6 +190,17 @@ FIREFOX_UBUNTU = (
         ("Mozilla/5.0 (Your account is locked; U; Spider) Gecko", None),
         # A generic rule that copied nothing: no name, not " 5".
         ("/5 CFNetwork/1.0 Darwin/22.4.0", "an unknown browser on iOS"),
+        # A phone number as the version.
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0)"
+            " Gecko/20100101 Firefox/18005550199.0",
+            "Firefox on Windows",
+        ),
+        ("bingbot/0800555012345.1", "bingbot"),
+        # Text of a rule's pattern that is syntax, not a name it spells out.
+        ("Microsoft .{0,30} Bot/2.0", "an unknown browser"),
+        ("^(.{0,200})-iPad/7 CFNetwork/1.0 Darwin/22.4.0", "an unknown browser on iOS"),
+        ("NewsGator[^/1", "an unknown browser"),
         ("", "an unknown browser"),
         (None, "an unknown browser"),
     ],
@@ -203,7 +214,7 @@ def test_a_browser_is_named_only_in_ua_parsers_own_words(
         shown = describe(user_agent)
     if words is not None:
         assert shown == words
-    for stranger in ("Call", "555", "locked", "account"):
+    for stranger in ("Call", "555", "locked", "account", "{", "[", "^"):
         assert stranger not in shown
 
 
@@ -261,6 +272,7 @@ def test_no_header_puts_its_own_words_in_a_description(
             family = browser
         assert family and family == family.strip(), browser
         assert _from_the_rules(family), browser
+        assert len(major) <= 4 or not major.isdigit(), browser
     if system is not None:
         assert system and system == system.strip(), system
         assert _from_the_rules(system), system
