@@ -626,9 +626,10 @@ def timing_order(scenarios: list[Scenario]) -> list[Scenario]:
     on memory (the goal set against it), or before the first store's group.
     """
     untouched = OPS["untouched"]
-    own = [s for s in scenarios if s.kind == "rivo" and s.path == untouched]
-    middle = (len(own) + 1) // 2
-    order = own[:middle] + [s for s in scenarios if s.kind == "bare"] + own[middle:]
+    views = [s for s in scenarios if s.kind == "rivo" and s.path == untouched]
+    middle = (len(views) + 1) // 2
+    bare = [s for s in scenarios if s.kind == "bare"]
+    order = views[:middle] + bare + views[middle:]
     for path in OPS.values():
         cookie = [s for s in scenarios if s.path == path and s.kind == "cookie"]
         for store in STORES:

@@ -84,9 +84,8 @@ SAVE = (
     + "local key, value, DONE = KEYS[1], ARGV[4], 1"
     + _CHECK
     + """
-if old and old ~= user then
-  redis.call('ZREM', USERS .. old, string.sub(key, SKIP))
-end
+local member = (old or user) and string.sub(key, SKIP)  -- in an index
+if old and old ~= user then redis.call('ZREM', USERS .. old, member) end
 if ttl <= 0 then
   redis.call('DEL', key)
   return 1
@@ -96,7 +95,7 @@ if user then
   local index = USERS .. user
   if old ~= user then  -- scored by when the session began
     local created = string.match(value, '^%S+ %S+ %S+ %S+ (%S+) ')
-    redis.call('ZADD', index, created, string.sub(key, SKIP))
+    redis.call('ZADD', index, created, member)
   end
   if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
 end
